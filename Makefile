@@ -1,0 +1,43 @@
+# stockdb: `make run` starts the local stack, `make test` runs every check.
+# Both bootstrap .venv on first use (and again whenever pyproject.toml changes).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+LINTED := src tests bench app feature_service
+
+.PHONY: run test check lint typecheck unit bench clean venv services
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "stockdb needs Python 3.11+"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/stockdb up
+
+lint: $(STAMP)
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+check: lint typecheck
+
+services: $(STAMP)
+	bash scripts/test-services.sh ensure
+
+test: check services
+	$(BIN)/python -m pytest -q -p no:randomly --cov=stockdb --cov-report=term:skip-covered
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,121 @@
+"""The composition root: builds the calendar, lake, state store, providers and services.
+
+Nothing is created at import; each part is built on first use, so a command that fails
+validation touches nothing on disk. CLI, API, jobs and the Python API all start here.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+
+from stockdb.calendar import TradingCalendar
+from stockdb.clock import Clock, SystemClock
+from stockdb.config import Settings
+from stockdb.errors import ConfigError, InvalidInput
+from stockdb.ingest.backfill import BackfillService
+from stockdb.lake.locks import FileSymbolLocks
+from stockdb.lake.parquet_lake import ParquetLake
+from stockdb.lake.reader import BarReader
+from stockdb.providers.base import BarSource
+from stockdb.state.coverage import CoverageRepo
+from stockdb.state.store import StateStore
+
+__all__ = ["PROVIDERS", "App"]
+
+PROVIDERS = ("synthetic", "alpaca")
+log = logging.getLogger("stockdb.app")
+
+IEX_CLOUD_GONE = (
+    "IEX Cloud shut down on 2024-08-31, so IEX_TOKEN is not used; stockdb reads IEX-exchange "
+    "bars through Alpaca instead (set ALPACA_API_KEY_ID/ALPACA_API_SECRET_KEY and ALPACA_FEED=iex)"
+)
+
+
+class App:
+    """Every long-lived object of one stockdb process, built lazily from ``settings``."""
+
+    def __init__(self, settings: Settings | None = None, clock: Clock | None = None) -> None:
+        self.settings = settings or Settings()
+        self.clock: Clock = clock or SystemClock()
+
+    @cached_property
+    def calendar(self) -> TradingCalendar:
+        return TradingCalendar()
+
+    @cached_property
+    def lake(self) -> ParquetLake:
+        locks = FileSymbolLocks(self.settings.data_dir / "locks")
+        return ParquetLake(self.settings.parquet_dir, locks)
+
+    @cached_property
+    def state(self) -> StateStore:
+        store = StateStore(self.settings.state_database_url)
+        store.migrate()
+        return store
+
+    @cached_property
+    def coverage(self) -> CoverageRepo:
+        return CoverageRepo(self.state)
+
+    @cached_property
+    def reader(self) -> BarReader:
+        return BarReader(
+            self.lake,
+            self.calendar,
+            memory_limit=self.settings.duckdb_memory_limit,
+            threads=self.settings.duckdb_threads,
+        )
+
+    @cached_property
+    def backfill(self) -> BackfillService:
+        return BackfillService(self.lake, self.coverage, self.calendar, self.clock)
+
+    @cached_property
+    def rate_limiter(self) -> object:
+        """The one Alpaca rate limiter shared by everything in this process."""
+        from stockdb.providers.throttle import RateLimiter
+
+        return RateLimiter(clock=self.clock)
+
+    @property
+    def default_provider(self) -> str:
+        return "alpaca" if self.settings.has_alpaca_keys else "synthetic"
+
+    def provider_notice(self, name: str) -> str | None:
+        """The loud line every ingest prints when it runs on synthetic data."""
+        if name == "synthetic":
+            return (
+                "no Alpaca keys set: using SYNTHETIC data (set ALPACA_API_KEY_ID and "
+                "ALPACA_API_SECRET_KEY for real bars)"
+                if not self.settings.has_alpaca_keys
+                else "using SYNTHETIC data as requested"
+            )
+        return None
+
+    def provider(self, name: str | None = None) -> BarSource:
+        """A bar source by name (default: Alpaca when keys are set, else synthetic)."""
+        chosen = (name or self.default_provider).lower()
+        if chosen == "iex":
+            raise ConfigError(IEX_CLOUD_GONE)
+        if chosen not in PROVIDERS:
+            raise InvalidInput(f"unknown provider {name!r}: use one of {', '.join(PROVIDERS)}")
+        if chosen == "synthetic":
+            from stockdb.providers.synthetic import SyntheticProvider
+
+            return SyntheticProvider(self.calendar, self.clock)
+        if not self.settings.has_alpaca_keys:
+            raise ConfigError(
+                "the alpaca provider needs ALPACA_API_KEY_ID and ALPACA_API_SECRET_KEY "
+                "(or ALPACA_KEY_ID / ALPACA_SECRET_KEY) in the environment or .env"
+            )
+        from stockdb.providers.alpaca import AlpacaProvider
+
+        return AlpacaProvider(self.settings, limiter=self.rate_limiter, clock=self.clock)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        """Release connections (DuckDB, SQL engine)."""
+        if "reader" in self.__dict__:
+            self.reader.close()
+        if "state" in self.__dict__:
+            self.state.dispose()

@@ -1,0 +1,1 @@
+"""The ``stockdb`` command line: thin commands over the service layer."""

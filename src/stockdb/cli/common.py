@@ -1,0 +1,65 @@
+"""What every CLI command shares: the App, one-line errors, progress bars, output."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from stockdb.app import App
+from stockdb.config import Settings
+from stockdb.ingest.backfill import ProgressFn
+
+__all__ = ["err_console", "make_app", "out_console", "progress_bar", "warn"]
+
+
+def out_console() -> Console:
+    """stdout; wide when not a terminal so piped tables are not truncated."""
+    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+
+
+def err_console() -> Console:
+    return Console(stderr=True, soft_wrap=True)
+
+
+def make_app() -> App:
+    """The composition root for one CLI invocation."""
+    return App(Settings())
+
+
+def warn(message: str) -> None:
+    """One highlighted line on stderr."""
+    err_console().print(f"[bold yellow]warning:[/] {message}", highlight=False)
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[ProgressFn]:
+    """A rich progress bar on stderr, fed through a ``(done, total, message)`` callback."""
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[note]}"),
+        console=err_console(),
+        transient=not sys.stderr.isatty(),
+        disable=not sys.stderr.isatty(),
+    )
+    task = progress.add_task(description, total=None, note="")
+
+    def update(done: int, total: int, message: str) -> None:
+        progress.update(task, completed=done, total=total or None, note=message)
+
+    with progress:
+        yield update

@@ -1,0 +1,191 @@
+"""The root ``stockdb`` command: ingest, bars, gaps, symbols, db; sub-apps plug in here."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import asdict
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from stockdb.cli.common import err_console, make_app, out_console, progress_bar, warn
+from stockdb.cli.render import emit, print_records
+from stockdb.dates import parse_date, parse_date_or_instant
+from stockdb.errors import InvalidInput, StockDBError, StorageError, exit_code
+from stockdb.formats import OUTPUT_FORMATS
+from stockdb.ingest.gaps import gap_report
+from stockdb.lake.reader import BarQuery
+from stockdb.symbols import normalize_symbol, normalize_symbols
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="stockdb",
+    help="A local warehouse of US-stock minute bars.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+db_app = typer.Typer(help="The DuckDB browsing database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def _register_subapps() -> None:
+    """Sub-apps live in their own modules; registered here, once."""
+
+
+@app.command()
+def ingest(
+    symbols: Annotated[list[str], typer.Argument(help="Symbols, e.g. SPY QQQ or SPY,QQQ")],
+    start: Annotated[str | None, typer.Option(help="First session date YYYY-MM-DD")] = None,
+    end: Annotated[str | None, typer.Option(help="Last session date (inclusive)")] = None,
+    provider: Annotated[str | None, typer.Option(help="synthetic or alpaca")] = None,
+    replace: Annotated[bool, typer.Option(help="Discard bars of another provider")] = False,
+) -> None:
+    """Fetch 1-minute bars for SYMBOLS over New York session dates START..END (inclusive)."""
+    names = normalize_symbols(symbols)
+    last = parse_date(end, "end") or date.today()
+    first = parse_date(start, "start") or last - timedelta(days=30)
+    if first > last:
+        raise InvalidInput(f"start {first} is after end {last}")
+    stockdb = make_app()
+    stockdb.backfill.plan(names, first, last)
+    source = stockdb.provider(provider)
+    notice = stockdb.provider_notice(source.name)
+    if notice:
+        warn(notice)
+    try:
+        with progress_bar(f"ingest {','.join(names)}") as update:
+            summary = stockdb.backfill.run(names, first, last, source, update, replace)
+    finally:
+        source.close()
+    out = out_console()
+    out.print(
+        f"{summary.provider}/{summary.feed}: sessions fetched {summary.sessions_fetched} "
+        f"(complete {summary.sessions_complete}, partial {summary.sessions_partial}, "
+        f"empty {summary.sessions_empty}), skipped {summary.sessions_skipped}; "
+        f"rows written {summary.rows_written}, rejected {summary.rows_rejected}; "
+        f"requests {summary.requests}, retries {summary.retries}, 429s {summary.rate_limited}, "
+        f"rate-limit wait {summary.rate_limit_wait_s:.1f}s, gap re-requests "
+        f"{summary.gap_refetches}; {summary.elapsed_s:.1f}s",
+        highlight=False,
+    )
+
+
+@app.command()
+def bars(
+    symbol: str,
+    timeframe: Annotated[str, typer.Option(help="1Min 5Min 15Min 30Min 1Hour 1Day")] = "1Min",
+    start: Annotated[str | None, typer.Option(help="Session date or RFC-3339 instant")] = None,
+    end: Annotated[str | None, typer.Option(help="Session date or RFC-3339 instant")] = None,
+    limit: Annotated[int | None, typer.Option(help="Latest N bars")] = None,
+    session: Annotated[str | None, typer.Option(help="all or regular")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table csv json parquet")] = "table",
+    output: Annotated[Path | None, typer.Option(help="Write to this file")] = None,
+) -> None:
+    """Bars of SYMBOL at any timeframe, derived locally from 1-minute bars."""
+    if fmt not in OUTPUT_FORMATS:
+        raise InvalidInput(f"unknown format {fmt!r}: use {', '.join(OUTPUT_FORMATS)}")
+    query = BarQuery.parse(
+        symbol,
+        timeframe,
+        parse_date_or_instant(start, "start"),
+        parse_date_or_instant(end, "end"),
+        limit,
+        session,
+    )
+    table = make_app().reader.bars(query)
+    emit(table, fmt, output, f"{query.symbol} {query.timeframe.name}")
+
+
+@app.command()
+def gaps(
+    symbol: str,
+    start: Annotated[str | None, typer.Option(help="First session date")] = None,
+    end: Annotated[str | None, typer.Option(help="Last session date")] = None,
+    only_gaps: Annotated[bool, typer.Option("--only-gaps", help="Hide complete sessions")] = False,
+) -> None:
+    """Per expected session: status, minutes present vs possible, when fetched."""
+    name = normalize_symbol(symbol)
+    first, last = parse_date(start, "start"), parse_date(end, "end")
+    if first is not None and last is not None and first > last:
+        raise InvalidInput(f"start {first} is after end {last}")
+    stockdb = make_app()
+    rows = gap_report(stockdb.calendar, stockdb.coverage, name, first, last, stockdb.clock.now())
+    if only_gaps:
+        rows = [r for r in rows if r.status != "complete"]
+    records = [
+        {
+            "session": r.session_date.isoformat(),
+            "status": r.status,
+            "rows": r.rows,
+            "regular": f"{r.regular_rows}/{r.regular_minutes}",
+            "extended": f"{r.rows}/{r.extended_minutes}",
+            "early_close": "yes" if r.early_close else "",
+            "fetched_at": r.fetched_at.isoformat(timespec="seconds") if r.fetched_at else "",
+            "reason": r.reason or "",
+        }
+        for r in rows
+    ]
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    print_records(records, f"{name} sessions", summary or None)
+
+
+@app.command()
+def symbols() -> None:
+    """Known symbols with a coverage summary."""
+    rows = [asdict(s) for s in make_app().coverage.summaries()]
+    print_records(rows, "symbols")
+
+
+@db_app.command("refresh")
+def db_refresh() -> None:
+    """(Re)build {data}/duckdb/market.duckdb with views over the lake."""
+    from stockdb.lake.views import refresh_views
+
+    stockdb = make_app()
+    path, views = refresh_views(stockdb.settings, stockdb.lake)
+    out_console().print(f"{path}: views {', '.join(views)}", highlight=False)
+
+
+def _one_line(message: str) -> str:
+    return " ".join(str(message).split())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: runs the CLI, turning every failure into one line on stderr."""
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    _register_subapps()
+    try:
+        result = app(args=argv, standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        err_console().print("aborted")
+        return 130
+    except typer.TyperException as exc:  # usage errors: bad option, missing argument
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        print(f"error: {_one_line(message)}", file=sys.stderr)
+        return 2
+    except StockDBError as exc:
+        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
+        return exit_code(exc)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        err = StorageError(f"{exc.strerror or exc}: {exc.filename or ''}".strip(": "))
+        print(f"error: {_one_line(str(err))}", file=sys.stderr)
+        return exit_code(err)
+    return int(result) if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

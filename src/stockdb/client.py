@@ -1,0 +1,130 @@
+"""The Python API for notebooks: ``stockdb.open(data_dir)`` and its :class:`StockDB` object."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import pyarrow as pa
+
+from stockdb.app import App
+from stockdb.config import Settings
+from stockdb.dates import parse_date, parse_date_or_instant
+from stockdb.errors import InvalidInput
+from stockdb.ingest.backfill import IngestSummary, ProgressFn
+from stockdb.ingest.gaps import gap_report
+from stockdb.lake.reader import BarQuery
+from stockdb.symbols import normalize_symbol, normalize_symbols
+
+__all__ = ["StockDB", "open_db"]
+
+Output = Literal["pandas", "arrow", "polars"]
+
+
+def _convert(table: pa.Table, output: Output) -> Any:
+    if output == "arrow":
+        return table
+    if output == "polars":
+        import polars as pl
+
+        return pl.from_arrow(table)
+    if output == "pandas":
+        return table.to_pandas()
+    raise InvalidInput(f"unknown output {output!r}: use pandas, arrow or polars")
+
+
+class StockDB:
+    """A handle on one data directory. Results are pandas by default (Arrow/Polars on request)."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    # ---- bars --------------------------------------------------------------------------
+    def bars(
+        self,
+        symbol: str,
+        timeframe: str = "1Min",
+        start: str | date | datetime | None = None,
+        end: str | date | datetime | None = None,
+        limit: int | None = None,
+        session: str | None = None,
+        output: Output = "pandas",
+    ) -> Any:
+        """Bars of ``symbol`` at ``timeframe``, ascending. Dates are New York session dates
+        (inclusive); instants must be timezone-aware. ``limit`` keeps the latest N.
+
+        Raises InvalidInput for bad arguments and NotFound when nothing is stored.
+        """
+        query = BarQuery.parse(
+            symbol,
+            timeframe,
+            parse_date_or_instant(start, "start"),
+            parse_date_or_instant(end, "end"),
+            limit,
+            session,
+        )
+        return _convert(self.app.reader.bars(query), output)
+
+    def ingest(
+        self,
+        symbols: str | Sequence[str],
+        start: str | date,
+        end: str | date,
+        provider: str | None = None,
+        progress: ProgressFn | None = None,
+        replace: bool = False,
+    ) -> IngestSummary:
+        """Fetch and store 1-minute bars for ``symbols`` over sessions ``start..end``."""
+        names = normalize_symbols([symbols] if isinstance(symbols, str) else symbols)
+        first, last = parse_date(start, "start"), parse_date(end, "end")
+        if first is None or last is None:
+            raise InvalidInput("ingest needs a start and an end date")
+        self.app.backfill.plan(names, first, last)
+        source = self.app.provider(provider)
+        try:
+            return self.app.backfill.run(names, first, last, source, progress, replace)
+        finally:
+            source.close()
+
+    def gaps(
+        self, symbol: str, start: str | date | None = None, end: str | date | None = None
+    ) -> pd.DataFrame:
+        """One row per expected session with its coverage status."""
+        first, last = parse_date(start, "start"), parse_date(end, "end")
+        if first is not None and last is not None and first > last:
+            raise InvalidInput(f"start {first} is after end {last}")
+        rows = gap_report(
+            self.app.calendar,
+            self.app.coverage,
+            normalize_symbol(symbol),
+            first,
+            last,
+            self.app.clock.now(),
+        )
+        return pd.DataFrame([r.to_dict() for r in rows])
+
+    def symbols(self) -> pd.DataFrame:
+        """Known symbols with a coverage summary."""
+        from dataclasses import asdict
+
+        return pd.DataFrame([asdict(s) for s in self.app.coverage.summaries()])
+
+    def close(self) -> None:
+        self.app.close()
+
+    def __enter__(self) -> StockDB:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def open_db(data_dir: str | Path | None = None, settings: Settings | None = None) -> StockDB:
+    """Open the data directory ``data_dir`` (default: ``STOCKDB_DATA_DIR`` or ``./data``)."""
+    base = settings or Settings()
+    if data_dir is not None:
+        base = base.model_copy(update={"data_dir": Path(data_dir)})
+    return StockDB(App(base))

@@ -1,0 +1,1 @@
+"""Ingestion: plan sessions from the calendar, fetch, validate, gap-scan, persist, record."""

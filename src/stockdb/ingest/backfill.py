@@ -1,0 +1,346 @@
+"""The backfill service: plan, fetch, validate, gap-scan, persist and record coverage.
+
+Used by the CLI in the foreground and by the backfill agent's jobs. Everything before the
+first write is validation, so bad input changes nothing; every session is persisted
+atomically and recorded in the coverage ledger, which is the checkpoint a re-run resumes
+from (complete sessions are skipped).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+
+import numpy as np
+import pyarrow as pa
+
+from stockdb.bars import BAR_SCHEMA, validate_bars
+from stockdb.calendar import Session, TradingCalendar
+from stockdb.clock import Clock
+from stockdb.errors import InvalidInput
+from stockdb.ingest.gapscan import judge_session, sessions_needing_refetch
+from stockdb.ingest.planning import month_chunks, split_by_session
+from stockdb.lake.parquet_lake import Lineage, ParquetLake, WriteMode
+from stockdb.providers.base import BarSource
+from stockdb.state.coverage import CoverageRecord, CoverageRepo, CoverageStatus
+from stockdb.symbols import normalize_symbols
+
+__all__ = ["BackfillService", "IngestSummary", "ProgressFn"]
+
+ProgressFn = Callable[[int, int, str], None]
+log = logging.getLogger("stockdb.ingest")
+
+_STATUS: dict[str, CoverageStatus] = {
+    "ok": "complete",
+    "in_progress": "partial",
+    "cut_short": "partial",
+    "empty": "empty",
+}
+
+
+@dataclass(slots=True)
+class IngestSummary:
+    """What an ingest did; printed by the CLI, returned by the API, stored with the job."""
+
+    provider: str
+    feed: str
+    symbols: list[str]
+    sessions_planned: int = 0
+    sessions_fetched: int = 0
+    sessions_skipped: int = 0
+    sessions_complete: int = 0
+    sessions_partial: int = 0
+    sessions_empty: int = 0
+    rows_written: int = 0
+    rows_rejected: int = 0
+    gap_refetches: int = 0
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    rate_limit_wait_s: float = 0.0
+    elapsed_s: float = 0.0
+    stopped: bool = False
+    rejections: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _us(ts: datetime) -> int:
+    return int(ts.timestamp() * 1_000_000)
+
+
+def _regular_rows(table: pa.Table, session: Session) -> int:
+    if table.num_rows == 0:
+        return 0
+    ts = table.column("ts").cast(pa.int64()).to_numpy()
+    return int(((ts >= _us(session.open)) & (ts < _us(session.close))).sum())
+
+
+class BackfillService:
+    """Fills the lake with 1-minute bars for symbols and session-date ranges."""
+
+    def __init__(
+        self,
+        lake: ParquetLake,
+        coverage: CoverageRepo,
+        calendar: TradingCalendar,
+        clock: Clock,
+        max_gap_retries: int = 2,
+    ) -> None:
+        self.lake = lake
+        self.coverage = coverage
+        self.calendar = calendar
+        self.clock = clock
+        self.max_gap_retries = max_gap_retries
+
+    def plan(self, symbols: Sequence[str], start: date, end: date) -> list[Session]:
+        """Validate the request and return the sessions it covers (not in the future).
+
+        Raises InvalidInput for bad symbols, start after end, or a range with no sessions.
+        """
+        normalize_symbols(symbols)
+        sessions = self.calendar.sessions(start, end)
+        now = self.clock.now()
+        sessions = [s for s in sessions if s.extended_open <= now]
+        if not sessions:
+            raise InvalidInput(f"no trading sessions between {start} and {end}")
+        return sessions
+
+    def run(
+        self,
+        symbols: Sequence[str],
+        start: date,
+        end: date,
+        provider: BarSource,
+        progress: ProgressFn | None = None,
+        replace: bool = False,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> IngestSummary:
+        """Ingest ``symbols`` for sessions ``start..end`` (inclusive) from ``provider``.
+
+        Skips sessions recorded complete; re-requests gaps up to ``max_gap_retries`` times;
+        raises Conflict when a symbol holds another provider's bars and ``replace`` is false.
+        When ``should_stop`` turns true, stops between chunks (everything done so far is kept
+        and recorded) and marks the summary stopped.
+        """
+        began = time.monotonic()
+        names = normalize_symbols(symbols)
+        sessions = self.plan(names, start, end)
+        lineage = Lineage(provider.name, provider.feed)
+        if not replace:
+            for symbol in names:
+                self.lake.check_lineage(symbol, lineage)
+        summary = IngestSummary(provider.name, provider.feed, names)
+        stats_before = provider.stats.snapshot()
+        todo: dict[str, list[Session]] = {}
+        for symbol in names:
+            known = {} if replace else self.coverage.sessions(symbol, start, end)
+            complete = {d for d, rec in known.items() if rec.status == "complete"}
+            todo[symbol] = [s for s in sessions if s.date not in complete]
+            summary.sessions_planned += len(sessions)
+            summary.sessions_skipped += len(sessions) - len(todo[symbol])
+        total = sum(len(v) for v in todo.values())
+        done = 0
+        if progress:
+            progress(0, total, "planned")
+        dropped: set[str] = set()
+        months = sorted({c.key for v in todo.values() for c in month_chunks(v)})
+        for month in months:
+            if should_stop is not None and should_stop():
+                summary.stopped = True
+                break
+            wanted = {
+                sym: [s for s in todo[sym] if s.date.strftime("%Y-%m") == month] for sym in names
+            }
+            wanted = {sym: ss for sym, ss in wanted.items() if ss}
+            fetched = self._fetch(provider, wanted, summary)
+            for symbol, needed in wanted.items():
+                if replace and symbol not in dropped:
+                    with self.lake.writer(symbol):
+                        self.lake.drop_symbol(symbol)
+                    self.coverage.forget(symbol)
+                    dropped.add(symbol)
+                self._persist(symbol, needed, fetched.get(symbol, {}), lineage, summary)
+                done += len(needed)
+                if progress:
+                    progress(done, total, f"{symbol} {month}")
+        after = provider.stats.since(stats_before)
+        summary.requests = after.requests
+        summary.retries = after.retries
+        summary.rate_limited = after.rate_limited
+        summary.rate_limit_wait_s = round(after.wait_s, 3)
+        summary.elapsed_s = round(time.monotonic() - began, 3)
+        log.info(
+            "ingest finished",
+            extra={"stage": "ingest", "summary": summary.to_dict()},
+        )
+        return summary
+
+    # ---- fetching ----------------------------------------------------------------------
+    def _fetch_range(
+        self,
+        provider: BarSource,
+        symbols: list[str],
+        lo: datetime,
+        hi: datetime,
+        summary: IngestSummary,
+    ) -> dict[str, pa.Table]:
+        pages: dict[str, list[pa.Table]] = {s: [] for s in symbols}
+        for page in provider.fetch_bars(symbols, lo, hi):
+            checked = validate_bars(page, _us(lo), _us(hi))
+            for rejection in checked.rejections:
+                summary.rejections[rejection.reason] = (
+                    summary.rejections.get(rejection.reason, 0) + rejection.rows
+                )
+                summary.rows_rejected += rejection.rows
+                log.warning(
+                    "rejected bars",
+                    extra={"stage": "validate", "reason": rejection.reason, "rows": rejection.rows},
+                )
+            good = checked.good
+            if good.num_rows == 0:
+                continue
+            sym_col = good.column("symbol")
+            for symbol in symbols:
+                part = good.filter(pa.compute.equal(sym_col, symbol))
+                if part.num_rows:
+                    pages[symbol].append(part)
+        return {s: pa.concat_tables(t) if t else BAR_SCHEMA.empty_table() for s, t in pages.items()}
+
+    def _split(self, symbol: str, bars: pa.Table, summary: IngestSummary) -> dict[date, pa.Table]:
+        split = split_by_session(bars, self.calendar)
+        if split.outside:
+            reason = "ts outside the extended session"
+            summary.rejections[reason] = summary.rejections.get(reason, 0) + split.outside
+            summary.rows_rejected += split.outside
+            log.warning(
+                "rejected bars",
+                extra={
+                    "stage": "validate",
+                    "symbol": symbol,
+                    "reason": reason,
+                    "rows": split.outside,
+                },
+            )
+        return split.by_session
+
+    def _fetch(
+        self, provider: BarSource, wanted: dict[str, list[Session]], summary: IngestSummary
+    ) -> dict[str, dict[date, pa.Table]]:
+        """Fetch every wanted session, then re-request the gaps a bounded number of times."""
+        if not wanted:
+            return {}
+        lo = min(s.extended_open for ss in wanted.values() for s in ss)
+        hi = max(s.extended_close for ss in wanted.values() for s in ss)
+        raw = self._fetch_range(provider, list(wanted), lo, hi, summary)
+        result: dict[str, dict[date, pa.Table]] = {}
+        for symbol, needed in wanted.items():
+            dates = {s.date for s in needed}
+            by_session = {
+                d: t for d, t in self._split(symbol, raw[symbol], summary).items() if d in dates
+            }
+            for _attempt in range(self.max_gap_retries):
+                gaps = sessions_needing_refetch(needed, by_session, self.clock.now())
+                if not gaps:
+                    break
+                for verdict in gaps:
+                    s = verdict.session
+                    summary.gap_refetches += 1
+                    log.info(
+                        "re-requesting gap",
+                        extra={
+                            "stage": "gap-scan",
+                            "symbol": symbol,
+                            "session": s.date.isoformat(),
+                            "reason": verdict.reason,
+                        },
+                    )
+                    again = self._fetch_range(
+                        provider, [symbol], s.extended_open, s.extended_close, summary
+                    )[symbol]
+                    fresh = self._split(symbol, again, summary).get(s.date)
+                    if fresh is not None and fresh.num_rows:
+                        old = by_session.get(s.date)
+                        by_session[s.date] = (
+                            fresh if old is None else pa.concat_tables([old, fresh])
+                        )
+            result[symbol] = by_session
+        return result
+
+    # ---- persisting --------------------------------------------------------------------
+    def _persist(
+        self,
+        symbol: str,
+        needed: list[Session],
+        by_session: dict[date, pa.Table],
+        lineage: Lineage,
+        summary: IngestSummary,
+    ) -> None:
+        now = self.clock.now()
+        previous = self.coverage.sessions(symbol, needed[0].date, needed[-1].date)
+        symbol_trades = any(t.num_rows for t in by_session.values())
+        records: list[CoverageRecord] = []
+        self.coverage.ensure_symbol(symbol, lineage.provider, lineage.feed)
+        with self.lake.writer(symbol):
+            for session in needed:
+                bars = by_session.get(session.date, BAR_SCHEMA.empty_table())
+                mode = self._mode(session, previous.get(session.date), now, bars)
+                if bars.num_rows:
+                    written = self.lake.write_session(symbol, session.date, bars, lineage, mode)
+                    stored = written.table
+                    summary.rows_written += written.rows_added + written.rows_replaced
+                else:
+                    stored = self.lake.read_session(symbol, session.date)
+                verdict = judge_session(session, stored, now, symbol_trades)
+                status = _STATUS.get(verdict.verdict, "error")
+                summary.sessions_fetched += 1
+                if status == "complete":
+                    summary.sessions_complete += 1
+                elif status == "partial":
+                    summary.sessions_partial += 1
+                else:
+                    summary.sessions_empty += 1
+                ts = stored.column("ts") if stored.num_rows else None
+                prior = previous.get(session.date)
+                records.append(
+                    CoverageRecord(
+                        symbol=symbol,
+                        session_date=session.date,
+                        rows=stored.num_rows,
+                        regular_rows=_regular_rows(stored, session),
+                        first_ts=None if ts is None else ts[0].as_py(),
+                        last_ts=None if ts is None else ts[-1].as_py(),
+                        status=status,
+                        source=lineage.provider,
+                        feed=lineage.feed,
+                        reason=verdict.reason,
+                        attempts=1 if prior is None else prior.attempts + 1,
+                        fetched_at=now,
+                    )
+                )
+            self.coverage.record(records)
+        log.info(
+            "persisted sessions",
+            extra={
+                "stage": "persist",
+                "symbol": symbol,
+                "sessions": len(needed),
+                "rows": int(np.sum([r.rows for r in records])),
+            },
+        )
+
+    @staticmethod
+    def _mode(
+        session: Session, prior: CoverageRecord | None, now: datetime, bars: pa.Table
+    ) -> WriteMode:
+        """Merge by default; a live session takes revised bars; a finished session that was
+        recorded in progress is reconciled (replaced) once with the full fetch."""
+        if now < session.extended_close:
+            return "update"
+        if prior is not None and prior.reason == "session in progress" and bars.num_rows:
+            return "replace"
+        return "merge"

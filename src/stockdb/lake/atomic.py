@@ -1,0 +1,90 @@
+"""Atomic Parquet writes: temp file in the same folder, fsync, ``os.replace``, fsync the folder."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import uuid
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from stockdb.errors import StorageError
+
+__all__ = ["atomic_write_parquet", "fsync_dir", "remove_stale_temp_files"]
+
+_TEMP_PREFIX = ".tmp-"
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a directory entry so a rename survives a power cut."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_parquet(table: pa.Table, dest: Path, compression: str = "zstd") -> None:
+    """Write ``table`` to ``dest`` so that readers see the old file or the new one, never half.
+
+    Creates missing parent folders. On any failure the temp file is removed and the old file
+    (if any) is untouched; a full or read-only disk raises StorageError.
+    """
+    tmp = dest.parent / f"{_TEMP_PREFIX}{uuid.uuid4().hex}-{dest.name}"
+    created: list[Path] = []
+    try:
+        parent = dest.parent
+        missing = []
+        while not parent.exists():
+            missing.append(parent)
+            parent = parent.parent
+        for folder in reversed(missing):
+            folder.mkdir()
+            created.append(folder)
+        with tmp.open("wb") as fh:
+            pq.write_table(
+                table,
+                fh,
+                compression=compression,
+                use_dictionary=["symbol"] if "symbol" in table.column_names else True,
+                write_statistics=True,
+                coerce_timestamps="us",
+                allow_truncated_timestamps=False,
+            )
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(dest)
+        fsync_dir(dest.parent)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        for folder in reversed(created):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        if exc.errno in _DISK_ERRNOS:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise StorageError(f"cannot write {dest.parent}: {reason}") from exc
+        raise
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        for folder in reversed(created):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+
+
+def remove_stale_temp_files(folder: Path) -> int:
+    """Delete temp files a crashed writer left in ``folder``; returns how many."""
+    removed = 0
+    if folder.is_dir():
+        for entry in folder.iterdir():
+            if entry.name.startswith(_TEMP_PREFIX):
+                with contextlib.suppress(OSError):
+                    entry.unlink()
+                    removed += 1
+    return removed

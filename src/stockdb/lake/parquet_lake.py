@@ -1,0 +1,249 @@
+"""The bars lake: one Parquet file per symbol per session, written atomically, merged idempotently.
+
+Layout: ``{root}/{SYMBOL}/dt={YYYY-MM-DD}/bars.parquet`` where ``dt`` is the New York session
+date. Every invariant of stored bars is enforced here and only here: schema and UTC
+microseconds, sorted unique ``ts``, one provider per symbol, atomic replacement, one writer
+per symbol at a time.
+"""
+
+from __future__ import annotations
+
+import bisect
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from stockdb.bars import BAR_SCHEMA, SCHEMA_VERSION, conform
+from stockdb.errors import Conflict, DataIntegrityError, StorageError
+from stockdb.lake.atomic import atomic_write_parquet, remove_stale_temp_files
+from stockdb.lake.locks import SymbolLocks
+from stockdb.symbols import normalize_symbol
+
+__all__ = ["Lineage", "ParquetLake", "WriteMode", "WriteResult"]
+
+WriteMode = Literal["merge", "update", "replace"]
+_FILE = "bars.parquet"
+_META_PREFIX = b"stockdb."
+
+
+@dataclass(frozen=True, slots=True)
+class Lineage:
+    """Where a symbol's bars came from; stored in every file's Parquet metadata."""
+
+    provider: str
+    feed: str
+    adjustment: str = "raw"
+
+    def metadata(self) -> dict[bytes, bytes]:
+        return {
+            _META_PREFIX + b"provider": self.provider.encode(),
+            _META_PREFIX + b"feed": self.feed.encode(),
+            _META_PREFIX + b"adjustment": self.adjustment.encode(),
+            _META_PREFIX + b"schema_version": SCHEMA_VERSION.encode(),
+        }
+
+    @classmethod
+    def from_metadata(cls, meta: dict[bytes, bytes] | None) -> Lineage | None:
+        if not meta or _META_PREFIX + b"provider" not in meta:
+            return None
+        return cls(
+            provider=meta[_META_PREFIX + b"provider"].decode(),
+            feed=meta.get(_META_PREFIX + b"feed", b"").decode(),
+            adjustment=meta.get(_META_PREFIX + b"adjustment", b"raw").decode(),
+        )
+
+    def describe(self) -> str:
+        return f"{self.provider}/{self.feed}"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What one session write did."""
+
+    rows_added: int
+    rows_replaced: int
+    table: pa.Table
+
+    @property
+    def rows_total(self) -> int:
+        return int(self.table.num_rows)
+
+    @property
+    def changed(self) -> bool:
+        return self.rows_added > 0 or self.rows_replaced > 0
+
+
+def _ts_us(table: pa.Table) -> np.ndarray:
+    return table.column("ts").cast(pa.int64()).to_numpy()
+
+
+def _sorted_unique(table: pa.Table) -> pa.Table:
+    """Sort by ts and keep the first row of each ts."""
+    if table.num_rows == 0:
+        return table
+    table = table.take(pc.sort_indices(table, sort_keys=[("ts", "ascending")]))
+    ts = _ts_us(table)
+    if ts.size > 1 and (ts[1:] == ts[:-1]).any():
+        keep = np.concatenate(([True], ts[1:] != ts[:-1]))
+        table = table.filter(pa.array(keep))
+    return table
+
+
+class ParquetLake:
+    """Reads and writes the per-session Parquet partitions under ``root``."""
+
+    def __init__(self, root: Path, locks: SymbolLocks) -> None:
+        self.root = root
+        self.locks = locks
+
+    # ---- paths and listing -------------------------------------------------------------
+    def symbol_dir(self, symbol: str) -> Path:
+        return self.root / normalize_symbol(symbol)
+
+    def partition_path(self, symbol: str, day: date) -> Path:
+        return self.symbol_dir(symbol) / f"dt={day.isoformat()}" / _FILE
+
+    def symbols(self) -> list[str]:
+        """Every symbol with at least one stored session, sorted."""
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            p.name for p in self.root.iterdir() if p.is_dir() and self._partition_names(p)
+        )
+
+    def _partition_names(self, folder: Path) -> list[str]:
+        try:
+            names = [
+                e.name
+                for e in folder.iterdir()
+                if e.name.startswith("dt=") and (e / _FILE).exists()
+            ]
+        except FileNotFoundError:
+            return []
+        names.sort()
+        return names
+
+    def sessions(self, symbol: str) -> list[date]:
+        """Stored session dates of ``symbol``, oldest first."""
+        return [date.fromisoformat(n[3:]) for n in self._partition_names(self.symbol_dir(symbol))]
+
+    def session_paths(
+        self, symbol: str, start: date | None = None, end: date | None = None
+    ) -> list[tuple[date, Path]]:
+        """Partitions with ``start <= dt <= end`` (inclusive), pruned from the sorted listing."""
+        folder = self.symbol_dir(symbol)
+        names = self._partition_names(folder)
+        lo = 0 if start is None else bisect.bisect_left(names, f"dt={start.isoformat()}")
+        hi = len(names) if end is None else bisect.bisect_right(names, f"dt={end.isoformat()}")
+        return [(date.fromisoformat(n[3:]), folder / n / _FILE) for n in names[lo:hi]]
+
+    # ---- reading -----------------------------------------------------------------------
+    def read_session(self, symbol: str, day: date) -> pa.Table:
+        """The stored bars of one session (empty table when none)."""
+        path = self.partition_path(symbol, day)
+        if not path.exists():
+            return BAR_SCHEMA.empty_table()
+        try:
+            return conform(pq.read_table(path))
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise DataIntegrityError(f"unreadable partition {path}: {exc}") from exc
+
+    def lineage(self, symbol: str) -> Lineage | None:
+        """The provider lineage of ``symbol``'s stored bars (from its newest file)."""
+        paths = self.session_paths(symbol)
+        if not paths:
+            return None
+        return Lineage.from_metadata(pq.read_schema(paths[-1][1]).metadata)
+
+    # ---- writing -----------------------------------------------------------------------
+    @contextmanager
+    def writer(self, symbol: str, timeout_s: float = 600.0) -> Iterator[None]:
+        """Hold ``symbol``'s writer lock; clears temp files a crashed writer left behind."""
+        with self.locks.hold(normalize_symbol(symbol), timeout_s):
+            yield
+
+    def check_lineage(self, symbol: str, lineage: Lineage) -> None:
+        """Raise Conflict if ``symbol`` already holds bars from another provider or feed."""
+        existing = self.lineage(symbol)
+        if existing is not None and existing != lineage:
+            raise Conflict(
+                f"{symbol} holds {existing.describe()} bars; refusing to mix in "
+                f"{lineage.describe()} (re-run with --replace to discard the old data)"
+            )
+
+    def write_session(
+        self,
+        symbol: str,
+        day: date,
+        bars: pa.Table,
+        lineage: Lineage,
+        mode: WriteMode = "merge",
+    ) -> WriteResult:
+        """Persist ``bars`` of one session; the caller must hold :meth:`writer` for ``symbol``.
+
+        ``merge`` keeps existing rows for timestamps already stored (idempotent);
+        ``update`` lets new rows win for those timestamps (revised bars of a live session);
+        ``replace`` makes the session exactly ``bars`` (reconciliation after the close).
+        Writes nothing when nothing changes, so a re-run leaves files byte-identical.
+        """
+        symbol = normalize_symbol(symbol)
+        incoming = _sorted_unique(conform(bars))
+        if incoming.num_rows and pc.any(pc.not_equal(incoming.column("symbol"), symbol)).as_py():
+            raise DataIntegrityError(f"bars for another symbol were routed to {symbol}")
+        self.check_lineage(symbol, lineage)
+        path = self.partition_path(symbol, day)
+        remove_stale_temp_files(path.parent)
+        existing = self.read_session(symbol, day)
+        old_ts = _ts_us(existing)
+        new_ts = _ts_us(incoming)
+        overlap = np.isin(new_ts, old_ts)
+        if mode == "replace":
+            if existing.num_rows == incoming.num_rows and existing.equals(incoming):
+                return WriteResult(0, 0, existing)
+            merged = incoming
+            added = int((~overlap).sum())
+            replaced = existing.num_rows
+        elif mode == "update":
+            fresh = incoming.filter(pa.array(~overlap))
+            revised = incoming.filter(pa.array(overlap))
+            changed_rows = 0
+            if revised.num_rows:
+                stale_mask = np.isin(old_ts, new_ts)
+                old_same = existing.filter(pa.array(stale_mask))
+                changed_rows = 0 if old_same.equals(revised) else revised.num_rows
+            if fresh.num_rows == 0 and changed_rows == 0:
+                return WriteResult(0, 0, existing)
+            kept = existing.filter(pa.array(~np.isin(old_ts, new_ts)))
+            merged = _sorted_unique(pa.concat_tables([kept, incoming]))
+            added, replaced = fresh.num_rows, changed_rows
+        else:
+            fresh = incoming.filter(pa.array(~overlap))
+            if fresh.num_rows == 0:
+                return WriteResult(0, 0, existing)
+            merged = _sorted_unique(pa.concat_tables([existing, fresh]))
+            added, replaced = fresh.num_rows, 0
+        if merged.num_rows == 0:
+            return WriteResult(0, replaced, merged)
+        merged = merged.replace_schema_metadata(lineage.metadata())
+        atomic_write_parquet(merged, path)
+        return WriteResult(added, replaced, merged)
+
+    def drop_symbol(self, symbol: str) -> int:
+        """Delete every stored session of ``symbol`` (caller holds the writer lock)."""
+        folder = self.symbol_dir(symbol)
+        count = len(self._partition_names(folder))
+        if folder.exists():
+            try:
+                shutil.rmtree(folder)
+            except OSError as exc:
+                raise StorageError(f"cannot delete {folder}: {exc.strerror}") from exc
+        return count

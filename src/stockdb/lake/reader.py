@@ -1,0 +1,216 @@
+"""Bar queries over the lake: partition pruning in the application, DuckDB for the scan.
+
+The symbol's ``dt=`` folders are listed (sorted), the needed ones picked by bisection, and
+DuckDB is handed that exact file list. Derived timeframes come from :mod:`stockdb.timeframes`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Literal
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from stockdb.bars import BAR_SCHEMA, conform
+from stockdb.calendar import TradingCalendar
+from stockdb.errors import InvalidInput, NotFound
+from stockdb.lake.parquet_lake import ParquetLake
+from stockdb.symbols import normalize_symbol
+from stockdb.timeframes import Timeframe, aggregate, parse_timeframe
+
+__all__ = ["MAX_LIMIT", "BarQuery", "BarReader", "SessionFilter"]
+
+SessionFilter = Literal["all", "regular", "extended"]
+MAX_LIMIT = 1_000_000
+_COLUMNS = ", ".join(BAR_SCHEMA.names)
+
+
+@dataclass(frozen=True, slots=True)
+class BarQuery:
+    """A validated bar request. ``start``/``end`` are session dates (inclusive) or UTC instants."""
+
+    symbol: str
+    timeframe: Timeframe
+    start: date | datetime | None = None
+    end: date | datetime | None = None
+    limit: int | None = None
+    session: SessionFilter | None = None
+
+    @classmethod
+    def parse(
+        cls,
+        symbol: str,
+        timeframe: str = "1Min",
+        start: date | datetime | None = None,
+        end: date | datetime | None = None,
+        limit: int | None = None,
+        session: str | None = None,
+    ) -> BarQuery:
+        """Validate raw inputs; raises InvalidInput naming the bad one."""
+        if limit is not None and not (1 <= limit <= MAX_LIMIT):
+            raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}")
+        if session is not None and session not in ("all", "regular", "extended"):
+            raise InvalidInput(f"unknown session {session!r}: use all or regular")
+        for value in (start, end):
+            if isinstance(value, datetime) and value.tzinfo is None:
+                raise InvalidInput("instants must carry a timezone (e.g. 2024-03-05T14:30:00Z)")
+        if start is not None and end is not None and _day(start) > _day(end):
+            raise InvalidInput(f"start {start} is after end {end}")
+        if isinstance(start, datetime) and isinstance(end, datetime) and start > end:
+            raise InvalidInput(f"start {start} is after end {end}")
+        return cls(
+            normalize_symbol(symbol),
+            parse_timeframe(timeframe),
+            start,
+            end,
+            limit,
+            session,  # type: ignore[arg-type]
+        )
+
+    @property
+    def regular_only(self) -> bool:
+        if self.session is None:
+            return self.timeframe.daily
+        return self.session == "regular"
+
+
+def _day(value: date | datetime) -> date:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).date()
+    return value
+
+
+def _us(value: datetime) -> int:
+    return int(value.timestamp() * 1_000_000)
+
+
+class BarReader:
+    """Answers :class:`BarQuery` objects. One DuckDB connection per reader; cursors per call."""
+
+    def __init__(
+        self,
+        lake: ParquetLake,
+        calendar: TradingCalendar,
+        memory_limit: str = "2GB",
+        threads: int = 2,
+    ) -> None:
+        self.lake = lake
+        self.calendar = calendar
+        self._memory_limit = memory_limit
+        self._threads = threads
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._lock = threading.Lock()
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            if self._con is None:
+                self._con = duckdb.connect(
+                    config={"memory_limit": self._memory_limit, "threads": self._threads}
+                )
+            return self._con.cursor()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+                self._con = None
+
+    # ---- scanning ----------------------------------------------------------------------
+    def scan(
+        self, paths: list[str], lo_us: int | None = None, hi_us: int | None = None
+    ) -> pa.Table:
+        """Read the given partition files, optionally filtered to ``lo_us <= ts < hi_us``."""
+        if not paths:
+            return BAR_SCHEMA.empty_table()
+        where = []
+        params: list[object] = [paths]
+        if lo_us is not None:
+            where.append("epoch_us(ts) >= ?")
+            params.append(lo_us)
+        if hi_us is not None:
+            where.append("epoch_us(ts) < ?")
+            params.append(hi_us)
+        sql = f"SELECT {_COLUMNS} FROM read_parquet(?)"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY ts"
+        cur = self._cursor()
+        try:
+            table = cur.sql(sql, params=params).to_arrow_table()
+        finally:
+            cur.close()
+        return conform(table)
+
+    def minute_bars(
+        self,
+        symbol: str,
+        start: date | datetime | None = None,
+        end: date | datetime | None = None,
+    ) -> pa.Table:
+        """Stored 1-minute bars of ``symbol`` between ``start`` and ``end`` (dates inclusive)."""
+        lo_day = None if start is None else _session_floor(start)
+        hi_day = None if end is None else _day(end)
+        paths = [str(p) for _, p in self.lake.session_paths(symbol, lo_day, hi_day)]
+        lo_us = _us(start) if isinstance(start, datetime) else None
+        hi_us = _us(end) if isinstance(end, datetime) else None
+        return self.scan(paths, lo_us, hi_us)
+
+    # ---- queries -----------------------------------------------------------------------
+    def bars(self, query: BarQuery) -> pa.Table:
+        """Bars for ``query`` in ascending time; ``limit`` keeps the latest N.
+
+        Raises NotFound when nothing is stored for the symbol.
+        """
+        all_paths = self.lake.session_paths(query.symbol)
+        if not all_paths:
+            raise NotFound(f"no bars stored for {query.symbol}")
+        lo_day = None if query.start is None else _session_floor(query.start)
+        hi_day = None if query.end is None else _day(query.end)
+        days = [d for d, _ in all_paths]
+        lo = 0 if lo_day is None else bisect.bisect_left(days, lo_day)
+        hi = len(days) if hi_day is None else bisect.bisect_right(days, hi_day)
+        candidates = all_paths[lo:hi]
+        lo_us = _us(query.start) if isinstance(query.start, datetime) else None
+        hi_us = _us(query.end) if isinstance(query.end, datetime) else None
+        if query.limit is None:
+            return self._derive(query, self.scan([str(p) for _, p in candidates], lo_us, hi_us))
+        per_session = 1 if query.timeframe.daily else max(1, 300 // query.timeframe.minutes)
+        take = min(len(candidates), query.limit // per_session + 1)
+        while True:
+            chosen = candidates[len(candidates) - take :]
+            result = self._derive(query, self.scan([str(p) for _, p in chosen], lo_us, hi_us))
+            if result.num_rows >= query.limit or take >= len(candidates):
+                return result.slice(max(0, result.num_rows - query.limit))
+            take = min(len(candidates), take * 2)
+
+    def _derive(self, query: BarQuery, minutes: pa.Table) -> pa.Table:
+        if minutes.num_rows == 0:
+            return minutes
+        ts = minutes.column("ts").cast(pa.int64()).to_numpy()
+        positions = self.calendar.session_positions(ts)
+        if query.regular_only:
+            inside = positions >= 0
+            safe = np.where(inside, positions, 0)
+            regular = (
+                inside & (ts >= self.calendar.open_us[safe]) & (ts < self.calendar.close_us[safe])
+            )
+            minutes = minutes.filter(pa.array(regular))
+            positions = positions[regular]
+        if query.timeframe.daily:
+            # Daily bars are labelled at 00:00 New York time of the session date, like Alpaca's.
+            labels = self.calendar.extended_open_us[positions] - 4 * 3_600_000_000
+            return aggregate(minutes, query.timeframe, positions, labels)
+        return aggregate(minutes, query.timeframe)
+
+
+def _session_floor(value: date | datetime) -> date:
+    """The earliest session date whose bars can contain ``value`` (instants may sit in the
+    previous New York date's after-hours when given in UTC)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).date() - timedelta(days=1)
+    return value

@@ -1,0 +1,1 @@
+"""Bar sources: one protocol, several implementations (synthetic, Alpaca, files)."""

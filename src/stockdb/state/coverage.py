@@ -1,0 +1,223 @@
+"""The coverage ledger: what was fetched for each (symbol, session), kept apart from the bars.
+
+A minute with no trades has no bar, so "no row" in the lake never means "never fetched";
+this ledger says which sessions were fetched, when, with how many rows, and how complete.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, Integer, and_, delete, func, select
+
+from stockdb.state import tables
+from stockdb.state.store import StateStore, as_utc, utcnow
+
+__all__ = ["CoverageRecord", "CoverageRepo", "CoverageStatus", "SymbolRecord", "SymbolSummary"]
+
+CoverageStatus = Literal["complete", "partial", "empty", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageRecord:
+    symbol: str
+    session_date: date
+    rows: int
+    regular_rows: int
+    first_ts: datetime | None
+    last_ts: datetime | None
+    status: CoverageStatus
+    source: str
+    feed: str
+    reason: str | None
+    attempts: int
+    fetched_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolRecord:
+    symbol: str
+    provider: str
+    feed: str
+    tracked: bool
+    added_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolSummary:
+    """A symbol with a summary of its coverage."""
+
+    symbol: str
+    provider: str
+    feed: str
+    tracked: bool
+    sessions: int
+    complete: int
+    partial: int
+    empty: int
+    error: int
+    rows: int
+    first_session: date | None
+    last_session: date | None
+    last_fetched_at: datetime | None
+
+
+def _record(row: object) -> CoverageRecord:
+    m = row._mapping  # type: ignore[attr-defined]
+    return CoverageRecord(
+        symbol=m["symbol"],
+        session_date=m["session_date"],
+        rows=m["rows"],
+        regular_rows=m["regular_rows"],
+        first_ts=as_utc(m["first_ts"]),
+        last_ts=as_utc(m["last_ts"]),
+        status=m["status"],
+        source=m["source"],
+        feed=m["feed"],
+        reason=m["reason"],
+        attempts=m["attempts"],
+        fetched_at=as_utc(m["fetched_at"]) or utcnow(),
+    )
+
+
+class CoverageRepo:
+    """Reads and writes ``symbols`` and ``coverage``."""
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+
+    def record(self, records: list[CoverageRecord]) -> None:
+        """Upsert coverage rows (one per symbol and session)."""
+        with self.store.engine.begin() as conn:
+            self.store.upsert(
+                conn, tables.coverage, [asdict(r) for r in records], ["symbol", "session_date"]
+            )
+
+    def sessions(
+        self, symbol: str, start: date | None = None, end: date | None = None
+    ) -> dict[date, CoverageRecord]:
+        """Coverage of ``symbol`` by session date within ``[start, end]``."""
+        c = tables.coverage.c
+        cond = [c.symbol == symbol]
+        if start is not None:
+            cond.append(c.session_date >= start)
+        if end is not None:
+            cond.append(c.session_date <= end)
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(select(tables.coverage).where(and_(*cond))).fetchall()
+        return {r.session_date: _record(r) for r in rows}
+
+    def forget(self, symbol: str) -> None:
+        """Drop every coverage row of ``symbol`` (used when its data is replaced)."""
+        with self.store.engine.begin() as conn:
+            conn.execute(delete(tables.coverage).where(tables.coverage.c.symbol == symbol))
+
+    def ensure_symbol(self, symbol: str, provider: str, feed: str) -> None:
+        now = utcnow()
+        with self.store.engine.begin() as conn:
+            existing = conn.execute(
+                select(tables.symbols).where(tables.symbols.c.symbol == symbol)
+            ).first()
+            if existing is None:
+                conn.execute(
+                    tables.symbols.insert().values(
+                        symbol=symbol,
+                        provider=provider,
+                        feed=feed,
+                        tracked=False,
+                        added_at=now,
+                        updated_at=now,
+                    )
+                )
+            else:
+                conn.execute(
+                    tables.symbols.update()
+                    .where(tables.symbols.c.symbol == symbol)
+                    .values(provider=provider, feed=feed, updated_at=now)
+                )
+
+    def get_symbol(self, symbol: str) -> SymbolRecord | None:
+        with self.store.engine.connect() as conn:
+            row = conn.execute(
+                select(tables.symbols).where(tables.symbols.c.symbol == symbol)
+            ).first()
+        if row is None:
+            return None
+        m = row._mapping
+        return SymbolRecord(
+            symbol=m["symbol"],
+            provider=m["provider"],
+            feed=m["feed"],
+            tracked=m["tracked"],
+            added_at=as_utc(m["added_at"]) or utcnow(),
+            updated_at=as_utc(m["updated_at"]) or utcnow(),
+        )
+
+    def set_tracked(self, symbol: str, tracked: bool) -> None:
+        with self.store.engine.begin() as conn:
+            conn.execute(
+                tables.symbols.update()
+                .where(tables.symbols.c.symbol == symbol)
+                .values(tracked=tracked, updated_at=utcnow())
+            )
+
+    def tracked_symbols(self) -> list[str]:
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                select(tables.symbols.c.symbol)
+                .where(tables.symbols.c.tracked.is_(True))
+                .order_by(tables.symbols.c.symbol)
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def summaries(self) -> list[SymbolSummary]:
+        """Every known symbol with counts of its sessions by status."""
+        c = tables.coverage.c
+        s = tables.symbols.c
+
+        def count(status: str) -> ColumnElement[Any]:
+            return func.coalesce(func.sum((c.status == status).cast(Integer)), 0)
+
+        stmt = (
+            select(
+                s.symbol,
+                s.provider,
+                s.feed,
+                s.tracked,
+                func.count(c.session_date).label("sessions"),
+                count("complete").label("complete"),
+                count("partial").label("partial"),
+                count("empty").label("empty"),
+                count("error").label("error"),
+                func.coalesce(func.sum(c.rows), 0).label("rows"),
+                func.min(c.session_date).label("first_session"),
+                func.max(c.session_date).label("last_session"),
+                func.max(c.fetched_at).label("last_fetched_at"),
+            )
+            .select_from(tables.symbols.outerjoin(tables.coverage, c.symbol == s.symbol))
+            .group_by(s.symbol, s.provider, s.feed, s.tracked)
+            .order_by(s.symbol)
+        )
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(stmt).fetchall()
+        return [
+            SymbolSummary(
+                symbol=r.symbol,
+                provider=r.provider,
+                feed=r.feed,
+                tracked=bool(r.tracked),
+                sessions=int(r.sessions),
+                complete=int(r.complete),
+                partial=int(r.partial),
+                empty=int(r.empty),
+                error=int(r.error),
+                rows=int(r.rows),
+                first_session=r.first_session,
+                last_session=r.last_session,
+                last_fetched_at=as_utc(r.last_fetched_at),
+            )
+            for r in rows
+        ]
