@@ -32,9 +32,14 @@ def _create_all(conn: Connection) -> None:
     tables.metadata.create_all(conn)
 
 
+def _create_feature_partitions(conn: Connection) -> None:
+    tables.feature_partitions.create(conn, checkfirst=True)
+
+
 # Ordered schema migrations; append, never edit. Version 1 creates the initial tables.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema", _create_all),
+    (2, "feature partition records", _create_feature_partitions),
 ]
 
 

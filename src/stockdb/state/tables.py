@@ -24,6 +24,7 @@ __all__ = [
     "alerts",
     "coverage",
     "feature_builds",
+    "feature_partitions",
     "feature_sets",
     "heartbeats",
     "jobs",
@@ -177,6 +178,18 @@ feature_builds = Table(
     Column("full", Boolean, nullable=False),
     Column("built_at", TS, nullable=False),
     Index("ix_feature_builds_symbol", "symbol"),
+)
+
+# One row per written feature partition: which set built it from which bars (fingerprint).
+feature_partitions = Table(
+    "feature_partitions",
+    metadata,
+    Column("symbol", String(16), primary_key=True),
+    Column("session_date", Date, primary_key=True),
+    Column("set_hash", String(64), nullable=False),
+    Column("source_fingerprint", String(100), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("built_at", TS, nullable=False),
 )
 
 models = Table(
