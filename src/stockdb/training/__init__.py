@@ -1,0 +1,1 @@
+"""Training: multi-ticker datasets, labels, time splits, pipelines and the model registry."""
