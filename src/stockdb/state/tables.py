@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 __all__ = [
@@ -96,6 +97,14 @@ jobs = Table(
     Column("heartbeat_at", TS),
     Index("ix_jobs_key_status", "key", "status"),
     Index("ix_jobs_status", "status"),
+    # At most one queued-or-running job per key, across processes (jobs dedupe).
+    Index(
+        "ux_jobs_active_key",
+        "key",
+        unique=True,
+        sqlite_where=text("status IN ('queued', 'running')"),
+        postgresql_where=text("status IN ('queued', 'running')"),
+    ),
 )
 
 logs = Table(
