@@ -1,0 +1,134 @@
+"""One ticker's continuous 1-min history as NumPy arrays, plus derived series shared by features."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from stockdb.calendar import TradingCalendar
+from stockdb.errors import DataIntegrityError
+
+__all__ = ["BarFrame", "FloatArray", "IntArray"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+_US_PER_MINUTE = 60_000_000
+_US_PER_DAY = 86_400_000_000
+_EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday; Monday is 0
+
+
+def _column(table: pa.Table, name: str) -> FloatArray:
+    return np.ascontiguousarray(table.column(name).to_numpy(), dtype=np.float64)
+
+
+class BarFrame:
+    """Immutable arrays of one symbol's bars, sorted by strictly increasing ``ts``.
+
+    Features read these arrays and the cached derived series below; nothing here looks at a
+    bar after the one being computed (every derived series is a backward window).
+    """
+
+    def __init__(
+        self,
+        ts_us: IntArray,
+        open_: FloatArray,
+        high: FloatArray,
+        low: FloatArray,
+        close: FloatArray,
+        volume: FloatArray,
+        trade_count: FloatArray,
+        vwap: FloatArray,
+        calendar: TradingCalendar,
+    ) -> None:
+        n = ts_us.shape[0]
+        arrays = (open_, high, low, close, volume, trade_count, vwap)
+        if any(a.shape != (n,) for a in arrays):
+            raise DataIntegrityError("bar columns have different lengths")
+        if n > 1 and not bool(np.all(ts_us[1:] > ts_us[:-1])):
+            raise DataIntegrityError("bar timestamps must be strictly increasing")
+        self.ts_us = ts_us
+        self.open = open_
+        self.high = high
+        self.low = low
+        self.close = close
+        self.volume = volume
+        self.trade_count = trade_count
+        self.vwap = vwap
+        self.calendar = calendar
+
+    @classmethod
+    def from_table(cls, table: pa.Table, calendar: TradingCalendar) -> BarFrame:
+        """Build from an Arrow table with the bar columns (``symbol`` is ignored).
+
+        Raises DataIntegrityError when timestamps are not strictly increasing.
+        """
+        ts = np.ascontiguousarray(table.column("ts").cast(pa.int64()).to_numpy(), dtype=np.int64)
+        return cls(
+            ts,
+            _column(table, "open"),
+            _column(table, "high"),
+            _column(table, "low"),
+            _column(table, "close"),
+            _column(table, "volume"),
+            _column(table, "trade_count"),
+            _column(table, "vwap"),
+            calendar,
+        )
+
+    def __len__(self) -> int:
+        return int(self.ts_us.shape[0])
+
+    @cached_property
+    def log_returns(self) -> FloatArray:
+        """``ln(close[t] / close[t-1])``; NaN on the first bar."""
+        out = np.empty(len(self), dtype=np.float64)
+        if len(self):
+            out[0] = np.nan
+            logc = np.log(self.close)
+            np.subtract(logc[1:], logc[:-1], out=out[1:])
+        return out
+
+    @cached_property
+    def _session_index(self) -> IntArray:
+        """Calendar position of each bar's session (extended hours), -1 outside every session.
+
+        Uses the calendar's session bounds once per session rather than a search per bar.
+        """
+        n = len(self)
+        if n == 0:
+            return np.empty(0, dtype=np.int64)
+        cal = self.calendar
+        lo = int(np.searchsorted(cal.extended_close_us, self.ts_us[0], side="right"))
+        hi = int(np.searchsorted(cal.extended_open_us, self.ts_us[-1], side="right"))
+        starts = np.searchsorted(self.ts_us, cal.extended_open_us[lo:hi], side="left")
+        ends = np.searchsorted(self.ts_us, cal.extended_close_us[lo:hi], side="left")
+        index = np.full(n, -1, dtype=np.int64)
+        for k in np.flatnonzero(ends > starts):
+            index[starts[k] : ends[k]] = lo + int(k)
+        return index
+
+    @cached_property
+    def minutes_from_open(self) -> FloatArray:
+        """Minutes since the regular open of the bar's session (negative pre-market); NaN
+        for a bar outside every session's extended hours."""
+        index = self._session_index
+        out = np.full(len(self), np.nan, dtype=np.float64)
+        inside = index >= 0
+        opens = self.calendar.open_us[index[inside]]
+        out[inside] = (self.ts_us[inside] - opens) / _US_PER_MINUTE
+        return out
+
+    @cached_property
+    def session_weekday(self) -> FloatArray:
+        """Day of week of the bar's New York session date, Monday=0 .. Friday=4; NaN outside."""
+        index = self._session_index
+        out = np.full(len(self), np.nan, dtype=np.float64)
+        inside = index >= 0
+        # The extended open is 04:00 New York time, i.e. 08:00 or 09:00 UTC on the same date.
+        days = self.calendar.extended_open_us[index[inside]] // _US_PER_DAY
+        out[inside] = (days + _EPOCH_WEEKDAY) % 7
+        return out

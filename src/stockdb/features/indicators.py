@@ -1,0 +1,136 @@
+"""The feature functions: pure, backward-looking computations over a :class:`BarFrame`.
+
+Each function returns its outputs in the order its definition declares them. TA-Lib computes
+the indicators it has; warm-up rows (too little history) are NaN, never zero. Rolling
+standard deviations are sample ones (ddof=1), like pandas' ``rolling().std()``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import talib
+from talib._ta_lib import MA_Type
+
+from stockdb.features.frame import BarFrame, FloatArray
+
+__all__ = [
+    "atr",
+    "bollinger",
+    "day_of_week",
+    "ema",
+    "log_return_lags",
+    "macd",
+    "minute_of_session",
+    "rolling_volatility",
+    "rsi",
+    "sma",
+    "volume_zscore",
+    "vwap_distance",
+]
+
+
+def _sample_std(values: FloatArray, period: int) -> FloatArray:
+    """Rolling sample standard deviation (ddof=1) over ``period`` values, NaN in warm-up.
+
+    TA-Lib's STDDEV is the population one; rescaling by sqrt(n/(n-1)) gives the sample one.
+    TA-Lib returns exactly 0 for a window of identical values.
+    """
+    std: FloatArray = talib.STDDEV(values, timeperiod=period, nbdev=1.0)
+    std *= math.sqrt(period / (period - 1))
+    return std
+
+
+def _shifted(values: FloatArray, lag: int) -> FloatArray:
+    """``values`` moved ``lag`` rows later (the first ``lag`` rows NaN)."""
+    out = np.empty_like(values)
+    out[:lag] = np.nan
+    out[lag:] = values[: values.shape[0] - lag]
+    return out
+
+
+def sma(bars: BarFrame, *, period: int) -> list[FloatArray]:
+    """Simple moving average of the close over ``period`` bars (TA-Lib SMA)."""
+    return [talib.SMA(bars.close, timeperiod=period)]
+
+
+def ema(bars: BarFrame, *, period: int) -> list[FloatArray]:
+    """Exponential moving average of the close (TA-Lib EMA, seeded by the first SMA)."""
+    return [talib.EMA(bars.close, timeperiod=period)]
+
+
+def rsi(bars: BarFrame, *, period: int) -> list[FloatArray]:
+    """Wilder's relative strength index of the close (TA-Lib RSI)."""
+    return [talib.RSI(bars.close, timeperiod=period)]
+
+
+def macd(bars: BarFrame, *, fast: int, slow: int, signal: int) -> list[FloatArray]:
+    """MACD line, signal line and histogram of the close (TA-Lib MACD)."""
+    line, sig, hist = talib.MACD(bars.close, fastperiod=fast, slowperiod=slow, signalperiod=signal)
+    return [line, sig, hist]
+
+
+def bollinger(bars: BarFrame, *, period: int, nbdev: float) -> list[FloatArray]:
+    """Bollinger bands of the close (TA-Lib BBANDS, SMA middle, population std), plus
+    %B ``(close - lower) / (upper - lower)`` and bandwidth ``(upper - lower) / middle``.
+
+    %B is NaN where the bands collapse (a window of identical closes).
+    """
+    upper, middle, lower = talib.BBANDS(
+        bars.close, timeperiod=period, nbdevup=nbdev, nbdevdn=nbdev, matype=MA_Type.SMA
+    )
+    width = upper - lower
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pctb = np.where(width > 0, (bars.close - lower) / width, np.nan)
+        bandwidth = width / middle
+    return [upper, middle, lower, pctb, bandwidth]
+
+
+def atr(bars: BarFrame, *, period: int) -> list[FloatArray]:
+    """Wilder's average true range (TA-Lib ATR)."""
+    return [talib.ATR(bars.high, bars.low, bars.close, timeperiod=period)]
+
+
+def log_return_lags(bars: BarFrame, *, lags: int) -> list[FloatArray]:
+    """``log_ret_k`` for k = 1..lags: the 1-min log return ``ln(c[t-k+1] / c[t-k])``.
+
+    ``log_ret_1`` is the return into the current bar, ``log_ret_2`` the one before, etc.
+    """
+    returns = bars.log_returns
+    return [returns.copy() if k == 1 else _shifted(returns, k - 1) for k in range(1, lags + 1)]
+
+
+def rolling_volatility(bars: BarFrame, *, period: int) -> list[FloatArray]:
+    """Sample std (ddof=1) of the last ``period`` 1-min log returns (needs period+1 bars)."""
+    returns = bars.log_returns
+    out = np.full(len(bars), np.nan, dtype=np.float64)
+    if len(bars) > period:
+        out[1:] = _sample_std(returns[1:], period)
+    return [out]
+
+
+def volume_zscore(bars: BarFrame, *, period: int) -> list[FloatArray]:
+    """``(volume - mean) / std`` over the last ``period`` bars including this one (ddof=1);
+    NaN where the window's volumes are all equal."""
+    mean = talib.SMA(bars.volume, timeperiod=period)
+    std = _sample_std(bars.volume, period)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(std > 0, (bars.volume - mean) / std, np.nan)
+    return [z]
+
+
+def vwap_distance(bars: BarFrame) -> list[FloatArray]:
+    """``(close - vwap) / vwap`` of the bar itself; NaN when the vwap is not positive."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return [np.where(bars.vwap > 0, (bars.close - bars.vwap) / bars.vwap, np.nan)]
+
+
+def minute_of_session(bars: BarFrame) -> list[FloatArray]:
+    """Minutes since the regular open of the bar's session (negative pre-market)."""
+    return [bars.minutes_from_open.copy()]
+
+
+def day_of_week(bars: BarFrame) -> list[FloatArray]:
+    """Weekday of the bar's New York session date, Monday=0 .. Friday=4."""
+    return [bars.session_weekday.copy()]

@@ -1,0 +1,206 @@
+"""Where the feature builder reads bars: the Parquet lake, or a DuckDB ``bars_1min`` table.
+
+A source lists a symbol's partitions (session dates) with a cheap fingerprint each, so the
+builder can tell what changed without reading bars, and reads a symbol's whole history at
+once with the row range of every partition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Protocol
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from stockdb.bars import BAR_SCHEMA
+from stockdb.errors import ConfigError, DataIntegrityError, NotFound
+from stockdb.lake.parquet_lake import ParquetLake
+from stockdb.symbols import normalize_symbol
+
+__all__ = ["BarHistory", "BarSource", "DuckDBBarSource", "LakeBarSource", "PartitionSlice"]
+
+_COLUMNS = [c for c in BAR_SCHEMA.names if c != "symbol"]
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionSlice:
+    """Rows ``[start, stop)`` of a :class:`BarHistory` belong to session ``day``."""
+
+    day: date
+    start: int
+    stop: int
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class BarHistory:
+    """A symbol's whole history (bar columns without ``symbol``, sorted by ``ts``)."""
+
+    table: pa.Table
+    partitions: tuple[PartitionSlice, ...]
+
+
+class BarSource(Protocol):
+    """What the feature builder needs from a store of 1-min bars."""
+
+    def symbols(self) -> list[str]:
+        """Every symbol with at least one partition, sorted."""
+        ...
+
+    def fingerprints(self, symbol: str) -> dict[date, str]:
+        """Each stored session of ``symbol`` with a fingerprint that changes with its bars."""
+        ...
+
+    def read(self, symbol: str) -> BarHistory:
+        """The whole history; raises NotFound when ``symbol`` has no bars."""
+        ...
+
+    def reading(self, symbol: str) -> AbstractContextManager[None]:
+        """Held while fingerprinting and reading, so no writer changes bars in between."""
+        ...
+
+
+def _conform(table: pa.Table) -> pa.Table:
+    columns = []
+    for name in _COLUMNS:
+        col = table.column(name)
+        target = BAR_SCHEMA.field(name).type
+        if col.type != target:
+            col = col.cast(target)
+        columns.append(col)
+    return pa.Table.from_arrays(columns, names=_COLUMNS)
+
+
+class LakeBarSource:
+    """Reads the bars lake; a partition's fingerprint is its file's size and mtime."""
+
+    def __init__(self, lake: ParquetLake, threads: int = 2) -> None:
+        self.lake = lake
+        self.threads = threads
+
+    def symbols(self) -> list[str]:
+        return self.lake.symbols()
+
+    def reading(self, symbol: str) -> AbstractContextManager[None]:
+        return self.lake.writer(symbol)
+
+    def fingerprints(self, symbol: str) -> dict[date, str]:
+        out: dict[date, str] = {}
+        for day, path in self.lake.session_paths(normalize_symbol(symbol)):
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue
+            out[day] = f"{st.st_size}:{st.st_mtime_ns}"
+        return out
+
+    def read(self, symbol: str) -> BarHistory:
+        symbol = normalize_symbol(symbol)
+        paths = self.lake.session_paths(symbol)
+        if not paths:
+            raise NotFound(f"no bars stored for {symbol}")
+        fps = self.fingerprints(symbol)
+        files = [str(p) for _, p in paths]
+        con = duckdb.connect()
+        try:
+            con.execute(f"SET threads = {int(self.threads)}")
+            table = con.sql(
+                f"SELECT file_index, {', '.join(_COLUMNS)} FROM read_parquet($files)",
+                params={"files": files},
+            ).to_arrow_table()
+        except duckdb.Error as exc:
+            raise DataIntegrityError(f"cannot read the bars of {symbol}: {exc}") from exc
+        finally:
+            con.close()
+        index = table.column("file_index").to_numpy().astype(np.int64)
+        if index.size > 1 and not bool(np.all(index[1:] >= index[:-1])):
+            raise DataIntegrityError(f"bars of {symbol} came back out of partition order")
+        counts = np.bincount(index, minlength=len(paths))
+        bounds = np.concatenate(([0], np.cumsum(counts)))
+        parts = tuple(
+            PartitionSlice(day, int(bounds[i]), int(bounds[i + 1]), fps.get(day, ""))
+            for i, (day, _) in enumerate(paths)
+            if counts[i] > 0
+        )
+        return BarHistory(_conform(table.drop_columns(["file_index"])), parts)
+
+
+class DuckDBBarSource:
+    """Reads ``bars_1min`` (a table or view) from a DuckDB database file, read-only.
+
+    Partitions are New York dates of ``ts`` (the session date for every bar within a
+    session's extended hours); a partition's fingerprint is its row count and an
+    order-independent hash of its rows.
+    """
+
+    def __init__(self, path: Path, threads: int = 2) -> None:
+        if not path.exists():
+            raise ConfigError(f"SOURCE_DUCKDB_PATH {path} does not exist")
+        self.path = path
+        self.threads = threads
+
+    @contextmanager
+    def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        try:
+            con = duckdb.connect(str(self.path), read_only=True)
+        except duckdb.Error as exc:
+            raise ConfigError(f"cannot open SOURCE_DUCKDB_PATH {self.path}: {exc}") from exc
+        try:
+            con.execute(f"SET threads = {int(self.threads)}")
+            yield con
+        except duckdb.CatalogException as exc:
+            raise ConfigError(
+                f"SOURCE_DUCKDB_PATH {self.path} has no usable bars_1min table: {exc}"
+            ) from exc
+        finally:
+            con.close()
+
+    def reading(self, symbol: str) -> AbstractContextManager[None]:
+        return nullcontext()
+
+    def symbols(self) -> list[str]:
+        with self._connect() as con:
+            rows = con.sql("SELECT DISTINCT symbol FROM bars_1min ORDER BY symbol").fetchall()
+        return [str(r[0]) for r in rows]
+
+    def fingerprints(self, symbol: str) -> dict[date, str]:
+        symbol = normalize_symbol(symbol)
+        sql = (
+            "SELECT CAST(timezone('America/New_York', ts) AS DATE) AS dt, count(*), "
+            "bit_xor(hash(ts, open, high, low, close, volume, trade_count, vwap)) "
+            "FROM bars_1min WHERE symbol = $symbol GROUP BY dt ORDER BY dt"
+        )
+        with self._connect() as con:
+            rows = con.sql(sql, params={"symbol": symbol}).fetchall()
+        return {r[0]: f"{r[1]}:{r[2]}" for r in rows}
+
+    def read(self, symbol: str) -> BarHistory:
+        symbol = normalize_symbol(symbol)
+        fps = self.fingerprints(symbol)
+        if not fps:
+            raise NotFound(f"no bars stored for {symbol}")
+        sql = (
+            "SELECT CAST(timezone('America/New_York', ts) AS DATE) AS dt, "
+            f"{', '.join(_COLUMNS)} FROM bars_1min WHERE symbol = $symbol ORDER BY ts"
+        )
+        with self._connect() as con:
+            table = con.sql(sql, params={"symbol": symbol}).to_arrow_table()
+        ts = table.column("ts").cast(pa.int64()).to_numpy()
+        if ts.size > 1 and not bool(np.all(ts[1:] > ts[:-1])):
+            raise DataIntegrityError(f"bars_1min holds duplicate timestamps for {symbol}")
+        days = pc.cast(table.column("dt"), pa.int32()).to_numpy()
+        cuts = np.flatnonzero(np.diff(days)) + 1
+        starts = np.concatenate(([0], cuts))
+        stops = np.concatenate((cuts, [days.size]))
+        parts = []
+        for a, b in zip(starts, stops, strict=True):
+            day = date(1970, 1, 1) + timedelta(days=int(days[a]))
+            parts.append(PartitionSlice(day, int(a), int(b), fps.get(day, "")))
+        return BarHistory(_conform(table.drop_columns(["dt"])), tuple(parts))
