@@ -14,7 +14,7 @@ from stockdb.app import App
 from stockdb.config import Settings
 from stockdb.dates import parse_date, parse_date_or_instant
 from stockdb.errors import InvalidInput
-from stockdb.ingest.backfill import IngestSummary, ProgressFn
+from stockdb.ingest.backfill import IngestSummary, ProgressFn, plan_sessions
 from stockdb.ingest.gaps import gap_report
 from stockdb.lake.reader import BarQuery
 from stockdb.symbols import normalize_symbol, normalize_symbols
@@ -82,7 +82,7 @@ class StockDB:
         first, last = parse_date(start, "start"), parse_date(end, "end")
         if first is None or last is None:
             raise InvalidInput("ingest needs a start and an end date")
-        self.app.backfill.plan(names, first, last)
+        plan_sessions(self.app.calendar, self.app.clock.now(), first, last)
         source = self.app.provider(provider)
         try:
             return self.app.backfill.run(names, first, last, source, progress, replace)

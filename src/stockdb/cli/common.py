@@ -6,6 +6,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -32,9 +33,15 @@ def err_console() -> Console:
     return Console(stderr=True, soft_wrap=True)
 
 
-def make_app() -> App:
-    """The composition root for one CLI invocation."""
-    return App(Settings())
+def make_app(ctx: typer.Context) -> App:
+    """The composition root for one CLI invocation; closed when the command ends.
+
+    Closing matters: it checkpoints SQLite's WAL, so read-only commands leave the data dir
+    exactly as they found it.
+    """
+    app = App(Settings())
+    ctx.call_on_close(app.close)
+    return app
 
 
 def warn(message: str) -> None:

@@ -16,6 +16,7 @@ from stockdb.cli.render import emit, print_records
 from stockdb.dates import parse_date, parse_date_or_instant
 from stockdb.errors import InvalidInput, StockDBError, StorageError, exit_code
 from stockdb.formats import OUTPUT_FORMATS
+from stockdb.ingest.backfill import plan_sessions
 from stockdb.ingest.gaps import gap_report
 from stockdb.lake.reader import BarQuery
 from stockdb.symbols import normalize_symbol, normalize_symbols
@@ -40,6 +41,7 @@ def _register_subapps() -> None:
 
 @app.command()
 def ingest(
+    ctx: typer.Context,
     symbols: Annotated[list[str], typer.Argument(help="Symbols, e.g. SPY QQQ or SPY,QQQ")],
     start: Annotated[str | None, typer.Option(help="First session date YYYY-MM-DD")] = None,
     end: Annotated[str | None, typer.Option(help="Last session date (inclusive)")] = None,
@@ -52,9 +54,10 @@ def ingest(
     first = parse_date(start, "start") or last - timedelta(days=30)
     if first > last:
         raise InvalidInput(f"start {first} is after end {last}")
-    stockdb = make_app()
-    stockdb.backfill.plan(names, first, last)
+    stockdb = make_app(ctx)
+    plan_sessions(stockdb.calendar, stockdb.clock.now(), first, last)
     source = stockdb.provider(provider)
+    stockdb.coverage  # noqa: B018 - open the state store before announcing anything
     notice = stockdb.provider_notice(source.name)
     if notice:
         warn(notice)
@@ -78,6 +81,7 @@ def ingest(
 
 @app.command()
 def bars(
+    ctx: typer.Context,
     symbol: str,
     timeframe: Annotated[str, typer.Option(help="1Min 5Min 15Min 30Min 1Hour 1Day")] = "1Min",
     start: Annotated[str | None, typer.Option(help="Session date or RFC-3339 instant")] = None,
@@ -98,12 +102,13 @@ def bars(
         limit,
         session,
     )
-    table = make_app().reader.bars(query)
+    table = make_app(ctx).reader.bars(query)
     emit(table, fmt, output, f"{query.symbol} {query.timeframe.name}")
 
 
 @app.command()
 def gaps(
+    ctx: typer.Context,
     symbol: str,
     start: Annotated[str | None, typer.Option(help="First session date")] = None,
     end: Annotated[str | None, typer.Option(help="Last session date")] = None,
@@ -114,7 +119,7 @@ def gaps(
     first, last = parse_date(start, "start"), parse_date(end, "end")
     if first is not None and last is not None and first > last:
         raise InvalidInput(f"start {first} is after end {last}")
-    stockdb = make_app()
+    stockdb = make_app(ctx)
     rows = gap_report(stockdb.calendar, stockdb.coverage, name, first, last, stockdb.clock.now())
     if only_gaps:
         rows = [r for r in rows if r.status != "complete"]
@@ -139,18 +144,18 @@ def gaps(
 
 
 @app.command()
-def symbols() -> None:
+def symbols(ctx: typer.Context) -> None:
     """Known symbols with a coverage summary."""
-    rows = [asdict(s) for s in make_app().coverage.summaries()]
+    rows = [asdict(s) for s in make_app(ctx).coverage.summaries()]
     print_records(rows, "symbols")
 
 
 @db_app.command("refresh")
-def db_refresh() -> None:
+def db_refresh(ctx: typer.Context) -> None:
     """(Re)build {data}/duckdb/market.duckdb with views over the lake."""
     from stockdb.lake.views import refresh_views
 
-    stockdb = make_app()
+    stockdb = make_app(ctx)
     path, views = refresh_views(stockdb.settings, stockdb.lake)
     out_console().print(f"{path}: views {', '.join(views)}", highlight=False)
 

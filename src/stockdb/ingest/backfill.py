@@ -28,7 +28,7 @@ from stockdb.providers.base import BarSource
 from stockdb.state.coverage import CoverageRecord, CoverageRepo, CoverageStatus
 from stockdb.symbols import normalize_symbols
 
-__all__ = ["BackfillService", "IngestSummary", "ProgressFn"]
+__all__ = ["BackfillService", "IngestSummary", "ProgressFn", "plan_sessions"]
 
 ProgressFn = Callable[[int, int, str], None]
 log = logging.getLogger("stockdb.ingest")
@@ -69,6 +69,19 @@ class IngestSummary:
         return asdict(self)
 
 
+def plan_sessions(
+    calendar: TradingCalendar, now: datetime, start: date, end: date
+) -> list[Session]:
+    """The sessions ``start..end`` (inclusive) that have begun by ``now``; touches no storage.
+
+    Raises InvalidInput for start after end, dates off the calendar, or a range with no session.
+    """
+    sessions = [s for s in calendar.sessions(start, end) if s.extended_open <= now]
+    if not sessions:
+        raise InvalidInput(f"no trading sessions between {start} and {end}")
+    return sessions
+
+
 def _us(ts: datetime) -> int:
     return int(ts.timestamp() * 1_000_000)
 
@@ -98,17 +111,9 @@ class BackfillService:
         self.max_gap_retries = max_gap_retries
 
     def plan(self, symbols: Sequence[str], start: date, end: date) -> list[Session]:
-        """Validate the request and return the sessions it covers (not in the future).
-
-        Raises InvalidInput for bad symbols, start after end, or a range with no sessions.
-        """
+        """Validate the request and return the sessions it covers (see :func:`plan_sessions`)."""
         normalize_symbols(symbols)
-        sessions = self.calendar.sessions(start, end)
-        now = self.clock.now()
-        sessions = [s for s in sessions if s.extended_open <= now]
-        if not sessions:
-            raise InvalidInput(f"no trading sessions between {start} and {end}")
-        return sessions
+        return plan_sessions(self.calendar, self.clock.now(), start, end)
 
     def run(
         self,
@@ -280,48 +285,38 @@ class BackfillService:
         lineage: Lineage,
         summary: IngestSummary,
     ) -> None:
+        """Write a chunk's sessions all-or-nothing, then record them in the ledger."""
         now = self.clock.now()
         previous = self.coverage.sessions(symbol, needed[0].date, needed[-1].date)
         symbol_trades = any(t.num_rows for t in by_session.values())
-        records: list[CoverageRecord] = []
-        self.coverage.ensure_symbol(symbol, lineage.provider, lineage.feed)
         with self.lake.writer(symbol):
+            items = {
+                s.date: (bars, self._mode(s, previous.get(s.date), now, bars))
+                for s in needed
+                if (bars := by_session.get(s.date)) is not None and bars.num_rows
+            }
+            written = self.lake.write_sessions(symbol, items, lineage)
+            records: list[CoverageRecord] = []
             for session in needed:
-                bars = by_session.get(session.date, BAR_SCHEMA.empty_table())
-                mode = self._mode(session, previous.get(session.date), now, bars)
-                if bars.num_rows:
-                    written = self.lake.write_session(symbol, session.date, bars, lineage, mode)
-                    stored = written.table
-                    summary.rows_written += written.rows_added + written.rows_replaced
+                result = written.get(session.date)
+                if result is not None:
+                    stored = result.table
+                    summary.rows_written += result.rows_added + result.rows_replaced
                 else:
                     stored = self.lake.read_session(symbol, session.date)
-                verdict = judge_session(session, stored, now, symbol_trades)
-                status = _STATUS.get(verdict.verdict, "error")
-                summary.sessions_fetched += 1
-                if status == "complete":
-                    summary.sessions_complete += 1
-                elif status == "partial":
-                    summary.sessions_partial += 1
-                else:
-                    summary.sessions_empty += 1
-                ts = stored.column("ts") if stored.num_rows else None
-                prior = previous.get(session.date)
                 records.append(
-                    CoverageRecord(
-                        symbol=symbol,
-                        session_date=session.date,
-                        rows=stored.num_rows,
-                        regular_rows=_regular_rows(stored, session),
-                        first_ts=None if ts is None else ts[0].as_py(),
-                        last_ts=None if ts is None else ts[-1].as_py(),
-                        status=status,
-                        source=lineage.provider,
-                        feed=lineage.feed,
-                        reason=verdict.reason,
-                        attempts=1 if prior is None else prior.attempts + 1,
-                        fetched_at=now,
+                    self._coverage_record(
+                        symbol,
+                        session,
+                        stored,
+                        lineage,
+                        now,
+                        symbol_trades,
+                        previous.get(session.date),
+                        summary,
                     )
                 )
+            self.coverage.ensure_symbol(symbol, lineage.provider, lineage.feed)
             self.coverage.record(records)
         log.info(
             "persisted sessions",
@@ -331,6 +326,42 @@ class BackfillService:
                 "sessions": len(needed),
                 "rows": int(np.sum([r.rows for r in records])),
             },
+        )
+
+    @staticmethod
+    def _coverage_record(
+        symbol: str,
+        session: Session,
+        stored: pa.Table,
+        lineage: Lineage,
+        now: datetime,
+        symbol_trades: bool,
+        prior: CoverageRecord | None,
+        summary: IngestSummary,
+    ) -> CoverageRecord:
+        verdict = judge_session(session, stored, now, symbol_trades)
+        status = _STATUS.get(verdict.verdict, "error")
+        summary.sessions_fetched += 1
+        if status == "complete":
+            summary.sessions_complete += 1
+        elif status == "partial":
+            summary.sessions_partial += 1
+        else:
+            summary.sessions_empty += 1
+        ts = stored.column("ts") if stored.num_rows else None
+        return CoverageRecord(
+            symbol=symbol,
+            session_date=session.date,
+            rows=stored.num_rows,
+            regular_rows=_regular_rows(stored, session),
+            first_ts=None if ts is None else ts[0].as_py(),
+            last_ts=None if ts is None else ts[-1].as_py(),
+            status=status,
+            source=lineage.provider,
+            feed=lineage.feed,
+            reason=verdict.reason,
+            attempts=1 if prior is None else prior.attempts + 1,
+            fetched_at=now,
         )
 
     @staticmethod

@@ -13,7 +13,14 @@ import pyarrow.parquet as pq
 
 from stockdb.errors import StorageError
 
-__all__ = ["atomic_write_parquet", "fsync_dir", "remove_stale_temp_files"]
+__all__ = [
+    "atomic_write_parquet",
+    "commit_temp",
+    "discard_temp",
+    "fsync_dir",
+    "remove_stale_temp_files",
+    "write_temp_parquet",
+]
 
 _TEMP_PREFIX = ".tmp-"
 _DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
@@ -33,6 +40,31 @@ def atomic_write_parquet(table: pa.Table, dest: Path, compression: str = "zstd")
 
     Creates missing parent folders. On any failure the temp file is removed and the old file
     (if any) is untouched; a full or read-only disk raises StorageError.
+    """
+    tmp = write_temp_parquet(table, dest, compression)
+    commit_temp(tmp, dest)
+
+
+def commit_temp(tmp: Path, dest: Path) -> None:
+    """Atomically move a temp file from :func:`write_temp_parquet` into place and sync."""
+    tmp.replace(dest)
+    fsync_dir(dest.parent)
+
+
+def discard_temp(tmp: Path) -> None:
+    """Remove a temp file, then its partition and symbol folders if now empty (best effort)."""
+    with contextlib.suppress(OSError):
+        tmp.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        tmp.parent.rmdir()
+        tmp.parent.parent.rmdir()
+
+
+def write_temp_parquet(table: pa.Table, dest: Path, compression: str = "zstd") -> Path:
+    """Write ``table`` durably to a temp file beside ``dest`` and return its path.
+
+    Nothing is visible at ``dest`` until :func:`commit_temp`. Raises StorageError on a full or
+    read-only disk, leaving no temp file and no newly created folder behind.
     """
     tmp = dest.parent / f"{_TEMP_PREFIX}{uuid.uuid4().hex}-{dest.name}"
     created: list[Path] = []
@@ -57,8 +89,7 @@ def atomic_write_parquet(table: pa.Table, dest: Path, compression: str = "zstd")
             )
             fh.flush()
             os.fsync(fh.fileno())
-        tmp.replace(dest)
-        fsync_dir(dest.parent)
+        return tmp
     except OSError as exc:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)

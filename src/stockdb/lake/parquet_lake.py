@@ -24,7 +24,12 @@ import pyarrow.parquet as pq
 
 from stockdb.bars import BAR_SCHEMA, SCHEMA_VERSION, conform
 from stockdb.errors import Conflict, DataIntegrityError, StorageError
-from stockdb.lake.atomic import atomic_write_parquet, remove_stale_temp_files
+from stockdb.lake.atomic import (
+    commit_temp,
+    discard_temp,
+    remove_stale_temp_files,
+    write_temp_parquet,
+)
 from stockdb.lake.locks import SymbolLocks
 from stockdb.symbols import normalize_symbol
 
@@ -195,11 +200,44 @@ class ParquetLake:
         ``replace`` makes the session exactly ``bars`` (reconciliation after the close).
         Writes nothing when nothing changes, so a re-run leaves files byte-identical.
         """
+        return self.write_sessions(symbol, {day: (bars, mode)}, lineage)[day]
+
+    def write_sessions(
+        self,
+        symbol: str,
+        items: dict[date, tuple[pa.Table, WriteMode]],
+        lineage: Lineage,
+    ) -> dict[date, WriteResult]:
+        """Persist several sessions of ``symbol`` all-or-nothing (caller holds the lock).
+
+        Every changed partition is first written to a durable temp file; only when all of them
+        succeeded are they renamed into place. A full disk therefore changes nothing.
+        """
         symbol = normalize_symbol(symbol)
+        self.check_lineage(symbol, lineage)
+        results: dict[date, WriteResult] = {}
+        pending: list[tuple[Path, Path]] = []
+        try:
+            for day, (bars, mode) in sorted(items.items()):
+                result = self._merged(symbol, day, bars, mode)
+                results[day] = result
+                if result.changed and result.table.num_rows:
+                    dest = self.partition_path(symbol, day)
+                    table = result.table.replace_schema_metadata(lineage.metadata())
+                    pending.append((write_temp_parquet(table, dest), dest))
+        except BaseException:
+            for tmp, _ in pending:
+                discard_temp(tmp)
+            raise
+        for tmp, dest in pending:
+            commit_temp(tmp, dest)
+        return results
+
+    def _merged(self, symbol: str, day: date, bars: pa.Table, mode: WriteMode) -> WriteResult:
+        """What the partition should hold after writing ``bars`` with ``mode`` (pure read)."""
         incoming = _sorted_unique(conform(bars))
         if incoming.num_rows and pc.any(pc.not_equal(incoming.column("symbol"), symbol)).as_py():
             raise DataIntegrityError(f"bars for another symbol were routed to {symbol}")
-        self.check_lineage(symbol, lineage)
         path = self.partition_path(symbol, day)
         remove_stale_temp_files(path.parent)
         existing = self.read_session(symbol, day)
@@ -231,10 +269,6 @@ class ParquetLake:
                 return WriteResult(0, 0, existing)
             merged = _sorted_unique(pa.concat_tables([existing, fresh]))
             added, replaced = fresh.num_rows, 0
-        if merged.num_rows == 0:
-            return WriteResult(0, replaced, merged)
-        merged = merged.replace_schema_metadata(lineage.metadata())
-        atomic_write_parquet(merged, path)
         return WriteResult(added, replaced, merged)
 
     def drop_symbol(self, symbol: str) -> int:

@@ -1,0 +1,58 @@
+"""Shared fixtures: settings on a temp data dir, a cached calendar, file-tree snapshots."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from stockdb.app import App
+from stockdb.calendar import TradingCalendar
+from stockdb.config import Settings
+
+
+@pytest.fixture(scope="session")
+def calendar() -> TradingCalendar:
+    return TradingCalendar()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh data dir; the environment points every Settings() at it, keys cleared."""
+    path = tmp_path / "data"
+    monkeypatch.chdir(tmp_path)  # no stray .env from the repository
+    monkeypatch.setenv("STOCKDB_DATA_DIR", str(path))
+    for name in list(os.environ):
+        if name.startswith(("ALPACA_", "APCA_", "STOCKDB_QUEUE", "STOCKDB_STATE", "STOCKDB_API")):
+            monkeypatch.delenv(name, raising=False)
+    return path
+
+
+@pytest.fixture
+def settings(data_dir: Path) -> Settings:
+    return Settings()
+
+
+@pytest.fixture
+def app(settings: Settings, calendar: TradingCalendar) -> Iterator[App]:
+    stockdb = App(settings)
+    stockdb.__dict__["calendar"] = calendar  # share the session-wide calendar (slow to build)
+    yield stockdb
+    stockdb.close()
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Relative path -> sha256 of every file below ``root`` (folders as '<dir>')."""
+    result: dict[str, str] = {}
+    if not root.exists():
+        return result
+    for path in sorted(root.rglob("*")):
+        rel = str(path.relative_to(root))
+        if path.is_dir():
+            result[rel] = "<dir>"
+        else:
+            result[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return result
