@@ -41,7 +41,8 @@ def test_merge_is_a_first_writer_wins_union(batches: list[list[int]]) -> None:
             assert ts == sorted(set(ts))  # sorted, unique
             base = ts[0] - min(owner) * 60_000_000
             got = {
-                (t - base) // 60_000_000: c for t, c in zip(ts, table.column("close").to_pylist())
+                (t - base) // 60_000_000: c
+                for t, c in zip(ts, table.column("close").to_pylist(), strict=True)
             }
             assert got == owner
             before = path.read_bytes()
