@@ -1,0 +1,303 @@
+"""Simulation facade: a registered model's signals replayed over feature rows, with results."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import re
+import shutil
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from sqlalchemy import insert, select
+from sqlalchemy.engine import RowMapping
+
+from stockdb.config import Settings
+from stockdb.errors import Conflict, InvalidInput, NotFound
+from stockdb.lake.atomic import atomic_write_parquet
+from stockdb.simulation.engine import EngineResult, Fill, buy_and_hold, simulate
+from stockdb.simulation.metrics import annualisation, infer_annualisation, performance
+from stockdb.simulation.signals import signals_from_predictions
+from stockdb.state import tables
+from stockdb.state.store import StateStore, as_utc, utcnow
+from stockdb.symbols import normalize_symbol
+from stockdb.training.dataset import FeatureSource, build_dataset
+from stockdb.training.registry import ModelRecord, ModelRegistry, check_model_id
+
+__all__ = ["SimulationRecord", "SimulationRequest", "SimulationService", "overlaps"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int, str], None]
+_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+OVERLAP_WARNING = "the simulated window overlaps the model's training window"
+
+
+@dataclass(frozen=True)
+class SimulationRequest:
+    """Which model to replay on which symbol and period, with cash, fill mode and costs.
+
+    ``symbol`` None trades the model's primary ticker; context tickers stay the model's.
+    ``bars_per_session`` None infers the annualisation from the bars' timestamps.
+    """
+
+    model_id: str
+    symbol: str | None = None
+    start: date | None = None
+    end: date | None = None
+    cash: float = 10_000.0
+    fill: Fill = "close"
+    fee_bps: float = 0.0
+    slippage_bps: float = 0.0
+    bars_per_session: float | None = None
+
+    def validate(self) -> None:
+        """Raise InvalidInput for a malformed field; costs and prices are checked by the engine."""
+        check_model_id(self.model_id)
+        if self.symbol is not None:
+            normalize_symbol(self.symbol)
+        if self.start is not None and self.end is not None and self.start > self.end:
+            raise InvalidInput(f"start {self.start} is after end {self.end}")
+        if self.fill not in ("close", "next_open"):
+            raise InvalidInput(f"fill must be 'close' or 'next_open', not {self.fill!r}")
+        if not math.isfinite(self.cash) or self.cash <= 0:
+            raise InvalidInput(f"starting cash must be positive, not {self.cash}")
+        if self.bars_per_session is not None and not self.bars_per_session > 0:
+            raise InvalidInput("bars_per_session must be positive")
+
+
+@dataclass(frozen=True)
+class SimulationRecord:
+    """A stored simulation: its ``simulations`` row as a value."""
+
+    id: str
+    model_id: str
+    symbol: str
+    created_at: datetime
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    benchmark_metrics: dict[str, Any]
+    overlaps_training: bool
+    equity_path: str
+    trades_path: str
+    stale: bool = False
+    warnings: tuple[str, ...] = field(default=())
+
+
+def overlaps(window: dict[str, Any] | None, start: pd.Timestamp, end: pd.Timestamp) -> bool:
+    """True when ``[start, end]`` shares any instant with a ``{"start", "end"}`` ISO window."""
+    if not window or window.get("start") is None or window.get("end") is None:
+        return False
+    lo = pd.Timestamp(window["start"])
+    hi = pd.Timestamp(window["end"])
+    return bool(start <= hi and end >= lo)
+
+
+def _record(row: RowMapping) -> SimulationRecord:
+    created = as_utc(row["created_at"])
+    assert created is not None
+    overlap = bool(row["overlaps_training"])
+    return SimulationRecord(
+        id=row["id"],
+        model_id=row["model_id"],
+        symbol=row["symbol"],
+        created_at=created,
+        params=dict(row["params"] or {}),
+        metrics=dict(row["metrics"] or {}),
+        benchmark_metrics=dict(row["benchmark_metrics"] or {}),
+        overlaps_training=overlap,
+        equity_path=row["equity_path"],
+        trades_path=row["trades_path"],
+        stale=bool(row["stale"]),
+        warnings=(OVERLAP_WARNING,) if overlap else (),
+    )
+
+
+class SimulationService:
+    """Replays registered models over feature rows and stores equity curves and trades."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        state: StateStore,
+        features: FeatureSource,
+        models: ModelRegistry,
+    ) -> None:
+        self.settings = settings
+        self.state = state
+        self.features = features
+        self.models = models
+
+    def simulate(
+        self, request: SimulationRequest, progress: Progress | None = None
+    ) -> SimulationRecord:
+        """Predict every bar of the period, trade on the signals, store and return the result.
+
+        Raises InvalidInput for a bad request, NotFound for an unknown model or a ticker
+        without feature rows, Conflict when the features come from another feature set than
+        the model's, DataIntegrityError when the artifact fails its sha256 check, and
+        StorageError when results cannot be written. Warns (log and ``warnings``) when the
+        simulated window overlaps the model's training window.
+        """
+        request.validate()
+        report = progress or (lambda _done, _total, _message: None)
+        total = 6
+        report(0, total, "loading the model")
+        record = self.models.get(request.model_id)
+        symbol = normalize_symbol(request.symbol or record.tickers[0])
+        context = list(record.tickers[1:])
+        if symbol in context:
+            raise InvalidInput(f"{symbol} is one of the model's context tickers")
+        dataset = build_dataset(self.features, [symbol, *context], request.start, request.end)
+        report(1, total, f"loaded {dataset.rows} rows of {','.join(dataset.tickers)}")
+        loaded = self.models.load(request.model_id, feature_set_hash=dataset.set_hash)
+        missing = [f for f in record.features if f not in dataset.frame.columns]
+        if missing:
+            raise Conflict(f"the features lack columns the model needs: {', '.join(missing)}")
+        frame = dataset.frame
+        x = frame.loc[:, list(record.features)].astype(np.float64)
+        predictions = np.asarray(loaded.pipeline.predict(x), dtype=np.float64)
+        signal = signals_from_predictions(predictions, record.task)
+        report(2, total, f"predicted {len(signal)} bars")
+        close = frame["close"].to_numpy(np.float64)
+        open_ = frame["open"].to_numpy(np.float64) if "open" in frame.columns else None
+        result = simulate(
+            close, signal, open_, request.cash, request.fill, request.fee_bps, request.slippage_bps
+        )
+        bench = buy_and_hold(close, request.cash, request.fee_bps, request.slippage_bps)
+        report(3, total, f"simulated {len(result.trades)} fills")
+        factor = (
+            annualisation(1.0, request.bars_per_session)
+            if request.bars_per_session is not None
+            else infer_annualisation(frame["ts"])
+        )
+        ts = frame["ts"]
+        overlap = overlaps(record.windows.get("train"), ts.iloc[0], ts.iloc[-1])
+        sim_id = f"{utcnow():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:12]}"
+        folder = self.settings.simulations_dir / sim_id
+        params = self._params(request, symbol, record, dataset.dropped, ts)
+        row = {
+            "id": sim_id,
+            "model_id": record.id,
+            "symbol": symbol,
+            "created_at": utcnow(),
+            "params": params,
+            "metrics": performance(result, factor),
+            "benchmark_metrics": performance(bench, factor),
+            "overlaps_training": overlap,
+            "equity_path": str(folder / "equity.parquet"),
+            "trades_path": str(folder / "trades.parquet"),
+            "stale": False,
+        }
+        try:
+            self._write(folder, ts, close, predictions, signal, result, bench.equity)
+            report(4, total, "wrote equity and trades")
+            with self.state.engine.begin() as conn:
+                conn.execute(insert(tables.simulations).values(**row))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(folder)
+            raise
+        if overlap:
+            log.warning(
+                "simulation %s of model %s: %s (%s)",
+                sim_id,
+                record.id,
+                OVERLAP_WARNING,
+                record.windows.get("train"),
+            )
+        report(total, total, f"stored simulation {sim_id}")
+        return self.get(sim_id)
+
+    @staticmethod
+    def _params(
+        request: SimulationRequest,
+        symbol: str,
+        record: ModelRecord,
+        dropped: dict[str, int],
+        ts: pd.Series,
+    ) -> dict[str, Any]:
+        return {
+            "symbol": symbol,
+            "tickers": [symbol, *record.tickers[1:]],
+            "start": request.start.isoformat() if request.start else None,
+            "end": request.end.isoformat() if request.end else None,
+            "first_ts": ts.iloc[0].isoformat(),
+            "last_ts": ts.iloc[-1].isoformat(),
+            "cash": request.cash,
+            "fill": request.fill,
+            "fee_bps": request.fee_bps,
+            "slippage_bps": request.slippage_bps,
+            "feature_set_hash": record.feature_set_hash,
+            "dropped_by_context": dropped,
+        }
+
+    @staticmethod
+    def _write(
+        folder: Path,
+        ts: pd.Series,
+        close: np.ndarray,
+        predictions: np.ndarray,
+        signal: np.ndarray,
+        result: EngineResult,
+        benchmark_equity: np.ndarray,
+    ) -> None:
+        equity = pa.table(
+            {
+                "ts": pa.array(ts),
+                "close": close,
+                "prediction": predictions,
+                "signal": signal,
+                "shares": result.shares,
+                "cash": result.cash,
+                "equity": result.equity,
+                "benchmark_equity": benchmark_equity,
+            }
+        )
+        trades = result.trades
+        side = np.where(trades.side == 1, "buy", "sell")
+        fills = pa.table(
+            {
+                "ts": pa.array(ts.iloc[trades.index].reset_index(drop=True)),
+                "side": pa.array(side.tolist(), pa.string()),
+                "price": trades.price,
+                "shares": trades.shares,
+                "fee": trades.fee,
+                "cash_after": trades.cash_after,
+            }
+        )
+        atomic_write_parquet(equity, folder / "equity.parquet")
+        atomic_write_parquet(fills, folder / "trades.parquet")
+
+    def get(self, simulation_id: str) -> SimulationRecord:
+        """The stored simulation ``simulation_id``; NotFound or InvalidInput for a bad id."""
+        if not _ID_PATTERN.fullmatch(simulation_id):
+            raise InvalidInput(f"invalid simulation id {simulation_id[:70]!r}")
+        with self.state.engine.connect() as conn:
+            row = (
+                conn.execute(
+                    select(tables.simulations).where(tables.simulations.c.id == simulation_id)
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise NotFound(f"no simulation {simulation_id!r}")
+        return _record(row)
+
+    def list(self, model_id: str | None = None) -> list[SimulationRecord]:
+        """Stored simulations, newest first, optionally of one model only."""
+        query = select(tables.simulations).order_by(tables.simulations.c.created_at.desc())
+        if model_id is not None:
+            query = query.where(tables.simulations.c.model_id == check_model_id(model_id))
+        with self.state.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [_record(row) for row in rows]
