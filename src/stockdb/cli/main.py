@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from stockdb.cli.common import err_console, make_app, out_console, progress_bar, warn
 from stockdb.cli.render import emit, print_records
@@ -185,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except SQLAlchemyError as exc:
+        detail = getattr(exc, "orig", None) or type(exc).__name__
+        print(f"error: state store: {_one_line(str(detail))}", file=sys.stderr)
+        return exit_code(StorageError(str(detail)))
     except OSError as exc:
         err = StorageError(f"{exc.strerror or exc}: {exc.filename or ''}".strip(": "))
         print(f"error: {_one_line(str(err))}", file=sys.stderr)
