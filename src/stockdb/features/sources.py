@@ -173,9 +173,9 @@ class DuckDBBarSource:
     def fingerprints(self, symbol: str) -> dict[date, str]:
         symbol = normalize_symbol(symbol)
         sql = (
-            "SELECT CAST(timezone('America/New_York', ts) AS DATE) AS dt, count(*), "
+            "SELECT CAST(timezone('America/New_York', ts) AS DATE) AS session_day, count(*), "
             "bit_xor(hash(ts, open, high, low, close, volume, trade_count, vwap)) "
-            "FROM bars_1min WHERE symbol = $symbol GROUP BY dt ORDER BY dt"
+            "FROM bars_1min WHERE symbol = $symbol GROUP BY 1 ORDER BY 1"
         )
         with self._connect() as con:
             rows = con.sql(sql, params={"symbol": symbol}).fetchall()
@@ -187,7 +187,7 @@ class DuckDBBarSource:
         if not fps:
             raise NotFound(f"no bars stored for {symbol}")
         sql = (
-            "SELECT CAST(timezone('America/New_York', ts) AS DATE) AS dt, "
+            "SELECT CAST(timezone('America/New_York', ts) AS DATE) AS session_day, "
             f"{', '.join(_COLUMNS)} FROM bars_1min WHERE symbol = $symbol ORDER BY ts"
         )
         with self._connect() as con:
@@ -195,7 +195,7 @@ class DuckDBBarSource:
         ts = table.column("ts").cast(pa.int64()).to_numpy()
         if ts.size > 1 and not bool(np.all(ts[1:] > ts[:-1])):
             raise DataIntegrityError(f"bars_1min holds duplicate timestamps for {symbol}")
-        days = pc.cast(table.column("dt"), pa.int32()).to_numpy()
+        days = pc.cast(table.column("session_day"), pa.int32()).to_numpy()
         cuts = np.flatnonzero(np.diff(days)) + 1
         starts = np.concatenate(([0], cuts))
         stops = np.concatenate((cuts, [days.size]))
@@ -203,4 +203,4 @@ class DuckDBBarSource:
         for a, b in zip(starts, stops, strict=True):
             day = date(1970, 1, 1) + timedelta(days=int(days[a]))
             parts.append(PartitionSlice(day, int(a), int(b), fps.get(day, "")))
-        return BarHistory(_conform(table.drop_columns(["dt"])), tuple(parts))
+        return BarHistory(_conform(table.drop_columns(["session_day"])), tuple(parts))

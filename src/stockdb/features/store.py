@@ -101,9 +101,7 @@ class FeatureStore:
         table = table.sort_by("ts")
         if limit is not None and table.num_rows > limit:
             table = table.slice(table.num_rows - limit)
-        frame = table.to_pandas()
-        frame.reset_index(drop=True, inplace=True)
-        return frame
+        return table.to_pandas()
 
     @staticmethod
     def _tail_partitions(parts: list[tuple[date, Path]], limit: int) -> list[tuple[date, Path]]:
