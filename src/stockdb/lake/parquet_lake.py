@@ -9,6 +9,7 @@ per symbol at a time.
 from __future__ import annotations
 
 import bisect
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,7 +32,7 @@ from stockdb.lake.atomic import (
     write_temp_parquet,
 )
 from stockdb.lake.locks import SymbolLocks
-from stockdb.symbols import normalize_symbol
+from stockdb.symbols import SYMBOL_PATTERN, normalize_symbol
 
 __all__ = ["Lineage", "ParquetLake", "WriteMode", "WriteResult"]
 
@@ -122,24 +123,23 @@ class ParquetLake:
         if not self.root.is_dir():
             return []
         return sorted(
-            p.name for p in self.root.iterdir() if p.is_dir() and self._partition_names(p)
+            p.name
+            for p in self.root.iterdir()
+            if SYMBOL_PATTERN.fullmatch(p.name) and p.is_dir() and self.session_paths(p.name)
         )
 
     def _partition_names(self, folder: Path) -> list[str]:
+        """Sorted ``dt=`` folder names (no per-folder stat: callers check the ones they use)."""
         try:
-            names = [
-                e.name
-                for e in folder.iterdir()
-                if e.name.startswith("dt=") and (e / _FILE).exists()
-            ]
-        except FileNotFoundError:
+            names = [e.name for e in os.scandir(folder) if e.name.startswith("dt=")]
+        except (FileNotFoundError, NotADirectoryError):
             return []
         names.sort()
         return names
 
     def sessions(self, symbol: str) -> list[date]:
         """Stored session dates of ``symbol``, oldest first."""
-        return [date.fromisoformat(n[3:]) for n in self._partition_names(self.symbol_dir(symbol))]
+        return [d for d, _ in self.session_paths(symbol)]
 
     def session_paths(
         self, symbol: str, start: date | None = None, end: date | None = None
@@ -149,7 +149,9 @@ class ParquetLake:
         names = self._partition_names(folder)
         lo = 0 if start is None else bisect.bisect_left(names, f"dt={start.isoformat()}")
         hi = len(names) if end is None else bisect.bisect_right(names, f"dt={end.isoformat()}")
-        return [(date.fromisoformat(n[3:]), folder / n / _FILE) for n in names[lo:hi]]
+        picked = [(date.fromisoformat(n[3:]), folder / n / _FILE) for n in names[lo:hi]]
+        # A folder without its file is a crashed first write of that session: not stored.
+        return [(d, p) for d, p in picked if p.exists()]
 
     # ---- reading -----------------------------------------------------------------------
     def read_session(self, symbol: str, day: date) -> pa.Table:

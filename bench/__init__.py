@@ -1,0 +1,1 @@
+"""Benchmarks: each module has ``main()`` printing ratios against a reference from the same run."""
