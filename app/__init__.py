@@ -1,0 +1,1 @@
+"""Compatibility package for the spec's entry point ``uvicorn app.api.main:app``."""

@@ -1,0 +1,1 @@
+"""Compatibility package: the REST API lives in :mod:`stockdb.api`."""

@@ -1,0 +1,67 @@
+"""GET /bars/{symbol}: bars at any timeframe as JSON, CSV or a streamed Parquet file."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+
+from stockdb.api.context import Ctx
+from stockdb.api.errors import ERROR_RESPONSES
+from stockdb.api.schemas import Bar
+from stockdb.api.tables import TABLE_CONTENT, TableFormat, table_response
+from stockdb.dates import parse_date_or_instant
+from stockdb.lake.reader import MAX_LIMIT, BarQuery
+
+__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "router"]
+
+DEFAULT_LIMIT = 10_000  # JSON/CSV without start, end or limit: the latest 10,000 bars
+router = APIRouter(tags=["bars"])
+_BARS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Bars in ascending time", "content": TABLE_CONTENT},
+    **ERROR_RESPONSES,
+}
+
+
+@router.get(
+    "/bars/{symbol}",
+    operation_id="get_bars",
+    response_model=list[Bar],
+    responses=_BARS_RESPONSES,
+    summary="Bars of a symbol at any timeframe",
+)
+def get_bars(
+    ctx: Ctx,
+    symbol: str,
+    limit: Annotated[
+        int | None, Query(ge=1, le=MAX_LIMIT, description="Keep the latest N bars")
+    ] = None,
+    timeframe: Annotated[
+        str, Query(max_length=20, description="1Min 5Min 15Min 30Min 1Hour 1Day")
+    ] = "1Min",
+    start: Annotated[
+        str | None, Query(max_length=40, description="Session date YYYY-MM-DD or RFC-3339")
+    ] = None,
+    end: Annotated[
+        str | None, Query(max_length=40, description="Session date (inclusive) or RFC-3339")
+    ] = None,
+    session: Annotated[
+        Literal["all", "regular", "extended"] | None,
+        Query(description="all/extended hours, or regular hours only (1Day default)"),
+    ] = None,
+    format: Annotated[TableFormat, Query(description="json, csv or parquet")] = "json",  # noqa: A002
+) -> Response:
+    """Bars in ascending time; ``limit`` keeps the latest N. Without start, end or limit,
+    JSON and CSV answer the latest 10,000 bars and Parquet the whole history."""
+    if limit is None and start is None and end is None and format != "parquet":
+        limit = DEFAULT_LIMIT
+    query = BarQuery.parse(
+        symbol,
+        timeframe,
+        parse_date_or_instant(start, "start"),
+        parse_date_or_instant(end, "end"),
+        limit,
+        session,
+    )
+    table = ctx.app.reader.bars(query)
+    return table_response(table, format, f"{query.symbol}_{query.timeframe.name}")

@@ -1,0 +1,113 @@
+"""GET /features, GET /features/{symbol} and POST /features/rebuild: thin over FeatureService."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any
+
+import pyarrow as pa
+from fastapi import APIRouter, Query, Response
+
+from stockdb.api.context import Ctx, RequireToken
+from stockdb.api.errors import ERROR_RESPONSES, MUTATING_ERROR_RESPONSES, json_response
+from stockdb.api.routes.jobs import job_body
+from stockdb.api.schemas import FeatureRebuildRequest, FeaturesOverview, JobModel
+from stockdb.api.tables import TABLE_CONTENT, TableFormat, table_response
+from stockdb.dates import parse_date
+from stockdb.errors import NotFound
+from stockdb.features.store import MAX_LIMIT
+from stockdb.symbols import normalize_symbol, normalize_symbols
+
+__all__ = ["DEFAULT_LIMIT", "router"]
+
+DEFAULT_LIMIT = 10_000  # JSON/CSV without start, end or limit: the latest 10,000 rows
+router = APIRouter(tags=["features"])
+_ROWS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Feature rows in ascending time", "content": TABLE_CONTENT},
+    **ERROR_RESPONSES,
+}
+
+
+@router.get(
+    "/features",
+    operation_id="list_features",
+    response_model=FeaturesOverview,
+    responses=ERROR_RESPONSES,
+    summary="Feature definitions, their versions, and the latest builds",
+)
+def list_features(
+    ctx: Ctx, builds: Annotated[int, Query(ge=0, le=1000, description="Latest N builds")] = 100
+) -> Response:
+    """The feature set in force (its hash, each definition's version, params and code
+    reference) and the latest ``builds`` build records, newest first."""
+    service = ctx.features
+    definitions = [
+        {
+            "name": d.name,
+            "version": d.version,
+            "params": dict(d.params),
+            "params_hash": d.params_hash,
+            "warmup": d.warmup,
+            "columns": list(d.outputs),
+            "code_ref": d.code_ref,
+        }
+        for d in service.definitions()
+    ]
+    records = service.records.builds(limit=builds) if builds else []
+    body = {
+        "set_hash": service.set_hash,
+        "definitions": definitions,
+        "builds": [asdict(b) for b in records],
+    }
+    return json_response(body)
+
+
+@router.get(
+    "/features/{symbol}",
+    operation_id="get_features",
+    response_model=list[dict[str, Any]],
+    responses=_ROWS_RESPONSES,
+    summary="Stored feature rows of a symbol",
+)
+def get_features(
+    ctx: Ctx,
+    symbol: str,
+    start: Annotated[str | None, Query(max_length=40, description="First session date")] = None,
+    end: Annotated[str | None, Query(max_length=40, description="Last session date")] = None,
+    columns: Annotated[
+        str | None, Query(max_length=4000, description="Comma-separated feature columns")
+    ] = None,
+    limit: Annotated[int | None, Query(ge=1, le=MAX_LIMIT, description="Latest N rows")] = None,
+    format: Annotated[TableFormat, Query(description="json, csv or parquet")] = "json",  # noqa: A002
+) -> Response:
+    """Feature rows of sessions ``start..end`` sorted by ``ts``. Without start, end or limit,
+    JSON and CSV answer the latest 10,000 rows and Parquet everything."""
+    name = normalize_symbol(symbol)
+    first, last = parse_date(start, "start"), parse_date(end, "end")
+    wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    if limit is None and first is None and last is None and format != "parquet":
+        limit = DEFAULT_LIMIT
+    frame = ctx.features.read(name, first, last, wanted, limit)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    return table_response(table, format, f"{name}_features")
+
+
+@router.post(
+    "/features/rebuild",
+    operation_id="rebuild_features",
+    status_code=202,
+    response_model=JobModel,
+    responses=MUTATING_ERROR_RESPONSES,
+    dependencies=[RequireToken],
+    summary="Queue a feature build",
+)
+def rebuild_features(ctx: Ctx, request: FeatureRebuildRequest | None = None) -> Response:
+    """Queue one feature-build job for ``symbols`` (every symbol with bars when empty),
+    incremental unless ``full``. 404 when a named symbol has no bars."""
+    body = request or FeatureRebuildRequest()
+    names = normalize_symbols(body.symbols) if body.symbols else []
+    missing = [s for s in names if not ctx.app.lake.session_paths(s)]
+    if missing:
+        raise NotFound(f"no bars stored for {', '.join(missing)}")
+    job = ctx.jobs.submit_feature_build(names or None, full=body.full)
+    return json_response(job_body(job), 202, {"Location": f"/jobs/{job.id}"})
