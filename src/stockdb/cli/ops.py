@@ -1,0 +1,318 @@
+"""Operations commands: worker, status, jobs, agents, logs and track."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from types import FrameType
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from stockdb.cli.common import err_console, make_app, out_console
+from stockdb.cli.render import print_records
+from stockdb.dates import parse_date_or_instant
+from stockdb.errors import InvalidInput
+from stockdb.symbols import normalize_symbols
+
+__all__ = ["register"]
+
+jobs_app = typer.Typer(help="Background jobs: list, show, cancel, submit.", no_args_is_help=True)
+agents_app = typer.Typer(help="Start and stop the background agents.", no_args_is_help=True)
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
+
+
+def _progress(done: int, total: int) -> str:
+    return f"{done}/{total}" if total else ""
+
+
+# ---- worker ------------------------------------------------------------------------------------
+def worker(
+    ctx: typer.Context,
+    workers: Annotated[int, typer.Option(help="Consumer worker threads")] = 1,
+    agents: Annotated[str, typer.Option(help="Agents to run, comma-separated")] = (
+        "backfill,live,features"
+    ),
+    heartbeat: Annotated[float, typer.Option(help="Heartbeat interval, seconds")] = 5.0,
+    sip_realtime: Annotated[
+        bool, typer.Option(help="A paid plan: do not stay 15 minutes behind on feed=sip")
+    ] = False,
+) -> None:
+    """Run the queue consumer and the agents until Ctrl-C or SIGTERM (then stop cleanly)."""
+    from stockdb.jobs.runtime import RuntimeOptions, start_runtime
+    from stockdb.obs.logging import setup_logging
+
+    if heartbeat <= 0 or heartbeat > 300:
+        raise InvalidInput("--heartbeat must be between 0 and 300 seconds")
+    names = [a.strip().lower() for a in agents.split(",") if a.strip()]
+    app = make_app(ctx)
+    logs = setup_logging(app.settings, agent="worker")
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    options = RuntimeOptions(
+        heartbeat_s=heartbeat, job_heartbeat_s=heartbeat, sip_realtime=sip_realtime
+    )
+    try:
+        runtime = start_runtime(app, workers=workers, agents=names, options=options)
+        err_console().print(
+            f"worker {runtime.worker_id}: {workers} thread(s), agents {', '.join(names) or '-'}, "
+            f"queue {runtime.jobs.queue.kind}; Ctrl-C to stop",
+            highlight=False,
+        )
+        try:
+            while not stop.wait(0.5):
+                pass
+        finally:
+            runtime.stop()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        logs.close()
+
+
+# ---- status --------------------------------------------------------------------------------------
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Agents and their heartbeat age, stall alerts, queue depth, running jobs with progress."""
+    from stockdb.jobs.service import JobService
+
+    report = JobService(make_app(ctx)).status()
+    if as_json:
+        _print_json(report)
+        return
+    q = report["queue"]
+    out = out_console()
+    out.print(
+        f"queue ({q['backend']}): {q['pending']} pending, {q['scheduled']} scheduled; jobs "
+        f"{q['queued']} queued, {q['running']} running, {q['failed']} failed",
+        highlight=False,
+    )
+    controls = ", ".join(f"{k} {'on' if v else 'STOPPED'}" for k, v in report["controls"].items())
+    out.print(f"agents: {controls}", highlight=False)
+    agents = [
+        {
+            "agent": a["agent"],
+            "worker": a["worker"],
+            "state": a["state"],
+            "age_s": a["age_s"],
+            "job": (a["current_job"] or "")[:8],
+            "progress": _progress(a["progress_done"] or 0, a["progress_total"] or 0),
+            "lag_s": "" if a["lag_s"] is None else round(a["lag_s"]),
+            "next": a["next_step"] or "",
+        }
+        for a in report["agents"]
+    ]
+    if agents:
+        print_records(agents, "heartbeats")
+    else:
+        out.print("no worker is running: start one with `stockdb worker`", highlight=False)
+    if report["running"]:
+        print_records(
+            [
+                {
+                    "job": j["id"][:8],
+                    "kind": j["kind"],
+                    "key": j["key"],
+                    "progress": _progress(j["progress_done"], j["progress_total"]),
+                    "message": j["message"] or "",
+                }
+                for j in report["running"]
+            ],
+            "running jobs",
+        )
+    for alert in report["alerts"]:
+        out.print(f"[bold red]alert[/] {alert['ts']}: {alert['message']}", highlight=False)
+
+
+# ---- jobs ----------------------------------------------------------------------------------------
+@jobs_app.command("list")
+def jobs_list(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option(help="queued running succeeded ...")] = None,
+    kind: Annotated[str | None, typer.Option(help="ingest features train ...")] = None,
+    limit: Annotated[int, typer.Option(help="Most recent N")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Jobs, newest first."""
+    from stockdb.jobs.service import JobService
+
+    found = JobService(make_app(ctx)).list(status, limit, kind)
+    if as_json:
+        _print_json([j.to_dict() for j in found])
+        return
+    print_records(
+        [
+            {
+                "id": j.id,
+                "kind": j.kind,
+                "status": j.status,
+                "progress": _progress(j.progress_done, j.progress_total),
+                "attempts": j.attempts,
+                "created": j.created_at.isoformat(timespec="seconds"),
+                "key": j.key,
+                "message": (j.error or j.message or "")[:80],
+            }
+            for j in found
+        ],
+        "jobs",
+    )
+
+
+@jobs_app.command("show")
+def jobs_show(ctx: typer.Context, job_id: str) -> None:
+    """Everything about one job (JSON)."""
+    from stockdb.jobs.service import JobService
+
+    _print_json(JobService(make_app(ctx)).get(job_id).to_dict())
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(ctx: typer.Context, job_id: str) -> None:
+    """Cancel a queued job, or stop a running one at its next chunk."""
+    from stockdb.jobs.service import JobService
+
+    job = JobService(make_app(ctx)).cancel(job_id)
+    out_console().print(f"{job.id}: {job.status} ({job.message})", highlight=False)
+
+
+@jobs_app.command("ingest")
+def jobs_ingest(
+    ctx: typer.Context,
+    symbols: Annotated[list[str], typer.Argument(help="Symbols, e.g. SPY QQQ")],
+    start: Annotated[str, typer.Option(help="First session date YYYY-MM-DD")],
+    end: Annotated[str, typer.Option(help="Last session date (inclusive)")],
+    provider: Annotated[str | None, typer.Option(help="synthetic or alpaca")] = None,
+) -> None:
+    """Queue a background backfill (a running `stockdb worker` executes it); prints its id."""
+    from stockdb.jobs.service import JobService
+
+    job = JobService(make_app(ctx)).submit_ingest(symbols, start, end, provider)
+    out_console().print(f"{job.id} {job.status} {job.key}", highlight=False)
+
+
+# ---- agents --------------------------------------------------------------------------------------
+@agents_app.command("start")
+def agents_start(ctx: typer.Context, name: str) -> None:
+    """Let agent NAME take work again (persisted; workers pick it up within seconds)."""
+    from stockdb.jobs.controls import AgentControls, check_agent
+
+    agent = check_agent(name)
+    AgentControls(make_app(ctx).state).set(agent, True)
+    out_console().print(f"agent {agent}: started", highlight=False)
+
+
+@agents_app.command("stop")
+def agents_stop(ctx: typer.Context, name: str) -> None:
+    """Stop agent NAME: it takes no new work and checkpoints its current job."""
+    from stockdb.jobs.controls import AgentControls, check_agent
+
+    agent = check_agent(name)
+    AgentControls(make_app(ctx).state).set(agent, False)
+    out_console().print(f"agent {agent}: stopped", highlight=False)
+
+
+# ---- logs ----------------------------------------------------------------------------------------
+def _log_line(row: dict[str, Any]) -> str:
+    parts = [row["timestamp"] or "", f"{row['level']:<7}", row["agent"] or "-"]
+    if row["symbol"]:
+        parts.append(row["symbol"])
+    if row["job_id"]:
+        parts.append(f"job={row['job_id'][:8]}")
+    parts.append(row["message"])
+    if row["extra"]:
+        parts.append(orjson.dumps(row["extra"], default=str).decode())
+    return " ".join(parts)
+
+
+def logs(
+    ctx: typer.Context,
+    agent: Annotated[str | None, typer.Option(help="backfill live features worker")] = None,
+    symbol: Annotated[str | None, typer.Option(help="Only this symbol")] = None,
+    level: Annotated[str | None, typer.Option(help="Minimum level, e.g. WARNING")] = None,
+    since: Annotated[str | None, typer.Option(help="Date or RFC-3339 instant")] = None,
+    limit: Annotated[int, typer.Option(help="Newest N rows")] = 100,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new rows")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line")] = False,
+) -> None:
+    """Stored log records (JSON lines from every worker and agent), oldest first."""
+    from datetime import UTC, datetime
+
+    from stockdb.obs.logquery import query_logs
+
+    raw_since = parse_date_or_instant(since, "since")
+    since_at = (
+        datetime.combine(raw_since, datetime.min.time(), UTC)
+        if raw_since is not None and not isinstance(raw_since, datetime)
+        else raw_since
+    )
+    store = make_app(ctx).state
+
+    def fetch(after: int | None) -> list[dict[str, Any]]:
+        return query_logs(store, agent, symbol, level, since_at, limit, after_id=after)
+
+    def show(rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            line = orjson.dumps(row, default=str).decode() if as_json else _log_line(row)
+            sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    rows = fetch(None)
+    show(rows)
+    last = rows[-1]["id"] if rows else None
+    while follow:
+        time.sleep(1.0)  # polling a table: there is no event to wait on
+        rows = fetch(last)
+        show(rows)
+        if rows:
+            last = rows[-1]["id"]
+
+
+# ---- track ---------------------------------------------------------------------------------------
+def track(
+    ctx: typer.Context,
+    symbols: Annotated[list[str], typer.Argument(help="Symbols the live agent keeps current")],
+    untrack: Annotated[bool, typer.Option("--untrack", help="Stop tracking them")] = False,
+) -> None:
+    """Mark SYMBOLS as tracked (or untracked) by the live agent."""
+    names = normalize_symbols(symbols)
+    app = make_app(ctx)
+    if not untrack:
+        feed = "synthetic" if app.default_provider == "synthetic" else app.settings.alpaca_feed
+        for name in names:
+            if app.coverage.get_symbol(name) is None:
+                app.coverage.ensure_symbol(name, app.default_provider, feed)
+    for name in names:
+        if app.coverage.get_symbol(name) is None:
+            raise InvalidInput(f"{name} is not a known symbol")
+        app.coverage.set_tracked(name, not untrack)
+    tracked = app.coverage.tracked_symbols()
+    out_console().print(
+        f"{'untracked' if untrack else 'tracking'} {', '.join(names)}; "
+        f"tracked now: {', '.join(tracked) or '-'}",
+        highlight=False,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add worker, status, jobs, agents, logs and track to the root ``stockdb`` command."""
+    if getattr(app, "_stockdb_ops_registered", False):
+        return
+    app._stockdb_ops_registered = True  # type: ignore[attr-defined]
+    app.command("worker")(worker)
+    app.command("status")(status)
+    app.command("logs")(logs)
+    app.command("track")(track)
+    app.add_typer(jobs_app, name="jobs")
+    app.add_typer(agents_app, name="agents")

@@ -1,0 +1,108 @@
+"""The Huey queue behind a small facade: one task that runs a job by id, and its consumer.
+
+SQLite (``{data}/state/queue.sqlite``) by default; Redis when ``STOCKDB_QUEUE_URL`` is a
+``redis://`` URL, with workers on any number of machines. A queue message carries only a job
+id; everything else about the job lives in the state store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from huey import RedisHuey, SqliteHuey
+from huey.api import Huey
+from huey.consumer import Consumer
+
+from stockdb.config import Settings
+from stockdb.errors import ConfigError
+
+__all__ = ["QUEUE_NAME", "JobQueue", "make_huey", "queue_kind"]
+
+QUEUE_NAME = "stockdb"
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def queue_kind(settings: Settings) -> str:
+    """``sqlite`` or ``redis``; raises ConfigError for any other ``STOCKDB_QUEUE_URL``."""
+    url = settings.queue_url
+    if not url or url.startswith("sqlite:///"):
+        return "sqlite"
+    if url.startswith(_REDIS_SCHEMES):
+        return "redis"
+    raise ConfigError(
+        "STOCKDB_QUEUE_URL must be redis://host:port/db or sqlite:///path (got another scheme)"
+    )
+
+
+def make_huey(settings: Settings) -> Huey:
+    """A Huey instance for ``settings``: RedisHuey for a redis URL, else SqliteHuey.
+
+    Raises ConfigError for an unsupported URL. Creates the SQLite file's folder if needed.
+    """
+    kind = queue_kind(settings)
+    url = settings.queue_url
+    if kind == "redis" and url:
+        return RedisHuey(QUEUE_NAME, url=url, results=False, utc=True)
+    path = Path(url.removeprefix("sqlite:///")) if url else settings.state_dir / "queue.sqlite"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the queue folder {path.parent}: {exc.strerror}") from exc
+    return SqliteHuey(QUEUE_NAME, filename=str(path), results=False, utc=True, timeout=30)
+
+
+class _EmbeddedConsumer(Consumer):  # type: ignore[misc]
+    """Huey's consumer without process-wide signal handlers, so it can run in any thread;
+    the owner (``stockdb worker``, the API) handles signals and calls ``stop()``."""
+
+    def _set_signal_handlers(self) -> None:
+        return None
+
+
+class JobQueue:
+    """Enqueues job ids and builds consumers that hand them to ``execute``."""
+
+    def __init__(self, huey: Huey, execute: Callable[[str], None]) -> None:
+        self.huey = huey
+
+        def run_job(job_id: str) -> None:
+            execute(job_id)
+
+        self._task = huey.task(name="run_job")(run_job)
+
+    @property
+    def kind(self) -> str:
+        return "redis" if isinstance(self.huey, RedisHuey) else "sqlite"
+
+    def enqueue(self, job_id: str, delay_s: float = 0.0) -> None:
+        """Put a message for ``job_id`` on the queue, due now or after ``delay_s`` seconds."""
+        if delay_s > 0:
+            self._task.schedule(args=(job_id,), delay=delay_s)
+        else:
+            self._task(job_id)
+
+    def depth(self) -> dict[str, int]:
+        """Messages waiting now (``pending``) and scheduled for later (``scheduled``)."""
+        return {
+            "pending": int(self.huey.pending_count()),
+            "scheduled": int(self.huey.scheduled_count()),
+        }
+
+    def consumer(self, workers: int = 1, poll_max_s: float = 0.5) -> Consumer:
+        """A thread-based consumer with ``workers`` workers (not started)."""
+        return _EmbeddedConsumer(
+            self.huey,
+            workers=workers,
+            worker_type="thread",
+            periodic=False,
+            initial_delay=0.02,
+            backoff=1.5,
+            max_delay=poll_max_s,
+            scheduler_interval=1,
+            check_worker_health=True,
+        )
+
+    def flush(self) -> None:
+        """Drop every message (tests and benchmarks only)."""
+        self.huey.flush()
