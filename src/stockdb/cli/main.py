@@ -39,6 +39,7 @@ app.add_typer(db_app, name="db")
 def _register_subapps() -> None:
     """Sub-apps live in their own modules; registered here, once."""
     __import__("stockdb.cli.serve", fromlist=["register"]).register(app)
+    __import__("stockdb.cli.ops", fromlist=["register"]).register(app)
 
 
 @app.command()
