@@ -93,42 +93,53 @@ class BarFrame:
         return out
 
     @cached_property
-    def _session_index(self) -> IntArray:
-        """Calendar position of each bar's session (extended hours), -1 outside every session.
+    def _sessions(self) -> tuple[IntArray, IntArray, npt.NDArray[np.bool_] | None]:
+        """Per session overlapping the history: its calendar position and bar count; plus a
+        mask of the bars inside a session's extended hours (None when all of them are).
 
-        Uses the calendar's session bounds once per session rather than a search per bar.
+        Works from each session's bounds (a few thousand searches), not a search per bar.
         """
         n = len(self)
-        if n == 0:
-            return np.empty(0, dtype=np.int64)
         cal = self.calendar
+        if n == 0:
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty, None
         lo = int(np.searchsorted(cal.extended_close_us, self.ts_us[0], side="right"))
         hi = int(np.searchsorted(cal.extended_open_us, self.ts_us[-1], side="right"))
         starts = np.searchsorted(self.ts_us, cal.extended_open_us[lo:hi], side="left")
         ends = np.searchsorted(self.ts_us, cal.extended_close_us[lo:hi], side="left")
-        index = np.full(n, -1, dtype=np.int64)
-        for k in np.flatnonzero(ends > starts):
-            index[starts[k] : ends[k]] = lo + int(k)
-        return index
+        counts = (ends - starts).astype(np.int64)
+        positions = np.arange(lo, hi, dtype=np.int64)
+        if int(counts.sum()) == n:
+            return positions, counts, None
+        delta = np.zeros(n + 1, dtype=np.int64)
+        np.add.at(delta, starts, 1)
+        np.add.at(delta, ends, -1)
+        return positions, counts, np.cumsum(delta[:n]) > 0
+
+    def _per_bar(self, per_session: FloatArray) -> FloatArray:
+        """Spread one value per session over its bars; NaN for bars outside every session."""
+        positions, counts, inside = self._sessions
+        values = np.repeat(per_session, counts)
+        if inside is None:
+            return values
+        out = np.full(len(self), np.nan, dtype=np.float64)
+        out[inside] = values
+        return out
 
     @cached_property
     def minutes_from_open(self) -> FloatArray:
         """Minutes since the regular open of the bar's session (negative pre-market); NaN
         for a bar outside every session's extended hours."""
-        index = self._session_index
-        out = np.full(len(self), np.nan, dtype=np.float64)
-        inside = index >= 0
-        opens = self.calendar.open_us[index[inside]]
-        out[inside] = (self.ts_us[inside] - opens) / _US_PER_MINUTE
+        positions, _, _ = self._sessions
+        opens = self._per_bar(self.calendar.open_us[positions].astype(np.float64))
+        out: FloatArray = (self.ts_us - opens) / _US_PER_MINUTE
         return out
 
     @cached_property
     def session_weekday(self) -> FloatArray:
         """Day of week of the bar's New York session date, Monday=0 .. Friday=4; NaN outside."""
-        index = self._session_index
-        out = np.full(len(self), np.nan, dtype=np.float64)
-        inside = index >= 0
+        positions, _, _ = self._sessions
         # The extended open is 04:00 New York time, i.e. 08:00 or 09:00 UTC on the same date.
-        days = self.calendar.extended_open_us[index[inside]] // _US_PER_DAY
-        out[inside] = (days + _EPOCH_WEEKDAY) % 7
-        return out
+        days = self.calendar.extended_open_us[positions] // _US_PER_DAY
+        return self._per_bar(((days + _EPOCH_WEEKDAY) % 7).astype(np.float64))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 import talib
 from talib._ta_lib import MA_Type
 
@@ -40,6 +41,13 @@ def _sample_std(values: FloatArray, period: int) -> FloatArray:
     std: FloatArray = talib.STDDEV(values, timeperiod=period, nbdev=1.0)
     std *= math.sqrt(period / (period - 1))
     return std
+
+
+def _ratio(num: FloatArray, den: FloatArray, valid: npt.NDArray[np.bool_]) -> FloatArray:
+    """``num / den`` where ``valid``, NaN elsewhere (one pass, no warnings)."""
+    out = np.full(num.shape, np.nan, dtype=np.float64)
+    np.divide(num, den, out=out, where=valid)
+    return out
 
 
 def _shifted(values: FloatArray, lag: int) -> FloatArray:
@@ -81,9 +89,8 @@ def bollinger(bars: BarFrame, *, period: int, nbdev: float) -> list[FloatArray]:
         bars.close, timeperiod=period, nbdevup=nbdev, nbdevdn=nbdev, matype=MA_Type.SMA
     )
     width = upper - lower
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pctb = np.where(width > 0, (bars.close - lower) / width, np.nan)
-        bandwidth = width / middle
+    pctb = _ratio(bars.close - lower, width, width > 0)
+    bandwidth = _ratio(width, middle, middle != 0)
     return [upper, middle, lower, pctb, bandwidth]
 
 
@@ -115,15 +122,12 @@ def volume_zscore(bars: BarFrame, *, period: int) -> list[FloatArray]:
     NaN where the window's volumes are all equal."""
     mean = talib.SMA(bars.volume, timeperiod=period)
     std = _sample_std(bars.volume, period)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(std > 0, (bars.volume - mean) / std, np.nan)
-    return [z]
+    return [_ratio(bars.volume - mean, std, std > 0)]
 
 
 def vwap_distance(bars: BarFrame) -> list[FloatArray]:
     """``(close - vwap) / vwap`` of the bar itself; NaN when the vwap is not positive."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return [np.where(bars.vwap > 0, (bars.close - bars.vwap) / bars.vwap, np.nan)]
+    return [_ratio(bars.close - bars.vwap, bars.vwap, bars.vwap > 0)]
 
 
 def minute_of_session(bars: BarFrame) -> list[FloatArray]:

@@ -1,0 +1,183 @@
+"""Feature-set benchmark: compute vs the TA-Lib floor (and pandas-ta), end-to-end and incremental.
+
+Run from the repository root: ``.venv/bin/python bench/bench_features.py``. Generates ten
+years of regular-hours 1-min bars (~1M rows) with NumPy, writes them as a temp lake, and
+prints a table of timings with ratios.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import talib
+
+from stockdb.bars import BAR_SCHEMA
+from stockdb.calendar import TradingCalendar
+from stockdb.config import Settings
+from stockdb.features.definitions import default_feature_set
+from stockdb.features.frame import BarFrame
+from stockdb.features.service import FeatureService
+from stockdb.lake.locks import FileSymbolLocks
+from stockdb.lake.parquet_lake import Lineage, ParquetLake
+from stockdb.state.store import StateStore
+
+__all__ = ["main"]
+
+_US_PER_MIN = 60_000_000
+
+
+def make_history(calendar: TradingCalendar, start: date, end: date, seed: int = 7) -> pa.Table:
+    """Regular-hours minute bars of one symbol for every session in ``start..end``."""
+    lo, hi = calendar.index_range(start, end)
+    opens = calendar.open_us[lo:hi]
+    counts = ((calendar.close_us[lo:hi] - opens) // _US_PER_MIN).astype(np.int64)
+    n = int(counts.sum())
+    starts = np.repeat(opens, counts)
+    offsets = np.arange(n) - np.repeat(np.cumsum(counts) - counts, counts)
+    ts = starts + offsets * _US_PER_MIN
+    rng = np.random.default_rng(seed)
+    close = np.round(100 * np.exp(np.cumsum(rng.normal(0, 6e-4, n))), 2)
+    open_ = np.concatenate(([close[0]], close[:-1]))
+    spread = np.abs(rng.normal(0, 0.02, n))
+    high = np.maximum(open_, close) + spread
+    low = np.minimum(open_, close) - spread
+    volume = rng.gamma(2.0, 400.0, n).astype(np.int64) + 1
+    return pa.Table.from_arrays(
+        [
+            pa.array(np.full(n, "BENCH", dtype=object), pa.string()),
+            pa.array(ts, pa.int64()).cast(BAR_SCHEMA.field("ts").type),
+            pa.array(open_),
+            pa.array(high),
+            pa.array(low),
+            pa.array(close),
+            pa.array(volume),
+            pa.array(np.maximum(1, volume // 50)),
+            pa.array((high + low + close) / 3),
+        ],
+        schema=BAR_SCHEMA,
+    )
+
+
+def write_lake(lake: ParquetLake, table: pa.Table, calendar: TradingCalendar) -> int:
+    """One file per session, as the lake lays them out (setup, not measured)."""
+    ts = table.column("ts").cast(pa.int64()).to_numpy()
+    pos = calendar.session_positions(ts)
+    cuts = np.flatnonzero(np.diff(pos)) + 1
+    bounds = np.concatenate(([0], cuts, [len(ts)]))
+    meta = Lineage("synthetic", "bench").metadata()
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        day = calendar.session_dates_at(pos[a : a + 1])[0]
+        path = lake.partition_path("BENCH", day)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table.slice(a, b - a).replace_schema_metadata(meta), path)
+    return len(bounds) - 1
+
+
+def best_of(fn: Callable[[], object], repeat: int = 5) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def talib_floor(frame: BarFrame) -> None:
+    """The TA-Lib indicators of the default set, called directly."""
+    c, h, lo = frame.close, frame.high, frame.low
+    for n in (5, 10, 20, 50, 200):
+        talib.SMA(c, n)
+    talib.EMA(c, 12)
+    talib.EMA(c, 26)
+    talib.RSI(c, 14)
+    talib.MACD(c, 12, 26, 9)
+    talib.BBANDS(c, 20, 2.0, 2.0, 0)
+    talib.ATR(h, lo, c, 14)
+
+
+def pandas_ta_same(history: pa.Table) -> Callable[[], object] | None:
+    """The same indicators through pandas-ta, when it is installed."""
+    try:
+        import pandas_ta as pta  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    df = history.to_pandas()
+
+    def run() -> None:
+        for n in (5, 10, 20, 50, 200):
+            pta.sma(df["close"], n)
+        pta.ema(df["close"], 12)
+        pta.ema(df["close"], 26)
+        pta.rsi(df["close"], 14)
+        pta.macd(df["close"], 12, 26, 9)
+        pta.bbands(df["close"], 20, 2.0)
+        pta.atr(df["high"], df["low"], df["close"], 14)
+
+    return run
+
+
+def main() -> None:
+    """Print the benchmark table."""
+    calendar = TradingCalendar()
+    history = make_history(calendar, date(2015, 1, 2), date(2024, 12, 30))
+    frame = BarFrame.from_table(history, calendar)
+    fs = default_feature_set()
+    rows: list[tuple[str, float]] = []
+    floor = best_of(lambda: talib_floor(frame))
+    rows.append(("TA-Lib indicators alone (floor)", floor))
+    rows.append(
+        (
+            "default set, compute only",
+            best_of(lambda: fs.compute(BarFrame.from_table(history, calendar))),
+        )
+    )
+    pta = pandas_ta_same(history)
+    if pta is not None:
+        rows.append(("pandas-ta, same indicators", best_of(pta, 2)))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        settings = Settings(data_dir=root / "data")
+        lake = ParquetLake(settings.parquet_dir, FileSymbolLocks(root / "data" / "locks"))
+        last = calendar.previous_session(date(2024, 12, 31)).date
+        older = history.filter(
+            pa.compute.less(history.column("ts"), pa.scalar(calendar.session(last).extended_open))
+        )
+        sessions = write_lake(lake, older, calendar)
+        state = StateStore(settings.state_database_url)
+        state.migrate()
+        service = FeatureService(settings, calendar, lake, state)
+        start = time.perf_counter()
+        service.build(["BENCH"], full=True)
+        rows.append((f"end-to-end full build ({sessions} partitions)", time.perf_counter() - start))
+        write_lake(lake, history.slice(older.num_rows), calendar)
+        start = time.perf_counter()
+        [inc] = service.build(["BENCH"])
+        rows.append(
+            (
+                f"incremental build (+1 session, {inc.partitions_written} written)",
+                time.perf_counter() - start,
+            )
+        )
+        start = time.perf_counter()
+        service.build(["BENCH"])
+        rows.append(("no-op build (up to date)", time.perf_counter() - start))
+        state.dispose()
+
+    print(f"rows: {history.num_rows:,}  columns: {len(fs.columns)} features")
+    print(f"{'measurement':<48}{'seconds':>10}{'x floor':>10}")
+    for name, seconds in rows:
+        print(f"{name:<48}{seconds:>10.4f}{seconds / floor:>10.2f}")
+    if pta is None:
+        print("pandas-ta: not installed (no release for this Python), skipped")
+
+
+if __name__ == "__main__":
+    main()
