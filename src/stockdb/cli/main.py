@@ -37,7 +37,12 @@ app.add_typer(db_app, name="db")
 
 
 def _register_subapps() -> None:
-    """Sub-apps live in their own modules; registered here, once."""
+    """Sub-apps live in their own modules; registered here, once per process."""
+    if any(group.name == "features" for group in app.registered_groups):
+        return
+    from stockdb.cli.features import features_app
+
+    app.add_typer(features_app, name="features")
     __import__("stockdb.cli.serve", fromlist=["register"]).register(app)
     __import__("stockdb.cli.ops", fromlist=["register"]).register(app)
 
