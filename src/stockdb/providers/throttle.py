@@ -24,6 +24,8 @@ from stockdb.clock import Clock, SystemClock
 __all__ = ["RateLimitHeaders", "RateLimitState", "RateLimiter", "parse_rate_limit_headers"]
 
 _SAME_WINDOW_S = 0.5  # resets this close together name the same quota window
+_EPSILON_S = 1e-6  # clocks tick in microseconds; closer than this is "now"
+_MIN_SLEEP_S = 1e-3  # never spin on sleeps too short to move a clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +117,7 @@ class RateLimiter:
         self._remaining = limit
         self._reset_at: float | None = None
         self._reset_known = False  # True when _reset_at came from a response header
+        self._last_header_reset: float | None = None
         self._tat: float | None = None  # theoretical arrival time of the next request
         self._in_flight = 0
 
@@ -148,11 +151,13 @@ class RateLimiter:
         self._roll(now)
         assert self._reset_at is not None
         if self._remaining <= 0:
-            return max(self._reset_at + self._margin - now, 1e-3), 0.0
+            return max(self._reset_at + self._margin - now, _MIN_SLEEP_S), 0.0
         spacing = max(0.0, self._reset_at - now) / self._remaining
         tat = now if self._tat is None else max(self._tat, now)
         ahead = tat - now - (self._burst - 1) * spacing
-        return (ahead if ahead > 1e-9 else 0.0), spacing
+        if ahead <= _EPSILON_S:
+            return 0.0, spacing
+        return max(ahead, _MIN_SLEEP_S), spacing
 
     def acquire(self) -> float:
         """Block (on the clock) until a request may be sent, and count it as sent.
@@ -198,6 +203,11 @@ class RateLimiter:
                 if rate_limited:
                     self._remaining = 0
                 return
+            last = self._last_header_reset
+            if last is not None and reset > last + _SAME_WINDOW_S:
+                # consecutive resets are at least one window apart: learn the shortest gap
+                self._window_s = min(self._window_s, max(reset - last, 1.0))
+            self._last_header_reset = reset if last is None else max(last, reset)
             remaining = parsed.remaining
             if remaining is None:
                 remaining = 0 if rate_limited else self._remaining
@@ -205,8 +215,6 @@ class RateLimiter:
             if not self._reset_known or self._reset_at is None:
                 self._adopt(reset, estimate, now)
             elif reset > self._reset_at + _SAME_WINDOW_S:
-                # consecutive resets are at least one window apart: learn the shortest gap
-                self._window_s = min(self._window_s, max(reset - self._reset_at, 1.0))
                 self._adopt(reset, estimate, now)
             elif reset >= self._reset_at - _SAME_WINDOW_S:
                 self._remaining = min(self._remaining, estimate)
