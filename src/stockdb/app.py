@@ -45,7 +45,15 @@ class App:
 
     @cached_property
     def lake(self) -> ParquetLake:
-        locks = FileSymbolLocks(self.settings.data_dir / "locks")
+        """The bars lake; writer locks live in the state store when workers span hosts."""
+        from stockdb.lake.locks import SymbolLocks
+        from stockdb.lake.shared_locks import make_symbol_locks, wants_shared_locks
+
+        locks: SymbolLocks
+        if wants_shared_locks(self.settings):
+            locks = make_symbol_locks(self.state, self.clock)
+        else:
+            locks = FileSymbolLocks(self.settings.data_dir / "locks")
         return ParquetLake(self.settings.parquet_dir, locks)
 
     @cached_property

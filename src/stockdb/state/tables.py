@@ -29,6 +29,7 @@ __all__ = [
     "feature_sets",
     "heartbeats",
     "jobs",
+    "lake_locks",
     "logs",
     "metadata",
     "models",
@@ -237,4 +238,14 @@ simulations = Table(
     Column("trades_path", Text, nullable=False),
     Column("stale", Boolean, nullable=False, default=False),
     UniqueConstraint("id"),
+)
+
+# Per-symbol writer leases (lake/shared_locks.py) when the state store is not PostgreSQL.
+lake_locks = Table(
+    "lake_locks",
+    metadata,
+    Column("symbol", String(16), primary_key=True),
+    Column("owner", String(200), nullable=False),
+    Column("acquired_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
 )
