@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from stockdb.errors import InvalidInput
 from stockdb.jobs.agents import BackfillAgent, FeaturesAgent
 from stockdb.jobs.controls import AGENTS
+from stockdb.jobs.executor import RetryPolicy
 from stockdb.jobs.live import LiveAgent
 from stockdb.jobs.runner import Agent, AgentRunner
 from stockdb.jobs.service import JobService
@@ -44,6 +45,7 @@ class RuntimeOptions:
     health_check_s: float = 10.0
     sip_realtime: bool = False
     live_provider: Callable[[], BarSource] | None = field(default=None)
+    retry: RetryPolicy | None = None
 
 
 class Runtime:
@@ -168,7 +170,9 @@ def start_runtime(
         raise InvalidInput(f"unknown agent(s) {', '.join(unknown)}: use {', '.join(AGENTS)}")
     if not 1 <= workers <= 64:
         raise InvalidInput("workers must be between 1 and 64")
-    jobs = JobService(app, worker_id=make_worker_id(), job_heartbeat_s=opts.job_heartbeat_s)
+    jobs = JobService(
+        app, worker_id=make_worker_id(), job_heartbeat_s=opts.job_heartbeat_s, retry=opts.retry
+    )
     consumer = jobs.queue.consumer(workers, poll_max_s=opts.poll_max_s)
     runners = [
         AgentRunner(

@@ -147,6 +147,7 @@ class LoggingHandle:
 
     handlers: list[logging.Handler] = field(default_factory=list)
     closers: list[Any] = field(default_factory=list)
+    previous_level: int = logging.WARNING
 
     def flush(self) -> None:
         for handler in self.handlers:
@@ -165,6 +166,7 @@ class LoggingHandle:
             closer.close()
         self.handlers.clear()
         self.closers.clear()
+        root.setLevel(self.previous_level)
 
 
 def _otel_handler(endpoint: str) -> logging.Handler | None:
@@ -209,7 +211,7 @@ def setup_logging(
         old.close()
     scrubber = Scrubber.from_settings(settings)
     formatter = JsonFormatter(scrubber, agent)
-    handle = LoggingHandle()
+    handle = LoggingHandle(previous_level=root.level)
     console = logging.StreamHandler(stream or sys.stderr)
     console.setFormatter(formatter)
     handle.handlers.append(console)
