@@ -45,6 +45,7 @@ def _register_subapps() -> None:
     app.add_typer(features_app, name="features")
     __import__("stockdb.cli.serve", fromlist=["register"]).register(app)
     __import__("stockdb.cli.ops", fromlist=["register"]).register(app)
+    __import__("stockdb.cli.ui", fromlist=["register"]).register(app)
 
 
 @app.command()

@@ -1,0 +1,199 @@
+"""Models page: a training form that runs as a job with progress, and the models with metrics."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import streamlit as st
+
+from stockdb.ui.client import ApiClient, ApiError
+from stockdb.ui.widgets import follow_job, show_error, start_job
+
+__all__ = [
+    "MODEL_NAMES",
+    "TARGETS",
+    "TRAIN_KEY",
+    "endpoint_missing",
+    "flatten_metrics",
+    "job_result_id",
+    "model_rows",
+    "parse_tickers",
+    "render",
+    "train_request",
+]
+
+TRAIN_KEY = "models-train-job"
+MODEL_NAMES: tuple[str, ...] = (
+    "logistic_regression",
+    "ridge",
+    "random_forest",
+    "hist_gradient_boosting",
+)
+TARGETS: tuple[str, ...] = ("direction", "return")
+_SCORED = ("validation", "test")
+
+
+def parse_tickers(text: str) -> list[str]:
+    """``"spy, qqq vix"`` -> ``["SPY", "QQQ", "VIX"]`` (order kept, duplicates dropped)."""
+    out: list[str] = []
+    for part in text.replace(",", " ").split():
+        name = part.strip().upper()
+        if name and name not in out:
+            out.append(name)
+    return out
+
+
+def train_request(
+    tickers: str,
+    target: str,
+    horizon: int,
+    model: str,
+    start: date | None = None,
+    end: date | None = None,
+    train_fraction: float = 0.7,
+    validation_fraction: float = 0.15,
+    train_end: date | None = None,
+    validation_end: date | None = None,
+) -> dict[str, Any]:
+    """The JSON body of POST /train: splits by dates when ``train_end`` is set, else by
+    fractions; optional fields left out when empty."""
+    body: dict[str, Any] = {
+        "tickers": parse_tickers(tickers),
+        "target": target,
+        "horizon": int(horizon),
+        "model": model,
+    }
+    for key, value in (("start", start), ("end", end)):
+        if value is not None:
+            body[key] = value.isoformat()
+    if train_end is not None:
+        body["train_end"] = train_end.isoformat()
+        if validation_end is not None:
+            body["validation_end"] = validation_end.isoformat()
+    else:
+        body["train_fraction"] = float(train_fraction)
+        body["validation_fraction"] = float(validation_fraction)
+    return body
+
+
+def job_result_id(job: dict[str, Any], *keys: str) -> str | None:
+    """The id a finished job's result names under the first of ``keys`` it has (or ``id``)."""
+    result = job.get("result") or {}
+    for key in (*keys, "id"):
+        value = result.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def flatten_metrics(metrics: dict[str, Any], sections: tuple[str, ...] = _SCORED) -> dict[str, Any]:
+    """Scalar metrics of the chosen sections as ``section.name`` keys (rounded floats)."""
+    out: dict[str, Any] = {}
+    for section in sections:
+        values = metrics.get(section)
+        if not isinstance(values, dict):
+            continue
+        for name, value in values.items():
+            if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+                out[f"{section}.{name}"] = value
+            elif isinstance(value, float):
+                out[f"{section}.{name}"] = round(value, 4)
+    return out
+
+
+def model_rows(models: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The models table: identity, what it learns, its windows' sizes and scored metrics."""
+    rows = []
+    for m in models:
+        windows = m.get("windows") or {}
+        train = windows.get("train") or {}
+        rows.append(
+            {
+                "id": m["id"],
+                "created_at": m.get("created_at"),
+                "kind": m.get("kind"),
+                "tickers": ",".join(m.get("tickers") or []),
+                "target": m.get("target"),
+                "horizon": m.get("horizon"),
+                "features": len(m.get("features") or []),
+                "train_rows": train.get("rows"),
+                **flatten_metrics(m.get("metrics") or {}),
+            }
+        )
+    return rows
+
+
+def endpoint_missing(api: ApiClient, method: str, path: str) -> str | None:
+    """A message when the API does not offer ``method path`` (None when it does)."""
+    try:
+        present = api.has_endpoint(method, path)
+    except ApiError as exc:
+        return str(exc)
+    if present:
+        return None
+    return f"This API has no {method.upper()} {path} endpoint yet, so this page cannot work."
+
+
+def _train_form(api: ApiClient) -> None:
+    with st.form("train-form"):
+        a, b, c, d = st.columns([3, 2, 1, 3])
+        tickers = a.text_input("Tickers (first is the primary)", "SPY", key="train-tickers")
+        target = b.selectbox("Target", TARGETS, key="train-target")
+        horizon = c.number_input("Horizon (bars)", 1, 1000, 1, key="train-horizon")
+        model = d.selectbox("Model", MODEL_NAMES, key="train-model")
+        e, f, g, h = st.columns(4)
+        start = e.date_input("Data from", value=None, key="train-start")
+        end = f.date_input("Data to", value=None, key="train-end")
+        train_fraction = g.slider("Train fraction", 0.1, 0.9, 0.7, 0.05, key="train-frac")
+        val_fraction = h.slider("Validation fraction", 0.0, 0.5, 0.15, 0.05, key="train-vfrac")
+        i, j = st.columns(2)
+        train_end = i.date_input("Train until (overrides fractions)", None, key="train-tend")
+        val_end = j.date_input("Validate until", value=None, key="train-vend")
+        submitted = st.form_submit_button("Train", type="primary")
+    if submitted:
+        body = train_request(
+            tickers,
+            target,
+            int(horizon),
+            model,
+            start if isinstance(start, date) else None,
+            end if isinstance(end, date) else None,
+            train_fraction,
+            val_fraction,
+            train_end if isinstance(train_end, date) else None,
+            val_end if isinstance(val_end, date) else None,
+        )
+        if not body["tickers"]:
+            st.error("Name at least one ticker.")
+        else:
+            try:
+                start_job(TRAIN_KEY, api.train(body))
+            except ApiError as exc:
+                show_error(exc, "Queueing the training")
+    finished = follow_job(api, TRAIN_KEY)
+    if finished and finished.get("status") == "succeeded":
+        model_id = job_result_id(finished, "model_id")
+        if model_id:
+            st.success(f"Model {model_id} is ready: simulate it on the Simulation page.")
+
+
+def render(api: ApiClient) -> None:
+    """The Models page."""
+    st.title("Models")
+    missing = endpoint_missing(api, "post", "/train")
+    if missing:
+        st.warning(missing)
+        return
+    st.subheader("Train a model")
+    _train_form(api)
+    st.subheader("Models")
+    try:
+        models = api.models()
+    except ApiError as exc:
+        show_error(exc, "Reading the models")
+        return
+    if not models:
+        st.info("No models yet: train one above.")
+        return
+    st.dataframe(model_rows(models), hide_index=True)

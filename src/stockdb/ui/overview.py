@@ -1,0 +1,173 @@
+"""Overview page: agents (state, heartbeat age, stalled alerts, switches), running jobs, queue
+depth and recent logs, refreshed on their own."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import streamlit as st
+
+from stockdb.ui.client import ApiClient, ApiError
+from stockdb.ui.widgets import job_progress, show_error
+
+__all__ = [
+    "AGENT_REFRESH",
+    "LOG_LEVELS",
+    "LOG_REFRESH",
+    "agent_rows",
+    "format_age",
+    "log_rows",
+    "queue_metrics",
+    "render",
+    "stall_messages",
+]
+
+AGENT_REFRESH = timedelta(seconds=3)
+LOG_REFRESH = timedelta(seconds=5)
+LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR")
+_QUEUE_KEYS = ("queued", "running", "pending", "succeeded", "failed", "cancelled")
+
+
+def format_age(seconds: float | None) -> str:
+    """A heartbeat age for people: ``4s``, ``3m 05s``, ``2h 10m``; ``never`` for None."""
+    if seconds is None:
+        return "never"
+    whole = max(0, int(seconds))
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m {whole % 60:02d}s"
+    return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
+
+
+def agent_rows(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per agent: switch, state, freshest heartbeat age, stalled flag, current job,
+    progress and next step (from its freshest worker)."""
+    rows = []
+    for agent in body.get("agents", []):
+        workers = sorted(agent.get("workers", []), key=lambda w: float(w.get("age_s", 0.0)))
+        fresh = workers[0] if workers else {}
+        rows.append(
+            {
+                "agent": agent["name"],
+                "enabled": bool(agent.get("enabled", True)),
+                "state": agent.get("state", "unknown"),
+                "stalled": bool(agent.get("stalled", False)),
+                "heartbeat_age_s": fresh.get("age_s"),
+                "heartbeat_age": format_age(fresh.get("age_s")),
+                "workers": len(workers),
+                "current_job": fresh.get("current_job"),
+                "progress_done": fresh.get("progress_done"),
+                "progress_total": fresh.get("progress_total"),
+                "next_step": fresh.get("next_step"),
+            }
+        )
+    return rows
+
+
+def stall_messages(body: dict[str, Any]) -> list[str]:
+    """A line per stalled agent and per open alert, without repeating the same text."""
+    out: list[str] = []
+    for row in agent_rows(body):
+        if row["stalled"]:
+            out.append(
+                f"Agent {row['agent']} is STALLED: last heartbeat {row['heartbeat_age']} ago"
+            )
+    for alert in body.get("alerts", []):
+        line = f"{alert.get('agent') or 'system'}: {alert.get('message', alert.get('kind'))}"
+        if line not in out:
+            out.append(line)
+    return out
+
+
+def queue_metrics(body: dict[str, Any]) -> dict[str, int]:
+    """Job counts by status from the ``queue`` block (missing ones are 0)."""
+    queue = body.get("queue", {})
+    return {k: int(queue.get(k) or 0) for k in _QUEUE_KEYS}
+
+
+def log_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Log records newest first, with the columns the table shows."""
+    rows = [
+        {
+            "time": r.get("timestamp"),
+            "level": r.get("level"),
+            "agent": r.get("agent"),
+            "symbol": r.get("symbol"),
+            "message": r.get("message"),
+            "logger": r.get("logger"),
+            "job": r.get("job_id"),
+        }
+        for r in records
+    ]
+    rows.reverse()
+    return rows
+
+
+def _switch(api: ApiClient, name: str, enabled: bool) -> None:
+    try:
+        api.set_agent(name, enabled)
+    except ApiError as exc:
+        show_error(exc, f"{'Starting' if enabled else 'Stopping'} {name}")
+        return
+    st.toast(f"{name} {'started' if enabled else 'stopped'}")
+
+
+def _agents(api: ApiClient) -> None:
+    try:
+        body = api.agents()
+    except ApiError as exc:
+        show_error(exc, "Reading the agents")
+        return
+    for line in stall_messages(body):
+        st.error(line, icon="🚨")
+    for row in agent_rows(body):
+        name = row["agent"]
+        left, mid, right = st.columns([2, 5, 1.2])
+        left.metric(name, row["state"], f"heartbeat {row['heartbeat_age']} ago", delta_color="off")
+        with mid:
+            if row["current_job"]:
+                done, total = row["progress_done"] or 0, row["progress_total"] or 0
+                st.progress(min(1.0, done / total) if total else 0.0, text=row["current_job"])
+            st.caption(f"next: {row['next_step'] or '-'}")
+        if row["enabled"]:
+            right.button("Stop", key=f"stop-{name}", on_click=_switch, args=(api, name, False))
+        else:
+            right.button("Start", key=f"start-{name}", on_click=_switch, args=(api, name, True))
+    st.subheader("Queue")
+    counts = queue_metrics(body)
+    for column, (label, value) in zip(st.columns(len(counts)), counts.items(), strict=True):
+        column.metric(label, value)
+    running = body.get("running", [])
+    if running:
+        st.subheader("Running jobs")
+    for job in running:
+        fraction, caption = job_progress({**job, "status": "running"})
+        st.progress(fraction, text=f"{job.get('key')}: {caption}")
+
+
+def _logs(api: ApiClient) -> None:
+    st.subheader("Recent logs")
+    a, s, lv, n = st.columns([2, 2, 2, 1])
+    agent = a.selectbox("Agent", ["", "backfill", "live", "features", "worker"], key="log-agent")
+    symbol = s.text_input("Symbol", key="log-symbol").strip().upper()
+    level = lv.selectbox("Minimum level", ["", *LOG_LEVELS], key="log-level")
+    limit = int(n.number_input("Rows", 10, 1000, 100, step=10, key="log-limit"))
+    try:
+        records = api.logs(agent or None, symbol or None, level or None, limit)
+    except ApiError as exc:
+        show_error(exc, "Reading the logs")
+        return
+    if records:
+        st.dataframe(log_rows(records), hide_index=True, height=360)
+    else:
+        st.info("No log records match these filters yet.")
+
+
+def render(api: ApiClient) -> None:
+    """The Overview page."""
+    st.title("Overview")
+    st.caption(f"API: {api.base_url}")
+    st.fragment(_agents, run_every=AGENT_REFRESH, key="overview-agents")(api)
+    st.fragment(_logs, run_every=LOG_REFRESH, key="overview-logs")(api)

@@ -1,0 +1,171 @@
+"""Simulation page: replay a model against buy-and-hold; equity, drawdown, trades, metrics and
+the overlap warning."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from stockdb.ui.charts import drawdown_figure, equity_figure, to_frame
+from stockdb.ui.client import ApiClient, ApiError
+from stockdb.ui.models import endpoint_missing, job_result_id
+from stockdb.ui.widgets import follow_job, show_error, start_job
+
+__all__ = [
+    "FILL_MODES",
+    "SIMULATE_KEY",
+    "metrics_table",
+    "render",
+    "simulate_request",
+    "simulation_frames",
+]
+
+SIMULATE_KEY = "simulation-job"
+FILL_MODES: tuple[str, ...] = ("close", "next_open")
+_SHOWN_KEY = "sim-show-id"
+_SHOWN_JOB = "sim-shown-job"
+
+
+def simulate_request(
+    model_id: str,
+    symbol: str = "",
+    start: date | None = None,
+    end: date | None = None,
+    cash: float = 10_000.0,
+    fill: str = "close",
+    fee_bps: float = 0.0,
+    slippage_bps: float = 0.0,
+) -> dict[str, Any]:
+    """The JSON body of POST /simulate (symbol and dates left out when empty)."""
+    body: dict[str, Any] = {
+        "model_id": model_id,
+        "cash": float(cash),
+        "fill": fill,
+        "fee_bps": float(fee_bps),
+        "slippage_bps": float(slippage_bps),
+    }
+    if symbol.strip():
+        body["symbol"] = symbol.strip().upper()
+    for key, value in (("start", start), ("end", end)):
+        if value is not None:
+            body[key] = value.isoformat()
+    return body
+
+
+def metrics_table(result: dict[str, Any]) -> pd.DataFrame:
+    """Strategy and buy-and-hold metrics side by side, one row per metric name."""
+    ours: dict[str, Any] = result.get("metrics") or {}
+    bench: dict[str, Any] = result.get("benchmark_metrics") or {}
+    names = list(ours) + [k for k in bench if k not in ours]
+    scalar = (int, float, str, bool, type(None))
+    rows = [
+        {
+            "metric": name,
+            "strategy": ours.get(name),
+            "buy_and_hold": bench.get(name),
+        }
+        for name in names
+        if isinstance(ours.get(name), scalar) and isinstance(bench.get(name), scalar)
+    ]
+    frame = pd.DataFrame(rows, columns=["metric", "strategy", "buy_and_hold"])
+    return frame.astype({"strategy": "object", "buy_and_hold": "object"})
+
+
+def simulation_frames(result: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The equity curve and trades of a GET /simulations/{id} answer as frames."""
+    return to_frame(result.get("equity")), to_frame(result.get("trades"))
+
+
+def _form(api: ApiClient, models: list[dict[str, Any]]) -> None:
+    ids = [m["id"] for m in models]
+    labels = {
+        m["id"]: f"{m['id']} ({m.get('kind')}, {','.join(m.get('tickers') or [])})" for m in models
+    }
+    with st.form("simulate-form"):
+        a, b = st.columns([3, 1])
+        model_id = a.selectbox(
+            "Model", ids, format_func=lambda i: labels.get(i, str(i)), key="sim-model"
+        )
+        symbol = b.text_input("Symbol (default: the model's)", key="sim-symbol")
+        c, d, e = st.columns(3)
+        start = c.date_input("From", value=None, key="sim-start")
+        end = d.date_input("To", value=None, key="sim-end")
+        cash = e.number_input("Cash", 1.0, 1e12, 10_000.0, step=1000.0, key="sim-cash")
+        f, g, h = st.columns(3)
+        fill = f.selectbox("Fill", FILL_MODES, key="sim-fill")
+        fee = g.number_input("Fee (bps)", 0.0, 1000.0, 0.0, key="sim-fee")
+        slip = h.number_input("Slippage (bps)", 0.0, 1000.0, 0.0, key="sim-slippage")
+        submitted = st.form_submit_button("Simulate", type="primary")
+    if submitted and model_id:
+        body = simulate_request(
+            model_id,
+            symbol,
+            start if isinstance(start, date) else None,
+            end if isinstance(end, date) else None,
+            cash,
+            fill,
+            fee,
+            slip,
+        )
+        try:
+            start_job(SIMULATE_KEY, api.simulate(body))
+        except ApiError as exc:
+            show_error(exc, "Queueing the simulation")
+    finished = follow_job(api, SIMULATE_KEY)
+    if finished and finished.get("status") == "succeeded":
+        # Show the new result once; afterwards the id box is the user's again.
+        if st.session_state.get(_SHOWN_JOB) != finished["id"]:
+            st.session_state[_SHOWN_JOB] = finished["id"]
+            st.session_state[_SHOWN_KEY] = job_result_id(finished, "simulation_id") or ""
+
+
+def _result(api: ApiClient, simulation_id: str) -> None:
+    try:
+        result = api.simulation(simulation_id)
+    except ApiError as exc:
+        show_error(exc, f"Reading simulation {simulation_id}")
+        return
+    st.subheader(f"Simulation {simulation_id}")
+    if result.get("overlaps_training"):
+        st.warning(
+            "The simulated window overlaps the model's training window: these results are "
+            "in-sample and overstate what the model would have done."
+        )
+    for line in result.get("warnings") or []:
+        if "overlap" not in str(line):
+            st.warning(str(line))
+    equity, trades = simulation_frames(result)
+    if not equity.empty:
+        st.plotly_chart(equity_figure(equity, "equity vs buy and hold"), key="sim-equity")
+        st.plotly_chart(drawdown_figure(equity), key="sim-drawdown")
+    st.markdown("**Metrics**")
+    st.dataframe(metrics_table(result), hide_index=True)
+    st.markdown(f"**Trades** ({len(trades)})")
+    if not trades.empty:
+        trades["ts"] = trades["ts"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    st.dataframe(trades, hide_index=True, height=300)
+
+
+def render(api: ApiClient) -> None:
+    """The Simulation page."""
+    st.title("Simulation")
+    for method, path in (("post", "/simulate"), ("get", "/simulations/{id}")):
+        missing = endpoint_missing(api, method, path)
+        if missing is not None:
+            st.warning(missing)
+            return
+    try:
+        models = api.models()
+    except ApiError as exc:
+        show_error(exc, "Reading the models")
+        return
+    if not models:
+        st.info("No models yet: train one on the Models page.")
+    else:
+        _form(api, models)
+    shown = st.text_input("Show simulation id", key=_SHOWN_KEY)
+    if shown.strip():
+        _result(api, shown.strip())
