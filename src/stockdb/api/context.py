@@ -6,7 +6,7 @@ import hmac
 from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from stockdb.api.metrics import ApiMetrics
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from stockdb.features.service import FeatureService
     from stockdb.jobs.service import JobService
 
-__all__ = ["ApiContext", "Ctx", "RequireToken", "check_token", "get_context"]
+__all__ = ["ApiContext", "Ctx", "RequireToken", "Symbol", "check_token", "get_context"]
 
 
 class ApiContext:
@@ -54,6 +54,14 @@ def get_context(request: Request) -> ApiContext:
 
 
 Ctx = Annotated[ApiContext, Depends(get_context)]
+Symbol = Annotated[
+    str,
+    Path(
+        max_length=40,
+        description="Ticker: 1-10 letters, digits or dots, starting with a letter",
+        examples=["SPY"],
+    ),
+]
 
 _bearer = HTTPBearer(auto_error=False, description="Needed when STOCKDB_API_TOKEN is set")
 

@@ -54,6 +54,13 @@ def _start(core: App, run_runtime: bool | None) -> Any:
     return start_runtime(core)
 
 
+def _setup_logging(core: App) -> Any:
+    """JSON logs on stderr and into the state store (so GET /logs shows this process too)."""
+    from stockdb.obs.logging import setup_logging
+
+    return setup_logging(core.settings, agent="api")
+
+
 def _stop(runtime: Any) -> None:
     if runtime is not None:
         runtime.stop()
@@ -70,18 +77,24 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
+        own = app is None
         core = app if app is not None else App(settings or Settings())
-        runtime = await run_in_threadpool(_start, core, run_runtime)
-        metrics.attach_state(lambda: read_snapshot(core.state, core.clock.now()))
-        api.state.stockdb = ApiContext(core, metrics, runtime)
-        log.info("stockdb API ready (data %s, runtime %s)", core.settings.data_dir, bool(runtime))
+        logs = _setup_logging(core) if own else None
         try:
-            yield
+            runtime = await run_in_threadpool(_start, core, run_runtime)
+            metrics.attach_state(lambda: read_snapshot(core.state, core.clock.now()))
+            api.state.stockdb = ApiContext(core, metrics, runtime)
+            log.info("stockdb API ready", extra={"runtime": runtime is not None})
+            try:
+                yield
+            finally:
+                api.state.stockdb = None
+                await run_in_threadpool(_stop, runtime)
         finally:
-            api.state.stockdb = None
-            await run_in_threadpool(_stop, runtime)
-            if app is None:
+            if own:
                 core.close()
+            if logs is not None:
+                logs.close()
 
     api = FastAPI(
         title="stockdb",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from stockdb.api.context import Ctx, RequireToken
 from stockdb.api.errors import ERROR_RESPONSES, MUTATING_ERROR_RESPONSES, json_response
@@ -17,6 +17,9 @@ from stockdb.obs.logquery import MAX_LOG_LIMIT, query_logs
 __all__ = ["agents_view", "router"]
 
 router = APIRouter(tags=["agents"])
+AgentName = Annotated[
+    str, Path(max_length=32, description="backfill, live or features", examples=["live"])
+]
 
 
 def agents_view(status: dict[str, Any]) -> dict[str, Any]:
@@ -84,7 +87,7 @@ def _switch(ctx: Ctx, name: str, enabled: bool) -> dict[str, Any]:
     dependencies=[RequireToken],
     summary="Let an agent take new work (persisted)",
 )
-def start_agent(ctx: Ctx, name: str) -> Response:
+def start_agent(ctx: Ctx, name: AgentName) -> Response:
     """Switch ``name`` (backfill, live, features) on and dispatch its parked jobs."""
     return json_response(_switch(ctx, name, True))
 
@@ -97,7 +100,7 @@ def start_agent(ctx: Ctx, name: str) -> Response:
     dependencies=[RequireToken],
     summary="Stop an agent taking new work (persisted)",
 )
-def stop_agent(ctx: Ctx, name: str) -> Response:
+def stop_agent(ctx: Ctx, name: AgentName) -> Response:
     """Switch ``name`` off: it takes no new work and checkpoints its current job."""
     return json_response(_switch(ctx, name, False))
 

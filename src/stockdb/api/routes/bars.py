@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from stockdb.api.context import Ctx
+from stockdb.api.context import Ctx, Symbol
 from stockdb.api.errors import ERROR_RESPONSES
 from stockdb.api.schemas import Bar
 from stockdb.api.tables import TABLE_CONTENT, TableFormat, table_response
@@ -32,7 +32,7 @@ _BARS_RESPONSES: dict[int | str, dict[str, Any]] = {
 )
 def get_bars(
     ctx: Ctx,
-    symbol: str,
+    symbol: Symbol,
     limit: Annotated[
         int | None, Query(ge=1, le=MAX_LIMIT, description="Keep the latest N bars")
     ] = None,

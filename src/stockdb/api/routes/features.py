@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import pyarrow as pa
 from fastapi import APIRouter, Query, Response
 
-from stockdb.api.context import Ctx, RequireToken
+from stockdb.api.context import Ctx, RequireToken, Symbol
 from stockdb.api.errors import ERROR_RESPONSES, MUTATING_ERROR_RESPONSES, json_response
 from stockdb.api.routes.jobs import job_body
 from stockdb.api.schemas import FeatureRebuildRequest, FeaturesOverview, JobModel
@@ -71,7 +71,7 @@ def list_features(
 )
 def get_features(
     ctx: Ctx,
-    symbol: str,
+    symbol: Symbol,
     start: Annotated[str | None, Query(max_length=40, description="First session date")] = None,
     end: Annotated[str | None, Query(max_length=40, description="Last session date")] = None,
     columns: Annotated[

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 
-from stockdb.api.context import Ctx, RequireToken
+from stockdb.api.context import Ctx, RequireToken, Symbol
 from stockdb.api.errors import ERROR_RESPONSES, MUTATING_ERROR_RESPONSES, json_response
 from stockdb.api.schemas import ErrorResponse, JobModel
 from stockdb.calendar import TradingCalendar
@@ -39,7 +39,12 @@ def default_range(
     """Fill a missing end with the latest session begun by ``now`` and a missing start with
     the session :data:`DEFAULT_SESSIONS` - 1 before the end."""
     if end is None:
-        end = calendar.session_date_of(now) or calendar.latest_session_on_or_before(now.date()).date
+        end = calendar.session_date_of(now)
+    if end is None:  # outside extended hours: the latest session that has begun
+        latest = calendar.latest_session_on_or_before(now.date())
+        if latest.extended_open > now:
+            latest = calendar.previous_session(latest.date)
+        end = latest.date
     if start is None:
         start = calendar.latest_session_on_or_before(end).date
         for _ in range(DEFAULT_SESSIONS - 1):
@@ -60,7 +65,7 @@ def default_range(
 )
 def post_ingest(
     ctx: Ctx,
-    symbol: str,
+    symbol: Symbol,
     start: Annotated[str | None, Query(max_length=40, description="First session date")] = None,
     end: Annotated[str | None, Query(max_length=40, description="Last session date")] = None,
     provider: Annotated[

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from stockdb.api.context import Ctx
+from stockdb.api.context import Ctx, Symbol
 from stockdb.api.errors import ERROR_RESPONSES
 from stockdb.api.schemas import GapRowModel, SymbolSummaryModel
 from stockdb.dates import parse_date
@@ -41,7 +41,7 @@ def list_symbols(ctx: Ctx) -> list[dict[str, Any]]:
 )
 def get_gaps(
     ctx: Ctx,
-    symbol: str,
+    symbol: Symbol,
     start: Annotated[str | None, Query(max_length=40, description="First session date")] = None,
     end: Annotated[str | None, Query(max_length=40, description="Last session date")] = None,
     only_gaps: Annotated[bool, Query(description="Hide complete sessions")] = False,
