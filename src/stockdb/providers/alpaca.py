@@ -152,6 +152,12 @@ class AlpacaProvider:
         if self._owns_client:
             self._client.close()
 
+    def __enter__(self) -> AlpacaProvider:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- paging -----------------------------------------------------------------------------
 
     def _pages(

@@ -77,6 +77,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out at once: no 40 ms ACK stalls
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -279,46 +280,46 @@ class FakeAlpacaServer:
         path = split.path
         params = dict(parse_qsl(split.query, keep_blank_values=True))
         fault = self.faults.take(path)
-        try:
-            if fault is not None and self._inject(handler, fault, path, params):
-                return
+        kind = fault.kind if fault is not None else None
+        if fault is not None and fault.kind == "drop":
+            handler.close_connection = True
+            self._record(handler, path, params, 0, 0, kind)
+            return
+        if fault is not None and fault.kind == "slow":
+            self._stopping.wait(fault.delay_s)
+        answer = self._injected(fault)
+        if answer is None:
             headers, allowed = self._quota(consume=True)
-            if not allowed:
-                handler.send_json(429, {"message": "too many requests"}, headers)
-                self._record(handler, path, params, 429, 0, None)
-                return
-            status, body, rows = self._answer(handler, path, params, fault)
+            if allowed:
+                status, body, rows = self._answer(handler, path, params, fault)
+            else:
+                status, body, rows = 429, {"message": "too many requests"}, 0
+        else:
+            status, body, headers = answer
+            rows = 0
+        # record before answering, so a client that got its answer sees the record
+        self._record(handler, path, params, status, rows, kind)
+        try:
             handler.send_json(status, body, headers)
-            self._record(handler, path, params, status, rows, fault.kind if fault else None)
         except (BrokenPipeError, ConnectionResetError):
             handler.close_connection = True
 
-    def _inject(
-        self, handler: _Handler, fault: Injected, path: str, params: dict[str, str]
-    ) -> bool:
-        """Serve fault ``fault``; True when the request was answered (or dropped) by it."""
-        if fault.kind == "drop":
-            handler.close_connection = True
-            self._record(handler, path, params, 0, 0, fault.kind)
-            return True
-        if fault.kind == "slow":
-            self._stopping.wait(fault.delay_s)
-            return False
+    def _injected(self, fault: Injected | None) -> tuple[int, Any, dict[str, str]] | None:
+        """The answer a queued fault dictates, or None to answer normally."""
+        if fault is None:
+            return None
         if fault.kind == "rate_limit":
             headers, _ = self._quota(consume=False)
             reset = math.ceil(self.clock.now().timestamp() + fault.delay_s)
             headers.update({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)})
-            handler.send_json(429, {"message": "too many requests"}, headers)
-        elif fault.kind == "server_error":
+            return 429, {"message": "too many requests"}, headers
+        if fault.kind == "server_error":
             headers, _ = self._quota(consume=False)
-            handler.send_json(fault.status, {"message": "internal server error"}, headers)
-        elif fault.kind == "garbage":
+            return fault.status, {"message": "internal server error"}, headers
+        if fault.kind == "garbage":
             headers, _ = self._quota(consume=True)
-            handler.send_json(200, b'{"bars": {"AAPL": [{"t": "2024-', headers)
-        else:
-            return False
-        self._record(handler, path, params, fault.status, 0, fault.kind)
-        return True
+            return 200, b'{"bars": {"AAPL": [{"t": "2024-', headers
+        return None
 
     def _answer(
         self, handler: _Handler, path: str, params: dict[str, str], fault: Injected | None
