@@ -89,7 +89,7 @@ class JobQueue:
             "scheduled": int(self.huey.scheduled_count()),
         }
 
-    def consumer(self, workers: int = 1, poll_max_s: float = 0.5) -> Consumer:
+    def consumer(self, workers: int = 1, poll_max_s: float = 0.2) -> Consumer:
         """A thread-based consumer with ``workers`` workers (not started)."""
         return _EmbeddedConsumer(
             self.huey,

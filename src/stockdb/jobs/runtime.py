@@ -41,7 +41,7 @@ class RuntimeOptions:
 
     heartbeat_s: float = 5.0
     job_heartbeat_s: float = 5.0
-    poll_max_s: float = 0.5
+    poll_max_s: float = 0.2
     health_check_s: float = 10.0
     sip_realtime: bool = False
     live_provider: Callable[[], BarSource] | None = field(default=None)
