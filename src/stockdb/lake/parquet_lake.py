@@ -141,17 +141,32 @@ class ParquetLake:
         """Stored session dates of ``symbol``, oldest first."""
         return [d for d, _ in self.session_paths(symbol)]
 
+    def partition_names(
+        self, symbol: str, start: date | None = None, end: date | None = None
+    ) -> list[str]:
+        """Sorted ``dt=`` folder names with ``start <= dt <= end``, unchecked (cheap).
+
+        Pair with :meth:`existing` on the few a caller actually reads.
+        """
+        names = self._partition_names(self.symbol_dir(symbol))
+        lo = 0 if start is None else bisect.bisect_left(names, f"dt={start.isoformat()}")
+        hi = len(names) if end is None else bisect.bisect_right(names, f"dt={end.isoformat()}")
+        return names[lo:hi]
+
+    def existing(self, symbol: str, names: list[str]) -> list[tuple[date, Path]]:
+        """(session date, file) for the named partitions whose file exists.
+
+        A folder without its file is a crashed first write of that session: not stored.
+        """
+        folder = self.symbol_dir(symbol)
+        picked = [(date.fromisoformat(n[3:]), folder / n / _FILE) for n in names]
+        return [(d, p) for d, p in picked if p.exists()]
+
     def session_paths(
         self, symbol: str, start: date | None = None, end: date | None = None
     ) -> list[tuple[date, Path]]:
         """Partitions with ``start <= dt <= end`` (inclusive), pruned from the sorted listing."""
-        folder = self.symbol_dir(symbol)
-        names = self._partition_names(folder)
-        lo = 0 if start is None else bisect.bisect_left(names, f"dt={start.isoformat()}")
-        hi = len(names) if end is None else bisect.bisect_right(names, f"dt={end.isoformat()}")
-        picked = [(date.fromisoformat(n[3:]), folder / n / _FILE) for n in names[lo:hi]]
-        # A folder without its file is a crashed first write of that session: not stored.
-        return [(d, p) for d, p in picked if p.exists()]
+        return self.existing(symbol, self.partition_names(symbol, start, end))
 
     # ---- reading -----------------------------------------------------------------------
     def read_session(self, symbol: str, day: date) -> pa.Table:

@@ -6,7 +6,6 @@ DuckDB is handed that exact file list. Derived timeframes come from :mod:`stockd
 
 from __future__ import annotations
 
-import bisect
 import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -166,27 +165,24 @@ class BarReader:
 
         Raises NotFound when nothing is stored for the symbol.
         """
-        all_paths = self.lake.session_paths(query.symbol)
-        if not all_paths:
-            raise NotFound(f"no bars stored for {query.symbol}")
         lo_day = None if query.start is None else _session_floor(query.start)
         hi_day = None if query.end is None else _day(query.end)
-        days = [d for d, _ in all_paths]
-        lo = 0 if lo_day is None else bisect.bisect_left(days, lo_day)
-        hi = len(days) if hi_day is None else bisect.bisect_right(days, hi_day)
-        candidates = all_paths[lo:hi]
+        names = self.lake.partition_names(query.symbol, lo_day, hi_day)
+        if not names and not self.lake.partition_names(query.symbol):
+            raise NotFound(f"no bars stored for {query.symbol}")
         lo_us = _us(query.start) if isinstance(query.start, datetime) else None
         hi_us = _us(query.end) if isinstance(query.end, datetime) else None
         if query.limit is None:
-            return self._derive(query, self.scan([str(p) for _, p in candidates], lo_us, hi_us))
+            paths = self.lake.existing(query.symbol, names)
+            return self._derive(query, self.scan([str(p) for _, p in paths], lo_us, hi_us))
         per_session = 1 if query.timeframe.daily else max(1, 300 // query.timeframe.minutes)
-        take = min(len(candidates), query.limit // per_session + 1)
+        take = min(len(names), query.limit // per_session + 1)
         while True:
-            chosen = candidates[len(candidates) - take :]
+            chosen = self.lake.existing(query.symbol, names[len(names) - take :])
             result = self._derive(query, self.scan([str(p) for _, p in chosen], lo_us, hi_us))
-            if result.num_rows >= query.limit or take >= len(candidates):
+            if result.num_rows >= query.limit or take >= len(names):
                 return result.slice(max(0, result.num_rows - query.limit))
-            take = min(len(candidates), take * 2)
+            take = min(len(names), take * 2)
 
     def _derive(self, query: BarQuery, minutes: pa.Table) -> pa.Table:
         if minutes.num_rows == 0:
