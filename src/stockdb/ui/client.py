@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -60,6 +61,11 @@ def _detail(response: httpx.Response) -> str:
     return text[:_MAX_DETAIL]
 
 
+def _seg(value: str) -> str:
+    """One path segment, percent-encoded so ``../x`` or ``a/b`` reach the API as typed."""
+    return quote(value, safe="")
+
+
 def _clean(params: Mapping[str, Any] | None) -> dict[str, Any]:
     """Query parameters without ``None`` values, dates as ISO strings."""
     out: dict[str, Any] = {}
@@ -90,6 +96,12 @@ class ApiClient:
     def close(self) -> None:
         """Close the connection pool."""
         self._http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     # ---- transport ------------------------------------------------------------------------
     def request(
@@ -145,7 +157,7 @@ class ApiClient:
     def set_agent(self, name: str, enabled: bool) -> dict[str, Any]:
         """POST /agents/{name}/start or /stop."""
         action = "start" if enabled else "stop"
-        return self.post(f"/agents/{name}/{action}")  # type: ignore[no-any-return]
+        return self.post(f"/agents/{_seg(name)}/{action}")  # type: ignore[no-any-return]
 
     def logs(
         self,
@@ -164,17 +176,17 @@ class ApiClient:
 
     def job(self, job_id: str) -> dict[str, Any]:
         """GET /jobs/{id}."""
-        return self.get(f"/jobs/{job_id}")  # type: ignore[no-any-return]
+        return self.get(f"/jobs/{_seg(job_id)}")  # type: ignore[no-any-return]
 
     def cancel_job(self, job_id: str) -> dict[str, Any]:
         """DELETE /jobs/{id}."""
-        return self.delete(f"/jobs/{job_id}")  # type: ignore[no-any-return]
+        return self.delete(f"/jobs/{_seg(job_id)}")  # type: ignore[no-any-return]
 
     def ingest(
         self, symbol: str, start: date | None = None, end: date | None = None
     ) -> dict[str, Any]:
         """POST /ingest/{symbol}: the queued (or already active) job."""
-        return self.post(f"/ingest/{symbol}", {"start": start, "end": end})  # type: ignore[no-any-return]
+        return self.post(f"/ingest/{_seg(symbol)}", {"start": start, "end": end})  # type: ignore[no-any-return]
 
     def symbols(self) -> list[dict[str, Any]]:
         """GET /symbols with coverage summaries."""
@@ -184,11 +196,11 @@ class ApiClient:
         self, symbol: str, start: date | None = None, end: date | None = None
     ) -> list[dict[str, Any]]:
         """GET /symbols/{symbol}/gaps: one row per expected session."""
-        return self.get(f"/symbols/{symbol}/gaps", {"start": start, "end": end})  # type: ignore[no-any-return]
+        return self.get(f"/symbols/{_seg(symbol)}/gaps", {"start": start, "end": end})  # type: ignore[no-any-return]
 
     def bars(self, symbol: str, **params: Any) -> list[dict[str, Any]]:
         """GET /bars/{symbol} as JSON rows (timeframe, start, end, limit, session)."""
-        return self.get(f"/bars/{symbol}", params)  # type: ignore[no-any-return]
+        return self.get(f"/bars/{_seg(symbol)}", params)  # type: ignore[no-any-return]
 
     def features_overview(self) -> dict[str, Any]:
         """GET /features: set hash, definitions, latest builds."""
@@ -196,7 +208,7 @@ class ApiClient:
 
     def features(self, symbol: str, **params: Any) -> list[dict[str, Any]]:
         """GET /features/{symbol} as JSON rows (start, end, columns, limit)."""
-        return self.get(f"/features/{symbol}", params)  # type: ignore[no-any-return]
+        return self.get(f"/features/{_seg(symbol)}", params)  # type: ignore[no-any-return]
 
     def rebuild_features(self, symbols: list[str], full: bool = False) -> dict[str, Any]:
         """POST /features/rebuild: the queued job."""
@@ -213,7 +225,7 @@ class ApiClient:
 
     def model(self, model_id: str) -> dict[str, Any]:
         """GET /models/{id}."""
-        return self.get(f"/models/{model_id}")  # type: ignore[no-any-return]
+        return self.get(f"/models/{_seg(model_id)}")  # type: ignore[no-any-return]
 
     def simulate(self, request: Mapping[str, Any]) -> dict[str, Any]:
         """POST /simulate: the queued simulation job."""
@@ -221,7 +233,7 @@ class ApiClient:
 
     def simulation(self, simulation_id: str) -> dict[str, Any]:
         """GET /simulations/{id}: metrics, equity curve, trades, overlap flag."""
-        return self.get(f"/simulations/{simulation_id}")  # type: ignore[no-any-return]
+        return self.get(f"/simulations/{_seg(simulation_id)}")  # type: ignore[no-any-return]
 
 
 def client_from_env(api_url: str | None = None) -> ApiClient:

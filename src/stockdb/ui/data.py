@@ -12,7 +12,14 @@ from stockdb.ui.charts import COVERAGE_STATUSES, coverage_heatmap
 from stockdb.ui.client import ApiClient, ApiError
 from stockdb.ui.widgets import follow_job, guarded, show_error, start_job
 
-__all__ = ["INGEST_KEY", "coverage_counts", "default_ingest_range", "render", "symbol_rows"]
+__all__ = [
+    "INGEST_KEY",
+    "coverage_counts",
+    "default_ingest_range",
+    "heatmap_range",
+    "render",
+    "symbol_rows",
+]
 
 INGEST_KEY = "data-ingest-job"
 
@@ -48,6 +55,16 @@ def symbol_rows(symbols: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def heatmap_range(summary: dict[str, Any]) -> tuple[date | None, date | None]:
+    """The heatmap's default span: the symbol's first to last fetched session (None when
+    unknown, which lets the API pick)."""
+    first, last = summary.get("first_session"), summary.get("last_session")
+    return (
+        date.fromisoformat(str(first)) if first else None,
+        date.fromisoformat(str(last)) if last else None,
+    )
+
+
 def coverage_counts(gaps: list[dict[str, Any]]) -> dict[str, int]:
     """Sessions per coverage status (every status present, zero when absent)."""
     counts = dict.fromkeys(COVERAGE_STATUSES, 0)
@@ -70,7 +87,11 @@ def _ingest_form(api: ApiClient) -> None:
             st.error("Type a ticker first, e.g. SPY.")
         else:
             try:
-                job = api.ingest(name, start, end)  # type: ignore[arg-type]
+                job = api.ingest(
+                    name,
+                    start if isinstance(start, date) else None,
+                    end if isinstance(end, date) else None,
+                )
             except ApiError as exc:
                 show_error(exc, f"Queueing the ingest of {name}")
             else:
@@ -99,9 +120,20 @@ def render(api: ApiClient) -> None:
         return
     st.dataframe(symbol_rows(symbols), hide_index=True)
     st.subheader("Coverage by session")
-    names = [s["symbol"] for s in symbols]
-    chosen = st.selectbox("Symbol", names, key="coverage-symbol")
-    gaps = guarded(f"Reading the sessions of {chosen}", lambda: api.gaps(chosen))
+    by_name = {s["symbol"]: s for s in symbols}
+    pick, since, until = st.columns([2, 2, 2])
+    chosen = pick.selectbox("Symbol", list(by_name), key="coverage-symbol")
+    first, last = heatmap_range(by_name[chosen])
+    start = since.date_input("From", value=first, key=f"coverage-start-{chosen}")
+    end = until.date_input("To", value=last, key=f"coverage-end-{chosen}")
+    gaps = guarded(
+        f"Reading the sessions of {chosen}",
+        lambda: api.gaps(
+            chosen,
+            start if isinstance(start, date) else None,
+            end if isinstance(end, date) else None,
+        ),
+    )
     if gaps is None:
         return
     counts = coverage_counts(gaps)

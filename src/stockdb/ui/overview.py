@@ -114,7 +114,17 @@ def _switch(api: ApiClient, name: str, enabled: bool) -> None:
     st.toast(f"{name} {'started' if enabled else 'stopped'}")
 
 
+def _apply_clicks(api: ApiClient) -> None:
+    """Act on a Start/Stop click of the previous run before reading the agents, so the page
+    shows the state after the switch (buttons are read by key, no callback holds the client)."""
+    for key in [k for k in st.session_state if str(k).startswith(("start-", "stop-"))]:
+        if st.session_state[key] is True:
+            action, name = str(key).split("-", 1)
+            _switch(api, name, action == "start")
+
+
 def _agents(api: ApiClient) -> None:
+    _apply_clicks(api)
     try:
         body = api.agents()
     except ApiError as exc:
@@ -132,9 +142,9 @@ def _agents(api: ApiClient) -> None:
                 st.progress(min(1.0, done / total) if total else 0.0, text=row["current_job"])
             st.caption(f"next: {row['next_step'] or '-'}")
         if row["enabled"]:
-            right.button("Stop", key=f"stop-{name}", on_click=_switch, args=(api, name, False))
+            right.button("Stop", key=f"stop-{name}")
         else:
-            right.button("Start", key=f"start-{name}", on_click=_switch, args=(api, name, True))
+            right.button("Start", key=f"start-{name}")
     st.subheader("Queue")
     counts = queue_metrics(body)
     for column, (label, value) in zip(st.columns(len(counts)), counts.items(), strict=True):
