@@ -1,0 +1,1 @@
+"""Test doubles shipped with stockdb: the fake Alpaca server (:mod:`.fake_alpaca`)."""
