@@ -229,6 +229,9 @@ class AlpacaProvider:
             error = UpstreamUnavailable(f"connection to Alpaca failed on {path}: {detail}")
             self._log_call(path, params, None, 0, started, None, number, error)
             raise error from exc
+        except BaseException:
+            self._limiter.record_failure()  # keep the shared limiter's in-flight count true
+            raise
         status = response.status_code
         self._limiter.record_response(response.headers, rate_limited=status == 429)
         remaining = parse_rate_limit_headers(response.headers).remaining
