@@ -173,6 +173,7 @@ def coverage_heatmap(rows: Sequence[dict[str, Any]], title: str = "") -> go.Figu
         )
     )
     fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(type="category", title_text="week of")
     fig.update_layout(title=title, height=280, margin={"l": 40, "r": 20, "t": 40, "b": 30})
     return fig
 

@@ -15,6 +15,7 @@ __all__ = [
     "AGENT_REFRESH",
     "LOG_LEVELS",
     "LOG_REFRESH",
+    "SWITCHABLE",
     "agent_rows",
     "format_age",
     "log_rows",
@@ -26,6 +27,7 @@ __all__ = [
 AGENT_REFRESH = timedelta(seconds=3)
 LOG_REFRESH = timedelta(seconds=5)
 LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR")
+SWITCHABLE: tuple[str, ...] = ("backfill", "live", "features")  # what /agents/{name}/stop takes
 _QUEUE_KEYS = ("queued", "running", "pending", "succeeded", "failed", "cancelled")
 
 
@@ -141,7 +143,9 @@ def _agents(api: ApiClient) -> None:
                 done, total = row["progress_done"] or 0, row["progress_total"] or 0
                 st.progress(min(1.0, done / total) if total else 0.0, text=row["current_job"])
             st.caption(f"next: {row['next_step'] or '-'}")
-        if row["enabled"]:
+        if name not in SWITCHABLE:
+            right.caption("always on")
+        elif row["enabled"]:
             right.button("Stop", key=f"stop-{name}")
         else:
             right.button("Start", key=f"start-{name}")
@@ -157,12 +161,18 @@ def _agents(api: ApiClient) -> None:
         st.progress(fraction, text=f"{job.get('key')}: {caption}")
 
 
+def _any(option: str) -> str:
+    return option or "any"
+
+
 def _logs(api: ApiClient) -> None:
     st.subheader("Recent logs")
     a, s, lv, n = st.columns([2, 2, 2, 1])
-    agent = a.selectbox("Agent", ["", "backfill", "live", "features", "worker"], key="log-agent")
+    agent = a.selectbox(
+        "Agent", ["", *SWITCHABLE, "worker", "api"], format_func=_any, key="log-agent"
+    )
     symbol = s.text_input("Symbol", key="log-symbol").strip().upper()
-    level = lv.selectbox("Minimum level", ["", *LOG_LEVELS], key="log-level")
+    level = lv.selectbox("Minimum level", ["", *LOG_LEVELS], format_func=_any, key="log-level")
     limit = int(n.number_input("Rows", 10, 1000, 100, step=10, key="log-limit"))
     try:
         records = api.logs(agent or None, symbol or None, level or None, limit)

@@ -58,9 +58,23 @@ def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env["STOCKDB_DATA_DIR"] = str(data)
     log = (Path(data) / "api.log").open("wb")
     proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "uvicorn", "stockdb.api:create_app", "--factory",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        env=env, cwd=data, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "stockdb.api:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=data,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -189,7 +189,12 @@ def test_bars_timeframe_and_session_filters_reach_the_api(api_url: str) -> None:
     at.date_input(key="bars-end").set_value(date(2024, 3, 5)).run()
     expected = httpx.get(
         f"{api_url}/bars/SPY",
-        params={"timeframe": "1Hour", "session": "regular", "start": "2024-03-05", "end": "2024-03-05"},
+        params={
+            "timeframe": "1Hour",
+            "session": "regular",
+            "start": "2024-03-05",
+            "end": "2024-03-05",
+        },
     ).json()
     assert len(expected) == 7  # 09:00 (from 09:30) .. 15:00 New York
     [figure] = figures(at)
