@@ -18,6 +18,7 @@ from stockdb.lake.locks import FileSymbolLocks
 from stockdb.lake.parquet_lake import ParquetLake
 from stockdb.lake.reader import BarReader
 from stockdb.providers.base import BarSource
+from stockdb.providers.throttle import RateLimiter
 from stockdb.state.coverage import CoverageRepo
 from stockdb.state.store import StateStore
 
@@ -80,10 +81,8 @@ class App:
         return BackfillService(self.lake, self.coverage, self.calendar, self.clock)
 
     @cached_property
-    def rate_limiter(self) -> object:
+    def rate_limiter(self) -> RateLimiter:
         """The one Alpaca rate limiter shared by everything in this process."""
-        from stockdb.providers.throttle import RateLimiter
-
         return RateLimiter(clock=self.clock)
 
     @property
@@ -119,7 +118,7 @@ class App:
             )
         from stockdb.providers.alpaca import AlpacaProvider
 
-        return AlpacaProvider(self.settings, limiter=self.rate_limiter, clock=self.clock)  # type: ignore[arg-type]
+        return AlpacaProvider(self.settings, limiter=self.rate_limiter, clock=self.clock)
 
     def close(self) -> None:
         """Release connections (DuckDB, SQL engine)."""

@@ -75,6 +75,8 @@ def ingest(
             summary = stockdb.backfill.run(names, first, last, source, update, replace)
     finally:
         source.close()
+    if summary.no_data:
+        warn(f"no bars served for {', '.join(summary.no_data)} (unknown symbol, or not trading)")
     out = out_console()
     out.print(
         f"{summary.provider}/{summary.feed}: sessions fetched {summary.sessions_fetched} "

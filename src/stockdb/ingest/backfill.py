@@ -20,7 +20,7 @@ import pyarrow as pa
 from stockdb.bars import BAR_SCHEMA, validate_bars
 from stockdb.calendar import Session, TradingCalendar
 from stockdb.clock import Clock
-from stockdb.errors import InvalidInput
+from stockdb.errors import InvalidInput, UnknownSymbol
 from stockdb.ingest.gapscan import judge_session, sessions_needing_refetch
 from stockdb.ingest.planning import month_chunks, split_by_session
 from stockdb.lake.parquet_lake import Lineage, ParquetLake, WriteMode
@@ -64,6 +64,7 @@ class IngestSummary:
     elapsed_s: float = 0.0
     stopped: bool = False
     rejections: dict[str, int] = field(default_factory=dict)
+    no_data: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -179,6 +180,11 @@ class BackfillService:
         summary.rate_limited = after.rate_limited
         summary.rate_limit_wait_s = round(after.wait_s, 3)
         summary.elapsed_s = round(time.monotonic() - began, 3)
+        if summary.no_data and set(summary.no_data) == set(names) and not summary.stopped:
+            raise UnknownSymbol(
+                f"the {provider.name} provider has no bars for {', '.join(summary.no_data)} "
+                f"between {start} and {end}: unknown symbol, or not trading then"
+            )
         log.info(
             "ingest finished",
             extra={"stage": "ingest", "summary": summary.to_dict()},
@@ -287,8 +293,14 @@ class BackfillService:
     ) -> None:
         """Write a chunk's sessions all-or-nothing, then record them in the ledger."""
         now = self.clock.now()
-        previous = self.coverage.sessions(symbol, needed[0].date, needed[-1].date)
         symbol_trades = any(t.num_rows for t in by_session.values())
+        if not symbol_trades and not self.lake.partition_names(symbol):
+            # Nothing ever stored and nothing served: an unknown or not-yet-listed symbol.
+            # Record nothing, so a typo leaves no trace; the summary names it.
+            if symbol not in summary.no_data:
+                summary.no_data.append(symbol)
+            return
+        previous = self.coverage.sessions(symbol, needed[0].date, needed[-1].date)
         with self.lake.writer(symbol):
             items = {
                 s.date: (bars, self._mode(s, previous.get(s.date), now, bars))

@@ -7,9 +7,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from stockdb.app import App
 from stockdb.calendar import TradingCalendar
+from stockdb.errors import UnknownSymbol
 from stockdb.ingest.gapscan import judge_session, sessions_needing_refetch
 from stockdb.providers.synthetic import SyntheticProvider, generate_session
 
@@ -70,22 +72,23 @@ def test_gap_served_empty_once_is_repaired(app: App) -> None:
     assert stored.equals(generate_session("SPY", app.calendar.session(DAY)))
 
 
-def test_symbol_without_any_bars_is_recorded_empty_not_retried(app: App) -> None:
+def test_symbol_without_any_bars_leaves_no_trace(app: App) -> None:
     class Nothing(SyntheticProvider):
         def fetch_bars(
             self, symbols: Sequence[str], start: datetime, end: datetime
         ) -> Iterator[pa.Table]:
             self.stats.requests += 1
-            yield from ()
+            if "SPY" in symbols:
+                yield from super().fetch_bars(["SPY"], start, end)
 
     provider = Nothing(app.calendar)
-    summary = app.backfill.run(["ZZZZ"], date(2024, 3, 11), date(2024, 3, 13), provider)
-    assert summary.sessions_empty == 3 and summary.gap_refetches == 0
-    assert provider.stats.requests == 1
-    records = app.coverage.sessions("ZZZZ")
-    assert {r.status for r in records.values()} == {"empty"}
-    assert all(r.reason == "provider returned no bars for the symbol" for r in records.values())
+    with pytest.raises(UnknownSymbol, match="ZZZZ"):
+        app.backfill.run(["ZZZZ"], date(2024, 3, 11), date(2024, 3, 13), provider)
+    assert provider.stats.requests == 1  # no gap re-requests for a symbol that never trades
+    assert app.coverage.sessions("ZZZZ") == {} and app.coverage.get_symbol("ZZZZ") is None
     assert not app.lake.symbol_dir("ZZZZ").exists()
+    mixed = app.backfill.run(["SPY", "ZZZZ"], date(2024, 3, 11), date(2024, 3, 13), provider)
+    assert mixed.no_data == ["ZZZZ"] and mixed.sessions_complete == 3
 
 
 def test_session_in_progress_is_partial_then_reconciled(
