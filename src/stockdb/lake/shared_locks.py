@@ -129,7 +129,8 @@ class AdvisorySymbolLocks:
 
 
 class LeaseSymbolLocks:
-    """Leases in ``lake_locks``: owner plus expiry, renewed every ``ttl_s / 3`` while held.
+    """Leases in ``lake_locks``: owner plus expiry, renewed (every ``ttl_s / 3`` by default)
+    while held.
 
     A holder that dies stops renewing; ``ttl_s`` later its lease counts as free. Times come
     from ``clock`` (UTC), so every host should keep its clock in sync (NTP).
@@ -141,6 +142,7 @@ class LeaseSymbolLocks:
         clock: Clock | None = None,
         ttl_s: float = 30.0,
         poll_s: float = 0.05,
+        renew_every_s: float | None = None,
     ) -> None:
         if ttl_s <= 0:
             raise ValueError("ttl_s must be positive")
@@ -148,6 +150,7 @@ class LeaseSymbolLocks:
         self.clock: Clock = clock or SystemClock()
         self.ttl_s = ttl_s
         self.poll_s = poll_s
+        self.renew_every_s = renew_every_s or ttl_s / 3
         self._ready = False
 
     def _ensure_table(self) -> None:
@@ -176,10 +179,11 @@ class LeaseSymbolLocks:
                 "expires_at": stmt.excluded.expires_at,
             },
             where=tables.lake_locks.c.expires_at < now,
-        )
+        ).returning(tables.lake_locks.c.owner)
+        # RETURNING, not rowcount: drivers disagree on rowcount for INSERT .. ON CONFLICT.
         with self.store.engine.begin() as conn:
-            won = conn.execute(stmt).rowcount == 1
-        return token if won else None
+            owner = conn.execute(stmt).scalar()
+        return token if owner == token else None
 
     def renew(self, symbol: str, token: str) -> bool:
         """Push the lease's expiry ``ttl_s`` ahead; False when ``token`` no longer owns it."""
@@ -235,7 +239,7 @@ class LeaseSymbolLocks:
                 log.warning("could not release a writer lease", extra={"symbol": symbol})
 
     def _keep(self, symbol: str, token: str, done: threading.Event) -> None:
-        while not done.wait(self.ttl_s / 3):
+        while not done.wait(self.renew_every_s):
             try:
                 if not self.renew(symbol, token):
                     log.warning("writer lease lost", extra={"symbol": symbol})
