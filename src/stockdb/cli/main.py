@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from dataclasses import asdict
 from datetime import date, timedelta
@@ -40,12 +39,12 @@ def _register_subapps() -> None:
     """Sub-apps live in their own modules; registered here, once per process."""
     if any(group.name == "features" for group in app.registered_groups):
         return
+    from stockdb.cli import ops, serve, ui, up
     from stockdb.cli.features import features_app
 
     app.add_typer(features_app, name="features")
-    __import__("stockdb.cli.serve", fromlist=["register"]).register(app)
-    __import__("stockdb.cli.ops", fromlist=["register"]).register(app)
-    __import__("stockdb.cli.ui", fromlist=["register"]).register(app)
+    for module in (serve, ops, ui, up):
+        module.register(app)
 
 
 @app.command()
@@ -177,7 +176,6 @@ def _one_line(message: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the CLI, turning every failure into one line on stderr."""
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
     _register_subapps()
     try:
         result = app(args=argv, standalone_mode=False)
