@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from typing import Annotated
 
@@ -51,12 +50,11 @@ def ui(
     ``stockdb serve``. STOCKDB_API_TOKEN, when set, is sent as the bearer token."""
     url = api_url or os.environ.get("STOCKDB_API_URL") or DEFAULT_API_URL
     typer.echo(f"dashboard on http://{host}:{port} (API {url})", err=True)
-    try:
-        code = subprocess.call(streamlit_command(url, port, host))  # noqa: S603
-    except KeyboardInterrupt:
-        code = 130
-    if code:
-        raise typer.Exit(code)
+    command = streamlit_command(url, port, host)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Become Streamlit (no wrapper process), so a signal to this pid reaches the server itself.
+    os.execv(command[0], command)  # noqa: S606
 
 
 def register(root: typer.Typer) -> None:
