@@ -67,7 +67,7 @@ def infer_annualisation(ts: pd.Series) -> Annualisation:
     """The factor for bars stamped ``ts`` (UTC): bar size from the median step, in whole
     minutes; session length 390 minutes, or 960 when any bar lies outside regular hours."""
     stamps = pd.DatetimeIndex(pd.to_datetime(ts, utc=True))
-    steps = np.diff(stamps.to_numpy()) / np.timedelta64(1, "m")
+    steps = np.diff(stamps.tz_convert(None).to_numpy()) / np.timedelta64(1, "m")
     positive = steps[steps > 0]
     bar = max(1.0, float(round(np.median(positive)))) if positive.size else 1.0
     local = stamps.tz_convert(_SESSION_TZ)

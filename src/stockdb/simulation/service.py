@@ -149,7 +149,7 @@ class SimulationService:
         """
         request.validate()
         report = progress or (lambda _done, _total, _message: None)
-        total = 6
+        total = 5
         report(0, total, "loading the model")
         record = self.models.get(request.model_id)
         symbol = normalize_symbol(request.symbol or record.tickers[0])

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
 
-import numpy as np
 import pandas as pd
 
 from stockdb.errors import Conflict, DataIntegrityError, InvalidInput, NotFound
@@ -127,8 +126,8 @@ def build_dataset(
             )
         ctx = context.frame.set_index("ts")
         ctx.columns = [f"{col}_{symbol}" for col in ctx.columns]
-        primary_ts = primary.frame["ts"].to_numpy()
-        dropped[symbol] = int((~np.isin(primary_ts, ctx.index.to_numpy())).sum())
+        # Hash-based membership: tz-aware stamps become objects under np.isin (quadratic).
+        dropped[symbol] = int((~primary.frame["ts"].isin(ctx.index)).sum())
         joined = joined.join(ctx, how="inner")
     if joined.empty:
         raise InvalidInput(

@@ -109,7 +109,7 @@ def label(frame: pd.DataFrame, features: Sequence[str], target: str, horizon: in
     y_all = forward_target(close, target, horizon)
     keep = len(frame) - horizon
     return LabelledData(
-        x=frame.loc[: keep - 1, list(features)].astype(np.float64).reset_index(drop=True),
+        x=frame[list(features)].iloc[:keep].astype(np.float64).reset_index(drop=True),
         y=y_all[:keep],
         ts=frame["ts"].iloc[:keep].reset_index(drop=True),
         close=close[:keep],
