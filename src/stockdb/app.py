@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import logging
 from functools import cached_property
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
 
 from stockdb.calendar import TradingCalendar
 from stockdb.clock import Clock, SystemClock
@@ -21,6 +24,10 @@ from stockdb.providers.base import BarSource
 from stockdb.providers.throttle import RateLimiter
 from stockdb.state.coverage import CoverageRepo
 from stockdb.state.store import StateStore
+
+if TYPE_CHECKING:
+    from stockdb.corporate.service import CorporateActionService
+    from stockdb.providers.corporate_actions import ActionSource
 
 __all__ = ["PROVIDERS", "App"]
 
@@ -74,7 +81,42 @@ class App:
             self.calendar,
             memory_limit=self.settings.duckdb_memory_limit,
             threads=self.settings.duckdb_threads,
+            adjuster=self._adjust_bars,
         )
+
+    def _adjust_bars(self, symbol: str, adjustment: str, bars: pa.Table) -> pa.Table:
+        return self.corporate.adjust(symbol, adjustment, bars)
+
+    @cached_property
+    def corporate(self) -> CorporateActionService:
+        """Corporate actions: listing, import, fetch, adjustment on read, staleness."""
+        from stockdb.corporate.service import CorporateActionService
+
+        # price_adjustment "split": what the default feature set reads (FeatureSet default)
+        return CorporateActionService(
+            self.state, self.lake, self.calendar, self.clock, "split", self._queue_rebuild
+        )
+
+    def _queue_rebuild(self, symbols: list[str]) -> str:
+        from stockdb.jobs.service import JobService
+
+        return JobService(self).submit_feature_build(symbols).id
+
+    def action_source(self, name: str | None = None) -> ActionSource:
+        """The corporate-action source matching the bar provider ``name`` (same default)."""
+        chosen = (name or self.default_provider).lower()
+        if chosen == "synthetic":
+            from stockdb.corporate.synthetic import SyntheticActionSource
+
+            return SyntheticActionSource()
+        from stockdb.providers.alpaca import AlpacaProvider
+        from stockdb.providers.corporate_actions import AlpacaActionSource
+
+        provider = self.provider(chosen)
+        if not isinstance(provider, AlpacaProvider):
+            provider.close()
+            raise InvalidInput(f"provider {chosen!r} has no corporate actions")
+        return AlpacaActionSource(provider)
 
     @cached_property
     def backfill(self) -> BackfillService:

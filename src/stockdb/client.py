@@ -52,9 +52,12 @@ class StockDB:
         limit: int | None = None,
         session: str | None = None,
         output: Output = "pandas",
+        adjustment: str = "raw",
     ) -> Any:
         """Bars of ``symbol`` at ``timeframe``, ascending. Dates are New York session dates
         (inclusive); instants must be timezone-aware. ``limit`` keeps the latest N.
+        ``adjustment`` is raw (as stored), split, dividend or all: prices (and volume for
+        splits) adjusted backward from each ex-date (:mod:`stockdb.corporate.adjust`).
 
         Raises InvalidInput for bad arguments and NotFound when nothing is stored.
         """
@@ -65,8 +68,15 @@ class StockDB:
             parse_date_or_instant(end, "end"),
             limit,
             session,
+            adjustment,
         )
         return _convert(self.app.reader.bars(query), output)
+
+    def actions(self, symbol: str) -> pd.DataFrame:
+        """Stored corporate actions (splits, cash dividends) of ``symbol`` by ex-date."""
+        rows = [a.to_dict() for a in self.app.corporate.actions(symbol)]
+        columns = ["symbol", "type", "ex_date", "ratio", "cash", "source", "fetched_at"]
+        return pd.DataFrame(rows, columns=columns)
 
     def ingest(
         self,

@@ -106,4 +106,5 @@ def create_app(
     install_error_handlers(api)
     for module in (bars, symbols, jobs, agents, features, system):
         api.include_router(module.router)
+    api.include_router(__import__("stockdb.api.routes.actions", fromlist=["router"]).router)
     return api

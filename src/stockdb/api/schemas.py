@@ -17,6 +17,7 @@ __all__ = [
     "FeatureBuildInfo",
     "FeatureDefinitionInfo",
     "FeatureRebuildRequest",
+    "FeatureStaleInfo",
     "FeaturesOverview",
     "GapRowModel",
     "HealthCheck",
@@ -206,12 +207,25 @@ class FeatureBuildInfo(_Model):
     built_at: datetime
 
 
+class FeatureStaleInfo(_Model):
+    """A symbol whose feature partitions do not reflect its bars under the current set;
+    ``reasons`` counts partitions per reason (``corporate_action``: a new split)."""
+
+    symbol: str
+    bar_partitions: int
+    stale_partitions: int
+    reasons: dict[str, int]
+    first_stale: date | None
+
+
 class FeaturesOverview(_Model):
-    """The feature set in force (definitions and versions) and the latest builds per symbol."""
+    """The feature set in force (definitions and versions), the latest builds per symbol and
+    the symbols with stale feature partitions."""
 
     set_hash: str
     definitions: list[FeatureDefinitionInfo]
     builds: list[FeatureBuildInfo]
+    stale: list[FeatureStaleInfo] = Field(default_factory=list)
 
 
 class FeatureRebuildRequest(_Model):

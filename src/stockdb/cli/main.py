@@ -45,6 +45,7 @@ def _register_subapps() -> None:
     app.add_typer(features_app, name="features")
     for module in (serve, ops, ui, up):
         module.register(app)
+    __import__("stockdb.cli.actions", fromlist=["register"]).register(app)
 
 
 @app.command()
@@ -100,6 +101,9 @@ def bars(
     session: Annotated[str | None, typer.Option(help="all or regular")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table csv json parquet")] = "table",
     output: Annotated[Path | None, typer.Option(help="Write to this file")] = None,
+    adjustment: Annotated[
+        str, typer.Option(help="raw, split, dividend or all (corporate actions)")
+    ] = "raw",
 ) -> None:
     """Bars of SYMBOL at any timeframe, derived locally from 1-minute bars."""
     if fmt not in OUTPUT_FORMATS:
@@ -111,6 +115,7 @@ def bars(
         parse_date_or_instant(end, "end"),
         limit,
         session,
+        adjustment,
     )
     table = make_app(ctx).reader.bars(query)
     emit(table, fmt, output, f"{query.symbol} {query.timeframe.name}")

@@ -30,7 +30,7 @@ from stockdb.features.definitions import FeatureSet
 from stockdb.features.frame import BarFrame
 from stockdb.features.layout import FeatureLayout
 from stockdb.features.records import BuildRecord, FeatureRecords, PartitionRecord
-from stockdb.features.sources import BarHistory, BarSource
+from stockdb.features.sources import ADJUSTMENT_MARK, BarHistory, BarSource
 from stockdb.lake.atomic import atomic_write_parquet
 from stockdb.lake.locks import SymbolLocks
 from stockdb.symbols import normalize_symbol
@@ -46,7 +46,9 @@ __all__ = [
 ]
 
 BASE_COLUMNS = ("ts", "open", "high", "low", "close", "volume", "trade_count", "vwap")
-StaleReason = Literal["missing", "unrecorded", "set_hash", "bars_changed", "orphan"]
+StaleReason = Literal[
+    "missing", "unrecorded", "set_hash", "bars_changed", "corporate_action", "orphan"
+]
 META_PREFIX = b"stockdb."
 
 
@@ -109,6 +111,14 @@ def feature_metadata(feature_set: FeatureSet, symbol: str, day: date) -> dict[by
     }
 
 
+def _changed_reason(recorded: str, current: str) -> StaleReason:
+    """``corporate_action`` when only the split-adjustment part of the fingerprint moved
+    (same bars, a new split), else ``bars_changed``."""
+    if recorded.split(ADJUSTMENT_MARK)[0] == current.split(ADJUSTMENT_MARK)[0]:
+        return "corporate_action"
+    return "bars_changed"
+
+
 def _utc(us: int) -> datetime:
     return datetime.fromtimestamp(us / 1_000_000, tz=UTC)
 
@@ -155,7 +165,7 @@ class FeatureBuilder:
             elif rec.set_hash != current:
                 stale.append(StalePartition(day, "set_hash"))
             elif rec.source_fingerprint != fps[day]:
-                stale.append(StalePartition(day, "bars_changed"))
+                stale.append(StalePartition(day, _changed_reason(rec.source_fingerprint, fps[day])))
         for day in sorted((files | set(recs)) - set(fps)):
             stale.append(StalePartition(day, "orphan"))
         stale.sort(key=lambda s: s.day)

@@ -7,8 +7,8 @@ shared derived series (:class:`~stockdb.features.frame.BarFrame`). Changing any 
 yields a new hash, which marks every stored partition built with the old one as stale.
 
 ``price_adjustment`` is recorded in the hash so that adjusted and raw builds never mix. The
-default is ``"split"``; until corporate actions are stored (a later issue) the builder reads
-the raw bars for either value, so today "split" and "raw" compute the same numbers.
+default is ``"split"``: the builder reads bars adjusted backward for the stored splits
+(:mod:`stockdb.corporate.adjust`); ``"raw"`` reads them as stored.
 """
 
 from __future__ import annotations

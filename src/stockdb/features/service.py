@@ -9,13 +9,20 @@ from datetime import date
 import pandas as pd
 
 from stockdb.calendar import TradingCalendar
+from stockdb.clock import Clock, SystemClock
 from stockdb.config import Settings
+from stockdb.corporate.service import CorporateActionService
 from stockdb.errors import NotFound
 from stockdb.features.builder import BuildResult, FeatureBuilder, StalePartition
 from stockdb.features.definitions import FeatureDef, FeatureSet, default_feature_set
 from stockdb.features.layout import FeatureLayout
 from stockdb.features.records import FeatureRecords
-from stockdb.features.sources import BarSource, DuckDBBarSource, LakeBarSource
+from stockdb.features.sources import (
+    AdjustedBarSource,
+    BarSource,
+    DuckDBBarSource,
+    LakeBarSource,
+)
 from stockdb.features.store import FeatureStore
 from stockdb.features.views import create_features_view
 from stockdb.lake.locks import FileSymbolLocks
@@ -44,7 +51,9 @@ class SymbolStatus:
 
 class FeatureService:
     """Builds, checks and reads features; bars come from the lake unless
-    ``SOURCE_DUCKDB_PATH`` names a DuckDB file with a ``bars_1min`` table."""
+    ``SOURCE_DUCKDB_PATH`` names a DuckDB file with a ``bars_1min`` table, split-adjusted from
+    the stored corporate actions when the set's ``price_adjustment`` is ``split`` (the
+    default; ``clock`` decides which splits are effective)."""
 
     def __init__(
         self,
@@ -54,6 +63,7 @@ class FeatureService:
         state: StateStore,
         feature_set: FeatureSet | None = None,
         source: BarSource | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings
         self.calendar = calendar
@@ -64,6 +74,11 @@ class FeatureService:
                 source = DuckDBBarSource(settings.source_duckdb_path, threads)
             else:
                 source = LakeBarSource(lake, threads)
+            if self.feature_set.price_adjustment == "split":
+                actions = CorporateActionService(
+                    state, lake, calendar, clock or SystemClock(), "split"
+                )
+                source = AdjustedBarSource(source, actions.split_steps)
         self.source = source
         self.layout = FeatureLayout(settings.features_dir)
         self.records = FeatureRecords(state)

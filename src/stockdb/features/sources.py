@@ -2,12 +2,15 @@
 
 A source lists a symbol's partitions (session dates) with a cheap fingerprint each, so the
 builder can tell what changed without reading bars, and reads a symbol's whole history at
-once with the row range of every partition.
+once with the row range of every partition. :class:`AdjustedBarSource` wraps either one to
+serve split-adjusted prices; its fingerprints end in ``|split=<factor>`` for the sessions a
+split adjusts, so a new split makes exactly those partitions stale (reason
+``corporate_action``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -20,11 +23,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from stockdb.bars import BAR_SCHEMA
+from stockdb.corporate.adjust import AdjustmentStep, adjust_table, day_price_factors
 from stockdb.errors import ConfigError, DataIntegrityError, NotFound
 from stockdb.lake.parquet_lake import ParquetLake
 from stockdb.symbols import normalize_symbol
 
-__all__ = ["BarHistory", "BarSource", "DuckDBBarSource", "LakeBarSource", "PartitionSlice"]
+__all__ = [
+    "ADJUSTMENT_MARK",
+    "AdjustedBarSource",
+    "BarHistory",
+    "BarSource",
+    "DuckDBBarSource",
+    "LakeBarSource",
+    "PartitionSlice",
+]
+
+ADJUSTMENT_MARK = "|split="
+StepsFn = Callable[[str], Sequence[AdjustmentStep]]
 
 _COLUMNS = [c for c in BAR_SCHEMA.names if c != "symbol"]
 
@@ -204,3 +219,44 @@ class DuckDBBarSource:
             day = date(1970, 1, 1) + timedelta(days=int(days[a]))
             parts.append(PartitionSlice(day, int(a), int(b), fps.get(day, "")))
         return BarHistory(_conform(table.drop_columns(["session_day"])), tuple(parts))
+
+
+class AdjustedBarSource:
+    """``inner``'s bars with backward split adjustment (prices / ratio, volume x ratio before
+    each ex-date; :mod:`stockdb.corporate.adjust`). ``steps(symbol)`` gives the effective
+    splits; a session's fingerprint is ``inner``'s plus ``|split=<cumulative price factor>``
+    when that factor is not 1."""
+
+    def __init__(self, inner: BarSource, steps: StepsFn) -> None:
+        self.inner = inner
+        self.steps = steps
+
+    def symbols(self) -> list[str]:
+        return self.inner.symbols()
+
+    def reading(self, symbol: str) -> AbstractContextManager[None]:
+        return self.inner.reading(symbol)
+
+    def _marked(self, symbol: str, fps: dict[date, str]) -> dict[date, str]:
+        steps = self.steps(normalize_symbol(symbol))
+        if not steps:
+            return fps
+        factors = day_price_factors(fps, steps)
+        return {
+            day: fp if factors[day] == 1.0 else f"{fp}{ADJUSTMENT_MARK}{factors[day]!r}"
+            for day, fp in fps.items()
+        }
+
+    def fingerprints(self, symbol: str) -> dict[date, str]:
+        return self._marked(symbol, self.inner.fingerprints(symbol))
+
+    def read(self, symbol: str) -> BarHistory:
+        history = self.inner.read(symbol)
+        steps = self.steps(normalize_symbol(symbol))
+        if not steps:
+            return history
+        fps = self._marked(symbol, {p.day: p.fingerprint for p in history.partitions})
+        parts = tuple(
+            PartitionSlice(p.day, p.start, p.stop, fps[p.day]) for p in history.partitions
+        )
+        return BarHistory(adjust_table(history.table, steps), parts)

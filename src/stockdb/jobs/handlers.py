@@ -11,6 +11,7 @@ process that runs workers, or ship a module ``stockdb.<package>.jobs`` exposing
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
@@ -38,6 +39,8 @@ __all__ = [
 ProgressFn = Callable[[int, int, str], None]
 StopFn = Callable[[], bool]
 Handler = Callable[["App", Mapping[str, Any], ProgressFn, StopFn], Mapping[str, Any]]
+
+log = logging.getLogger("stockdb.jobs")
 
 # The agent whose start/stop governs each kind; kinds not listed always run.
 AGENT_OF_KIND = {"ingest": "backfill", "features": "features"}
@@ -112,7 +115,8 @@ def _dates(params: Mapping[str, Any]) -> tuple[date, date]:
 def ingest_handler(
     app: App, params: Mapping[str, Any], progress: ProgressFn, should_stop: StopFn
 ) -> Mapping[str, Any]:
-    """Backfill ``params['symbols']`` over ``start..end`` in month chunks.
+    """Backfill ``params['symbols']`` over ``start..end`` in month chunks, then fetch their
+    corporate actions from ``start`` on (``result['corporate_actions']``).
 
     Progress counts every planned (symbol, session) of the request, including sessions an
     earlier attempt already completed, so a resumed job keeps one continuous progress bar.
@@ -140,7 +144,30 @@ def ingest_handler(
         source.close()
     result = dict(json_safe(summary.to_dict()))
     result["chunks"] = chunks
+    result["corporate_actions"] = _sync_actions(app, symbols, start, params.get("provider"))
     return result
+
+
+def _sync_actions(
+    app: App, symbols: list[str], start: date, provider: str | None
+) -> Mapping[str, Any]:
+    """Fetch the symbols' splits and dividends from ``start`` on and record them (marking
+    stale what a new one invalidates). A failure is logged and reported, never fatal: the
+    bars are stored and the next run fetches the actions again."""
+    from stockdb.errors import StockDBError
+
+    try:
+        source = app.action_source(provider)
+        try:
+            update = app.corporate.sync(symbols, source, start)
+        finally:
+            source.close()
+    except StockDBError as exc:
+        log.warning(
+            f"corporate actions not fetched: {exc}", extra={"stage": "actions", "symbols": symbols}
+        )
+        return {"error": str(exc)}
+    return dict(json_safe(update.to_dict()))
 
 
 def features_handler(

@@ -6,7 +6,10 @@ Each step (about once a minute in session):
    replaces an in-progress session once and records it complete;
 2. the current session: one multi-symbol request per batch for the bars since each symbol's
    last stored bar (minus a minute, to pick up Alpaca's revision of the latest bar), written
-   with ``mode="update"`` so revised bars replace, and recorded as partial.
+   with ``mode="update"`` so revised bars replace, and recorded as partial;
+3. once a day (New York date): the tracked symbols' corporate actions of the last week and
+   the announced ones, recorded through :mod:`stockdb.corporate` (a new split marks features,
+   models and simulations stale and queues a feature rebuild).
 Everything needed to resume lives in the lake and the coverage ledger, so a restart catches
 up by itself. On Alpaca's SIP feed a free plan may not ask for the latest 15 minutes, so the
 agent stays that far behind (and says so) unless told the plan is paid.
@@ -18,6 +21,7 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
@@ -37,6 +41,7 @@ __all__ = ["SIP_FREE_DELAY", "LiveAgent", "live_delay"]
 
 log = logging.getLogger("stockdb.live")
 SIP_FREE_DELAY = timedelta(minutes=15)
+_NEW_YORK = ZoneInfo("America/New_York")
 _PUBLISH_MARGIN_S = 5.0  # Alpaca publishes a minute bar a few seconds after the minute
 
 
@@ -76,6 +81,7 @@ class LiveAgent:
         self.lookback = lookback
         self.sip_realtime = sip_realtime
         self._said_delay = False
+        self._actions_day: date | None = None
 
     # ---- the step ----------------------------------------------------------------------------
     def run_once(self, now: datetime) -> StepResult:
@@ -94,6 +100,7 @@ class LiveAgent:
                 self._said_delay = True
             usable = self._usable(symbols, provider)
             reconciled = self._catch_up(usable, provider, horizon)
+            self._daily_actions(usable, provider, now)
             day = self.app.calendar.session_date_of(horizon)
             session = self.app.calendar.session(day) if day is not None else None
             rows, lag = (0, None)
@@ -142,6 +149,27 @@ class LiveAgent:
             return 3600.0
         wait = (upcoming[0].extended_open - horizon).total_seconds() + _PUBLISH_MARGIN_S
         return float(min(3600.0, max(5.0, wait)))
+
+    # ---- corporate actions -------------------------------------------------------------------
+    def _daily_actions(self, symbols: list[str], provider: BarSource, now: datetime) -> None:
+        """Fetch recent and announced actions once per New York date; failures are logged
+        and retried on the next step."""
+        today = now.astimezone(_NEW_YORK).date()
+        if not symbols or self._actions_day == today:
+            return
+        try:
+            source = self.app.action_source(provider.name)
+            try:
+                update = self.app.corporate.sync(
+                    symbols, source, today - timedelta(days=7), include_due=True
+                )
+            finally:
+                source.close()
+        except StockDBError as exc:
+            log.warning(f"corporate actions not fetched: {exc}", extra={"stage": "actions"})
+            return
+        self._actions_day = today
+        log.info("corporate actions checked", extra={"stage": "actions", **update.to_dict()})
 
     # ---- finished sessions -------------------------------------------------------------------
     def _catch_up(self, symbols: list[str], provider: BarSource, horizon: datetime) -> int:

@@ -2,11 +2,14 @@
 
 The symbol's ``dt=`` folders are listed (sorted), the needed ones picked by bisection, and
 DuckDB is handed that exact file list. Derived timeframes come from :mod:`stockdb.timeframes`.
+``adjustment`` (split, dividend, all) is applied to the raw 1-minute bars before aggregation
+by the adjuster the composition root passes in (:mod:`stockdb.corporate`).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
@@ -17,14 +20,17 @@ import pyarrow as pa
 
 from stockdb.bars import BAR_SCHEMA, conform
 from stockdb.calendar import TradingCalendar
-from stockdb.errors import InvalidInput, NotFound
+from stockdb.errors import ConfigError, InvalidInput, NotFound
 from stockdb.lake.parquet_lake import ParquetLake
 from stockdb.symbols import normalize_symbol
 from stockdb.timeframes import Timeframe, aggregate, parse_timeframe
 
-__all__ = ["MAX_LIMIT", "BarQuery", "BarReader", "SessionFilter"]
+__all__ = ["ADJUSTMENTS", "MAX_LIMIT", "Adjuster", "BarQuery", "BarReader", "SessionFilter"]
 
 SessionFilter = Literal["all", "regular", "extended"]
+ADJUSTMENTS = ("raw", "split", "dividend", "all")
+Adjuster = Callable[[str, str, pa.Table], pa.Table]
+"""``(symbol, adjustment, raw 1-min bars) -> adjusted bars``."""
 MAX_LIMIT = 1_000_000
 _COLUMNS = ", ".join(BAR_SCHEMA.names)
 
@@ -39,6 +45,7 @@ class BarQuery:
     end: date | datetime | None = None
     limit: int | None = None
     session: SessionFilter | None = None
+    adjustment: str = "raw"
 
     @classmethod
     def parse(
@@ -49,8 +56,16 @@ class BarQuery:
         end: date | datetime | None = None,
         limit: int | None = None,
         session: str | None = None,
+        adjustment: str | None = None,
     ) -> BarQuery:
         """Validate raw inputs; raises InvalidInput naming the bad one."""
+        chosen = "raw" if adjustment is None else adjustment.strip().lower()
+        if chosen not in ADJUSTMENTS:
+            raise InvalidInput(
+                f"unknown adjustment {adjustment[:20]!r}: use {', '.join(ADJUSTMENTS)}"
+                if adjustment is not None
+                else "unknown adjustment"
+            )
         if limit is not None and not (1 <= limit <= MAX_LIMIT):
             raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}")
         if session is not None and session not in ("all", "regular", "extended"):
@@ -69,6 +84,7 @@ class BarQuery:
             end,
             limit,
             session,  # type: ignore[arg-type]
+            chosen,
         )
 
     @property
@@ -97,8 +113,10 @@ class BarReader:
         calendar: TradingCalendar,
         memory_limit: str = "2GB",
         threads: int = 2,
+        adjuster: Adjuster | None = None,
     ) -> None:
         self.lake = lake
+        self.adjuster = adjuster
         self.calendar = calendar
         self._memory_limit = memory_limit
         self._threads = threads
@@ -187,6 +205,10 @@ class BarReader:
     def _derive(self, query: BarQuery, minutes: pa.Table) -> pa.Table:
         if minutes.num_rows == 0:
             return minutes
+        if query.adjustment != "raw":
+            if self.adjuster is None:
+                raise ConfigError("this reader has no corporate actions to adjust bars with")
+            minutes = self.adjuster(query.symbol, query.adjustment, minutes)
         ts = minutes.column("ts").cast(pa.int64()).to_numpy()
         positions = self.calendar.session_positions(ts)
         if query.regular_only:

@@ -147,6 +147,14 @@ class AlpacaProvider:
             tables.append(table)
         return pa.concat_tables(tables) if tables else BAR_SCHEMA.empty_table()
 
+    def request(
+        self, path: str, params: dict[str, str], parse: Callable[[Any], pa.Table]
+    ) -> tuple[pa.Table, Any]:
+        """One GET of ``path`` (e.g. ``/v1/corporate-actions``) through the shared limiter and
+        the retry policy, logged like every call; ``parse`` turns the JSON object into a table
+        (its row count goes into the stats). Raises like :meth:`fetch_bars`."""
+        return self._get(path, params, parse)
+
     def close(self) -> None:
         """Close the HTTP client if this provider created it."""
         if self._owns_client:

@@ -20,9 +20,10 @@ import pyarrow as pa
 from stockdb.bars import BAR_SCHEMA
 from stockdb.calendar import Session, TradingCalendar
 from stockdb.clock import Clock, SystemClock
+from stockdb.corporate.synthetic import split_multiplier
 from stockdb.providers.base import ProviderStats
 
-__all__ = ["SyntheticProvider", "generate_session"]
+__all__ = ["SyntheticProvider", "generate_session", "price_level"]
 
 _US_PER_MIN = 60_000_000
 _PAGE_ROWS = 10_000
@@ -40,6 +41,13 @@ def _base_price(symbol: str, day: date) -> float:
     phase = float(rng.uniform(0, 2 * math.pi))
     t = (day - date(2000, 1, 1)).days
     return p0 * math.exp(0.00015 * t / 10 + 0.15 * math.sin(t / 90.0 + phase))
+
+
+def price_level(symbol: str, day: date) -> float:
+    """The raw price level of ``symbol`` on ``day``: the smooth path times the ratios of the
+    synthetic splits still ahead (:mod:`stockdb.corporate.synthetic`), so raw prices jump at
+    each ex-date and split-adjusted ones do not."""
+    return _base_price(symbol, day) * split_multiplier(symbol, day)
 
 
 def generate_session(symbol: str, session: Session) -> pa.Table:
@@ -60,7 +68,7 @@ def generate_session(symbol: str, session: Session) -> pa.Table:
 
     sigma = 0.0006 * np.where(regular, 1.0, 0.5)
     returns = rng.normal(0.0, 1.0, n) * sigma
-    start = _base_price(symbol, session.date) * float(np.exp(rng.normal(0, 0.004)))
+    start = price_level(symbol, session.date) * float(np.exp(rng.normal(0, 0.004)))
     closes = start * np.exp(np.cumsum(returns))
     opens = np.concatenate(([start], closes[:-1])) * np.exp(rng.normal(0, 0.0001, n))
     spread = np.abs(rng.normal(0, 1, n)) * sigma * closes * 0.8

@@ -23,6 +23,7 @@ from sqlalchemy import (
 __all__ = [
     "agent_controls",
     "alerts",
+    "corporate_actions",
     "coverage",
     "feature_builds",
     "feature_partitions",
@@ -248,4 +249,17 @@ lake_locks = Table(
     Column("owner", String(200), nullable=False),
     Column("acquired_at", TS, nullable=False),
     Column("expires_at", TS, nullable=False),
+)
+
+# Splits and cash dividends per symbol (stockdb.corporate); bars stay raw, adjusted on read.
+corporate_actions = Table(
+    "corporate_actions",
+    metadata,
+    Column("symbol", String(16), primary_key=True),
+    Column("type", String(32), primary_key=True),  # forward_split|reverse_split|cash_dividend
+    Column("ex_date", Date, primary_key=True),
+    Column("ratio", Float),  # splits: new shares / old shares
+    Column("cash_amount", Float),  # cash dividends: per share
+    Column("source", String(32), nullable=False),  # alpaca|synthetic|file
+    Column("fetched_at", TS, nullable=False),
 )

@@ -2,6 +2,7 @@
 
 Serves ``/v2/stocks/bars``, ``/v2/stocks/{symbol}/bars``, ``/v2/stocks/bars/latest`` and
 ``/v2/stocks/{symbol}/bars/latest`` from :func:`stockdb.providers.synthetic.generate_session`
+and ``/v1/corporate-actions`` from the synthetic actions (:mod:`.fake_alpaca_actions`)
 (timeframe 1Min only; other valid timeframes get a 400 saying so), with symbol-major paging,
 opaque page tokens, inclusive start/end, X-RateLimit headers over fixed windows aligned to
 the epoch (429 when exhausted), 401 on wrong keys, and injectable faults (:class:`FaultPlan`).
@@ -33,6 +34,7 @@ import orjson
 from stockdb.calendar import TradingCalendar
 from stockdb.clock import Clock, SystemClock
 from stockdb.config import Settings
+from stockdb.testing.fake_alpaca_actions import ActionBook
 from stockdb.testing.fake_alpaca_book import (
     LATEST_PARAMS,
     BarBook,
@@ -137,6 +139,7 @@ class FakeAlpacaServer:
         self.faults = FaultPlan()
         self.clock = clock or SystemClock()
         self._book = BarBook(calendar or TradingCalendar())
+        self.actions = ActionBook()
         self._address = (host, port)
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
@@ -332,6 +335,9 @@ class FakeAlpacaServer:
             return 401, {"message": "unauthorized"}, 0
         parts = [unquote(p) for p in path.strip("/").split("/")]
         try:
+            if parts == ["v1", "corporate-actions"]:
+                body, count = self.actions.answer(params, self.clock.now())
+                return 200, body, count
             if parts[:3] == ["v2", "stocks", "bars"] and len(parts) in (3, 4):
                 if len(parts) == 4:
                     if parts[3] != "latest":

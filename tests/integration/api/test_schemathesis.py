@@ -66,6 +66,7 @@ OPERATIONS = [
     ("GET", "/bars/{symbol}"),
     ("GET", "/symbols"),
     ("GET", "/symbols/{symbol}/gaps"),
+    ("GET", "/symbols/{symbol}/actions"),
     ("POST", "/ingest/{symbol}"),
     ("GET", "/jobs"),
     ("GET", "/jobs/{job_id}"),

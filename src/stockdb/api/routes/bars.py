@@ -50,9 +50,15 @@ def get_bars(
         Query(description="all/extended hours, or regular hours only (1Day default)"),
     ] = None,
     format: Annotated[TableFormat, Query(description="json, csv or parquet")] = "json",  # noqa: A002
+    adjustment: Annotated[
+        Literal["raw", "split", "dividend", "all"],
+        Query(description="Corporate-action adjustment, backward from each ex-date"),
+    ] = "raw",
 ) -> Response:
     """Bars in ascending time; ``limit`` keeps the latest N. Without start, end or limit,
-    JSON and CSV answer the latest 10,000 bars and Parquet the whole history."""
+    JSON and CSV answer the latest 10,000 bars and Parquet the whole history. ``adjustment``
+    split divides prices by the split ratio and multiplies volume by it before each ex-date;
+    dividend multiplies prices by ``1 - cash / previous close``; all does both."""
     if limit is None and start is None and end is None and format != "parquet":
         limit = DEFAULT_LIMIT
     query = BarQuery.parse(
@@ -62,6 +68,7 @@ def get_bars(
         parse_date_or_instant(end, "end"),
         limit,
         session,
+        adjustment,
     )
     table = ctx.app.reader.bars(query)
     return table_response(table, format, f"{query.symbol}_{query.timeframe.name}")

@@ -15,10 +15,11 @@ from stockdb.api.schemas import FeatureRebuildRequest, FeaturesOverview, JobMode
 from stockdb.api.tables import TABLE_CONTENT, TableFormat, table_response
 from stockdb.dates import parse_date
 from stockdb.errors import NotFound
+from stockdb.features.service import SymbolStatus
 from stockdb.features.store import MAX_LIMIT
 from stockdb.symbols import normalize_symbol, normalize_symbols
 
-__all__ = ["DEFAULT_LIMIT", "router"]
+__all__ = ["DEFAULT_LIMIT", "router", "stale_summary"]
 
 DEFAULT_LIMIT = 10_000  # JSON/CSV without start, end or limit: the latest 10,000 rows
 router = APIRouter(tags=["features"])
@@ -39,7 +40,8 @@ def list_features(
     ctx: Ctx, builds: Annotated[int, Query(ge=0, le=1000, description="Latest N builds")] = 100
 ) -> Response:
     """The feature set in force (its hash, each definition's version, params and code
-    reference) and the latest ``builds`` build records, newest first."""
+    reference), the latest ``builds`` build records, newest first, and every symbol with
+    stale feature partitions (reasons such as ``corporate_action`` or ``bars_changed``)."""
     service = ctx.features
     definitions = [
         {
@@ -58,8 +60,30 @@ def list_features(
         "set_hash": service.set_hash,
         "definitions": definitions,
         "builds": [asdict(b) for b in records],
+        "stale": stale_summary(service.status()),
     }
     return json_response(body)
+
+
+def stale_summary(statuses: list[SymbolStatus]) -> list[dict[str, Any]]:
+    """Symbols with stale partitions: counts per reason and the first stale session."""
+    out = []
+    for s in statuses:
+        if s.up_to_date:
+            continue
+        reasons: dict[str, int] = {}
+        for p in s.stale:
+            reasons[p.reason] = reasons.get(p.reason, 0) + 1
+        out.append(
+            {
+                "symbol": s.symbol,
+                "bar_partitions": s.bar_partitions,
+                "stale_partitions": len(s.stale),
+                "reasons": reasons,
+                "first_stale": s.stale[0].day.isoformat(),
+            }
+        )
+    return out
 
 
 @router.get(

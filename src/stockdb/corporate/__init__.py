@@ -1,0 +1,3 @@
+"""Corporate actions: splits and cash dividends, adjustment factors applied on read, staleness."""
+
+__all__: list[str] = []

@@ -1,0 +1,154 @@
+"""A new split marks the right feature partitions, models and simulations stale and queues
+the feature rebuild; a repeat or a dividend marks nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert, select
+
+from stockdb.app import App
+from stockdb.cli.main import main
+from stockdb.corporate.model import make_action
+from stockdb.features.service import FeatureService
+from stockdb.jobs.service import JobService
+from stockdb.state import tables
+
+from .conftest import EX_DATE, FIRST, LAST, WriteFn  # type: ignore[import-not-found]
+
+NOW = datetime(2024, 6, 1, tzinfo=UTC)
+
+
+def _model(model_id: str, tickers: list[str]) -> dict[str, object]:
+    return {
+        "id": model_id,
+        "created_at": NOW,
+        "kind": "logreg",
+        "tickers": tickers,
+        "target": "direction",
+        "horizon": 1,
+        "features": ["sma_5"],
+        "feature_set_hash": "x" * 64,
+        "params": {},
+        "windows": {},
+        "metrics": {},
+        "library_versions": {},
+        "sha256": "0" * 64,
+        "path": f"/models/{model_id}.joblib",
+        "stale": False,
+    }
+
+
+def _simulation(sim_id: str, model_id: str, symbol: str) -> dict[str, object]:
+    return {
+        "id": sim_id,
+        "model_id": model_id,
+        "symbol": symbol,
+        "created_at": NOW,
+        "params": {},
+        "metrics": {},
+        "benchmark_metrics": {},
+        "overlaps_training": False,
+        "equity_path": "/e.parquet",
+        "trades_path": "/t.parquet",
+        "stale": False,
+    }
+
+
+@pytest.fixture
+def built(app: App, write_raw: WriteFn) -> tuple[App, FeatureService]:
+    """AAA and BBB with bars and up-to-date features; three models and three simulations."""
+    for symbol in ("AAA", "BBB"):
+        write_raw(symbol, FIRST, LAST, None)
+    service = FeatureService(app.settings, app.calendar, app.lake, app.state, clock=app.clock)
+    service.build(["AAA", "BBB"])
+    with app.state.engine.begin() as conn:
+        conn.execute(
+            insert(tables.models),
+            [_model("m-aaa", ["AAA"]), _model("m-bbb", ["BBB"]), _model("m-both", ["BBB", "AAA"])],
+        )
+        conn.execute(
+            insert(tables.simulations),
+            [
+                _simulation("s-aaa", "m-aaa", "AAA"),
+                _simulation("s-bbb", "m-bbb", "BBB"),
+                _simulation("s-both-on-bbb", "m-both", "BBB"),
+            ],
+        )
+    assert all(s.up_to_date for s in service.status())
+    return app, service
+
+
+def _stale_ids(app: App) -> tuple[set[str], set[str]]:
+    with app.state.engine.connect() as conn:
+        models = {
+            r.id for r in conn.execute(select(tables.models.c.id).where(tables.models.c.stale))
+        }
+        sims = {
+            r.id
+            for r in conn.execute(select(tables.simulations.c.id).where(tables.simulations.c.stale))
+        }
+    return models, sims
+
+
+def test_new_split_marks_features_models_simulations_and_queues_rebuild(
+    built: tuple[App, FeatureService],
+) -> None:
+    app, service = built
+    update = app.corporate.record([make_action("AAA", "forward_split", EX_DATE, ratio=4.0)])
+    assert [a.symbol for a in update.recorded.new] == ["AAA"]
+    assert update.stale_symbols == ["AAA"]
+    assert update.marks.models == ["m-aaa", "m-both"]
+    assert update.marks.simulations == ["s-aaa", "s-both-on-bbb"]
+    assert _stale_ids(app) == ({"m-aaa", "m-both"}, {"s-aaa", "s-both-on-bbb"})
+    status = {s.symbol: s for s in service.status()}
+    assert status["BBB"].up_to_date
+    stale = status["AAA"].stale
+    assert {p.reason for p in stale} == {"corporate_action"}
+    assert [p.day for p in stale] == [d for d in app.lake.sessions("AAA") if d < EX_DATE]
+    job = JobService(app).get(update.rebuild_job or "")
+    assert (job.kind, job.status) == ("features", "queued")
+    assert job.params["symbols"] == ["AAA"]
+    # the same action again changes nothing and queues nothing
+    again = app.corporate.record([make_action("AAA", "forward_split", EX_DATE, ratio=4.0)])
+    assert (again.recorded.unchanged, again.rebuild_job, again.stale_symbols) == (1, None, [])
+    # running the rebuild brings the features up to date on the adjusted prices
+    service.build(["AAA"])
+    assert all(s.up_to_date for s in service.status())
+
+
+def test_a_dividend_leaves_split_adjusted_data_fresh(built: tuple[App, FeatureService]) -> None:
+    app, service = built
+    update = app.corporate.record([make_action("AAA", "cash_dividend", EX_DATE, cash=0.3)])
+    assert len(update.recorded.new) == 1
+    assert (update.stale_symbols, update.rebuild_job) == ([], None)
+    assert _stale_ids(app) == (set(), set())
+    assert all(s.up_to_date for s in service.status())
+
+
+def test_a_changed_ratio_counts_as_new(built: tuple[App, FeatureService]) -> None:
+    app, _ = built
+    app.corporate.record([make_action("BBB", "forward_split", EX_DATE, ratio=2.0)])
+    update = app.corporate.record([make_action("BBB", "forward_split", EX_DATE, ratio=3.0)])
+    assert [a.ratio for a in update.recorded.changed] == [3.0]
+    assert update.stale_symbols == ["BBB"]
+    assert [a.ratio for a in app.corporate.actions("BBB")] == [3.0]
+
+
+def test_features_status_cli_says_corporate_action(
+    built: tuple[App, FeatureService], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    app, _ = built
+    csv = tmp_path / "actions.csv"
+    csv.write_text(f"symbol,type,ex_date,ratio\nAAA,forward_split,{EX_DATE},4:1\n")
+    assert main(["import-actions", str(csv)]) == 0
+    out = capsys.readouterr().out
+    assert "1 new" in out and "features of AAA" in out and "feature rebuild queued" in out
+    assert main(["features", "status"]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if "AAA" in x)
+    assert "corporate_action 3" in line  # 03-04, 03-05, 03-06 precede the ex-date
+    assert _stale_ids(app)[0] == {"m-aaa", "m-both"}
+    assert date(2024, 3, 4) in app.lake.sessions("AAA")
