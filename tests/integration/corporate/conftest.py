@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from datetime import date
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from stockdb.api import create_app
 from stockdb.app import App
 from stockdb.calendar import Session
 from stockdb.lake.parquet_lake import Lineage
@@ -60,3 +63,22 @@ def split_app(app: App, write_raw: WriteFn) -> App:
     """The App with SPLT's raw bars 2024-03-04..03-12 and no actions recorded yet."""
     write_raw(SPLIT_SYMBOL, FIRST, LAST, EX_DATE)
     return app
+
+
+@pytest.fixture
+def make_client(app: App) -> Iterator[Callable[..., Any]]:
+    """TestClients over ``create_app(app=app, run_runtime=False)``; all closed at the end."""
+    with warnings.catch_warnings():  # starlette warns at import when httpx2 is missing
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+    clients: list[Any] = []
+
+    def make(**kwargs: Any) -> Any:
+        client = TestClient(create_app(app=app, run_runtime=False), **kwargs)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
