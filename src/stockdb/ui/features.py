@@ -12,7 +12,14 @@ from stockdb.ui.charts import line_figure, to_frame
 from stockdb.ui.client import ApiClient, ApiError
 from stockdb.ui.widgets import follow_job, guarded, show_error, start_job
 
-__all__ = ["REBUILD_KEY", "definition_rows", "feature_columns", "render", "staleness_rows"]
+__all__ = [
+    "REBUILD_KEY",
+    "corporate_action_stale",
+    "definition_rows",
+    "feature_columns",
+    "render",
+    "staleness_rows",
+]
 
 REBUILD_KEY = "features-rebuild-job"
 _NOT_FEATURES = frozenset(
@@ -44,10 +51,13 @@ def _instant(value: Any) -> datetime | None:
 def staleness_rows(overview: dict[str, Any], symbols: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per symbol with bars: its latest build and how many partitions look stale.
 
-    All sessions with bars are stale when the latest build used another feature set (or there
-    is none); otherwise those the build did not cover. ``bars_changed`` flags bars fetched
-    after the build (their partitions are rebuilt by the next incremental build).
+    When the API reports stale partitions (``overview["stale"]``, per symbol with counts by
+    reason such as ``corporate_action``), those counts are shown. Otherwise: all sessions with
+    bars are stale when the latest build used another feature set (or there is none), else
+    those the build did not cover. ``bars_changed`` flags bars fetched after the build (their
+    partitions are rebuilt by the next incremental build).
     """
+    reported = {r["symbol"]: r for r in overview.get("stale", [])}
     current = overview.get("set_hash")
     latest: dict[str, dict[str, Any]] = {}
     for build in overview.get("builds", []):
@@ -62,6 +72,12 @@ def staleness_rows(overview: dict[str, Any], symbols: list[dict[str, Any]]) -> l
             stale = with_bars
         else:
             stale = max(0, with_bars - int(build.get("partitions") or 0))
+        reasons = ""
+        if "stale" in overview:
+            server = reported.get(s["symbol"], {})
+            stale = int(server.get("stale_partitions", 0))
+            counts = server.get("reasons", {})
+            reasons = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(counts.items()))
         built_at = _instant(build.get("built_at")) if build else None
         fetched_at = _instant(s.get("last_fetched_at"))
         changed = built_at is not None and fetched_at is not None and fetched_at > built_at
@@ -71,6 +87,7 @@ def staleness_rows(overview: dict[str, Any], symbols: list[dict[str, Any]]) -> l
                 "sessions_with_bars": with_bars,
                 "built_partitions": int(build.get("partitions") or 0) if build else 0,
                 "stale_partitions": stale,
+                "stale_reasons": reasons,
                 "bars_changed_since_build": changed,
                 "current_set": bool(build) and build.get("set_hash") == current,
                 "built_at": build.get("built_at") if build else None,
@@ -78,6 +95,17 @@ def staleness_rows(overview: dict[str, Any], symbols: list[dict[str, Any]]) -> l
             }
         )
     return rows
+
+
+def corporate_action_stale(overview: dict[str, Any]) -> str:
+    """``"AAPL (120 partitions), NVDA (3 partitions)"`` for symbols whose features are stale
+    because of a new split; empty when none."""
+    hits = [
+        f"{r['symbol']} ({r['reasons']['corporate_action']} partitions)"
+        for r in overview.get("stale", [])
+        if r.get("reasons", {}).get("corporate_action")
+    ]
+    return ", ".join(hits)
 
 
 def feature_columns(rows: list[dict[str, Any]]) -> list[str]:
@@ -113,6 +141,9 @@ def render(api: ApiClient) -> None:
     names = [s["symbol"] for s in symbols]
     st.subheader("Builds and stale partitions")
     if names:
+        split_stale = corporate_action_stale(overview)
+        if split_stale:
+            st.warning(f"stale after a corporate action: {split_stale}", icon="⚠️")
         st.dataframe(staleness_rows(overview, symbols), hide_index=True)
     else:
         st.info("No symbols yet: queue an ingest on the Data page.")
