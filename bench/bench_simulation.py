@@ -171,7 +171,6 @@ def _training_rows(folder: Path) -> list[tuple[str, float, float | None, str]]:
     trainer = TrainingService(settings, state, source)
     simulator = SimulationService(settings, state, source, trainer.registry)
     rows: list[tuple[str, float, float | None, str]] = []
-    fastest = math.inf
     for model, target in [
         ("logistic_regression", "direction"),
         ("ridge", "return"),
@@ -183,15 +182,16 @@ def _training_rows(folder: Path) -> list[tuple[str, float, float | None, str]]:
         start = time.perf_counter()
         record = trainer.train(TrainRequest(tickers=["AAA"], model=model, target=target))
         took = time.perf_counter() - start
-        fastest = min(fastest, took)
         rows.append(
             (
                 f"train {record.kind}",
                 took,
-                took / fastest,
+                None,
                 f"{record.windows['train']['rows']} rows x {len(record.features)} features",
             )
         )
+    fastest = min(seconds for _, seconds, _, _ in rows)
+    rows = [(name, s, s / fastest, notes) for name, s, _, notes in rows]
     start = time.perf_counter()
     record = trainer.train(
         TrainRequest(tickers=["AAA", "SPY"], train_fraction=0.5, validation_fraction=0.1)
