@@ -119,6 +119,7 @@ class CorporateActionService:
         if adjustment == "raw":
             return []
         out: list[AdjustmentStep] = []
+        names: list[str] | None = None
         for action in applicable(self.repo.for_symbol(symbol), adjustment, self.as_of()):
             cutoff = ex_cutoff_us(action.ex_date)
             if after_us is not None and cutoff <= after_us:
@@ -126,7 +127,9 @@ class CorporateActionService:
             if action.is_split:
                 out.append(split_step(action))
                 continue
-            close = self.previous_close(symbol, action.ex_date)
+            if names is None:
+                names = self.lake.partition_names(symbol)
+            close = self.previous_close(symbol, action.ex_date, names)
             factor = dividend_factor(action.cash or 0.0, close) if close is not None else None
             if factor is None:
                 log.warning(
@@ -145,16 +148,20 @@ class CorporateActionService:
         first = int(bars.column("ts").cast(pa.int64())[0].as_py())
         return adjust_table(bars, self.steps(symbol, adjustment, first))
 
-    def previous_close(self, symbol: str, ex_date: date) -> float | None:
+    def previous_close(
+        self, symbol: str, ex_date: date, names: list[str] | None = None
+    ) -> float | None:
         """The raw close before ``ex_date``: the last 1-min bar that starts before the regular
-        close of the last stored session before ``ex_date`` (None when none is stored)."""
-        days = self.lake.sessions(symbol)
-        i = bisect.bisect_left(days, ex_date) - 1
-        if i < 0:
+        close of the last stored session before ``ex_date`` (None when none is stored).
+        ``names`` is the symbol's sorted ``dt=`` listing, when the caller already has it."""
+        listing = self.lake.partition_names(symbol) if names is None else names
+        i = bisect.bisect_left(listing, f"dt={ex_date.isoformat()}")
+        stored = self.lake.existing(symbol, listing[max(0, i - 3) : i])
+        if not stored:
             return None
-        day = days[i]
+        day, path = stored[-1]
         try:
-            table = pq.read_table(self.lake.partition_path(symbol, day), columns=["ts", "close"])
+            table = pq.read_table(path, columns=["ts", "close"])
         except OSError as exc:
             raise StorageError(f"cannot read the bars of {symbol} on {day}: {exc}") from exc
         if table.num_rows == 0:
