@@ -45,12 +45,18 @@ def app(settings: Settings, calendar: TradingCalendar) -> Iterator[App]:
 
 
 def snapshot(root: Path) -> dict[str, str]:
-    """Relative path -> sha256 of every file below ``root`` (folders as '<dir>')."""
+    """Relative path -> sha256 of every file below ``root`` (folders as '<dir>').
+
+    SQLite's ``-shm`` file is left out: it is a shared-memory index that readers update while
+    another connection holds the database open; it never holds data.
+    """
     result: dict[str, str] = {}
     if not root.exists():
         return result
     for path in sorted(root.rglob("*")):
         rel = str(path.relative_to(root))
+        if rel.endswith("-shm"):
+            continue
         if path.is_dir():
             result[rel] = "<dir>"
         else:

@@ -27,7 +27,10 @@ from stockdb.state.store import StateStore
 
 if TYPE_CHECKING:
     from stockdb.corporate.service import CorporateActionService
+    from stockdb.features.service import FeatureService
     from stockdb.providers.corporate_actions import ActionSource
+    from stockdb.simulation.service import SimulationService
+    from stockdb.training.service import TrainingService
 
 __all__ = ["PROVIDERS", "App"]
 
@@ -117,6 +120,34 @@ class App:
             provider.close()
             raise InvalidInput(f"provider {chosen!r} has no corporate actions")
         return AlpacaActionSource(provider)
+
+    @cached_property
+    def features(self) -> FeatureService:
+        """The versioned feature store (builds, status, reads)."""
+        from stockdb.features.service import FeatureService
+
+        return FeatureService(self.settings, self.calendar, self.lake, self.state)
+
+    @cached_property
+    def training(self) -> TrainingService:
+        """Model training over stored features, with the model registry."""
+        from stockdb.training.feature_store_source import FeatureStoreSource
+        from stockdb.training.service import TrainingService
+
+        return TrainingService(self.settings, self.state, FeatureStoreSource(self.features))
+
+    @cached_property
+    def simulation(self) -> SimulationService:
+        """Backtests of registered models against buy-and-hold."""
+        from stockdb.simulation.service import SimulationService
+        from stockdb.training.feature_store_source import FeatureStoreSource
+
+        return SimulationService(
+            self.settings,
+            self.state,
+            FeatureStoreSource(self.features),
+            self.training.registry,
+        )
 
     @cached_property
     def backfill(self) -> BackfillService:

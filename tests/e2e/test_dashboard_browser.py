@@ -161,23 +161,14 @@ def test_dashboard_in_chromium(stack: tuple[str, str]) -> None:
             expect(page.locator('[data-testid="stDataFrame"]').nth(2)).to_be_visible()
             page.screenshot(path=ARTIFACTS / "features.png", full_page=True)
 
-            with_ml = _has(api, "post", "/train") and _has(api, "post", "/simulate")
             page.goto(f"{ui}/models")
-            if with_ml:
-                page.get_by_role("button", name="Train").click()
-                expect(page.get_by_text(re.compile(r"Job \w+ succeeded"))).to_be_visible(
-                    timeout=90_000
-                )
-            else:
-                expect(page.get_by_text("no POST /train endpoint")).to_be_visible()
+            page.get_by_role("button", name="Train").click()
+            expect(page.get_by_text(re.compile(r"Job \w+ succeeded"))).to_be_visible(timeout=90_000)
             page.screenshot(path=ARTIFACTS / "models.png", full_page=True)
 
             page.goto(f"{ui}/simulation")
-            if with_ml:
-                page.get_by_role("button", name="Simulate").click()
-                expect(page.get_by_text("equity vs buy and hold")).to_be_visible(timeout=90_000)
-            else:
-                expect(page.get_by_text("no POST /simulate endpoint")).to_be_visible()
+            page.get_by_role("button", name="Simulate").click()
+            expect(page.get_by_text("equity vs buy and hold")).to_be_visible(timeout=90_000)
             page.screenshot(path=ARTIFACTS / "simulation.png", full_page=True)
         finally:
             browser.close()

@@ -39,10 +39,8 @@ class ApiContext:
 
     @cached_property
     def features(self) -> FeatureService:
-        """The feature service over the App's calendar, lake and state store."""
-        from stockdb.features.service import FeatureService
-
-        return FeatureService(self.app.settings, self.app.calendar, self.app.lake, self.app.state)
+        """The App's feature service (calendar, lake and state store)."""
+        return self.app.features
 
 
 def get_context(request: Request) -> ApiContext:

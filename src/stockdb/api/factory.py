@@ -21,7 +21,7 @@ import stockdb
 from stockdb.api.context import ApiContext
 from stockdb.api.errors import install_error_handlers
 from stockdb.api.metrics import ApiMetrics, MetricsMiddleware, read_snapshot
-from stockdb.api.routes import agents, bars, features, jobs, symbols, system
+from stockdb.api.routes import actions, agents, bars, features, jobs, models, symbols, system
 from stockdb.app import App
 from stockdb.config import Settings
 
@@ -104,7 +104,6 @@ def create_app(
     )
     api.add_middleware(MetricsMiddleware, metrics=metrics)
     install_error_handlers(api)
-    for module in (bars, symbols, jobs, agents, features, system):
+    for module in (bars, symbols, jobs, agents, features, models, actions, system):
         api.include_router(module.router)
-    api.include_router(__import__("stockdb.api.routes.actions", fromlist=["router"]).router)
     return api

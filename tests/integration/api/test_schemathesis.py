@@ -78,6 +78,13 @@ OPERATIONS = [
     ("GET", "/features"),
     ("GET", "/features/{symbol}"),
     ("POST", "/features/rebuild"),
+    ("POST", "/train"),
+    ("GET", "/models"),
+    ("GET", "/models/{model_id}"),
+    ("DELETE", "/models/{model_id}"),
+    ("POST", "/simulate"),
+    ("GET", "/simulations"),
+    ("GET", "/simulations/{simulation_id}"),
     ("GET", "/health"),
     ("GET", "/metrics"),
 ]

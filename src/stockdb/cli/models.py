@@ -1,0 +1,230 @@
+"""``stockdb train``, ``stockdb models ...``, ``stockdb simulate`` and ``stockdb simulations``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Annotated, Any
+
+import pyarrow.parquet as pq
+import typer
+
+from stockdb.cli.common import make_app, out_console, progress_bar, warn
+from stockdb.cli.render import print_records
+from stockdb.training.requests import simulation_request, train_request
+
+__all__ = ["models_app", "register", "simulations_app"]
+
+models_app = typer.Typer(help="Registered models: list, show, delete.", no_args_is_help=True)
+simulations_app = typer.Typer(help="Stored backtests: list, show.", no_args_is_help=True)
+
+
+def _metrics_rows(metrics: dict[str, Any], prefix: str = "") -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    for name, value in metrics.items():
+        if isinstance(value, dict):
+            rows.extend(_metrics_rows(value, f"{prefix}{name}."))
+        elif not isinstance(value, list):
+            shown = f"{value:.6g}" if isinstance(value, float) else value
+            rows.append({"metric": f"{prefix}{name}", "value": shown})
+    return rows
+
+
+def train(
+    ctx: typer.Context,
+    tickers: Annotated[str, typer.Option(help="Comma-separated; the first is the primary")],
+    model: Annotated[
+        str, typer.Option(help="logistic_regression, ridge, random_forest, hist_gradient_boosting")
+    ] = "logistic_regression",
+    target: Annotated[str, typer.Option(help="direction or return")] = "direction",
+    horizon: Annotated[int, typer.Option(help="Bars ahead the target looks")] = 1,
+    features: Annotated[str | None, typer.Option(help="Names or globs, comma-separated")] = None,
+    start: Annotated[str | None, typer.Option(help="First session date")] = None,
+    end: Annotated[str | None, typer.Option(help="Last session date")] = None,
+    train_fraction: Annotated[float, typer.Option()] = 0.7,
+    validation_fraction: Annotated[float, typer.Option()] = 0.15,
+    train_end: Annotated[str | None, typer.Option(help="Split by date instead")] = None,
+    validation_end: Annotated[str | None, typer.Option()] = None,
+    walk_forward: Annotated[int | None, typer.Option(help="Walk-forward folds")] = None,
+    rolling: Annotated[bool, typer.Option(help="Rolling (not expanding) windows")] = False,
+    params: Annotated[str | None, typer.Option(help='Model params as JSON, e.g. {"C": 0.5}')] = (
+        None
+    ),
+) -> None:
+    """Train a scikit-learn pipeline on one or several tickers' features; prints its id."""
+    body: dict[str, Any] = {
+        "tickers": tickers.split(","),
+        "model": model,
+        "target": target,
+        "horizon": horizon,
+        "start": start,
+        "end": end,
+        "train_fraction": train_fraction,
+        "validation_fraction": validation_fraction,
+        "train_end": train_end,
+        "validation_end": validation_end,
+    }
+    if features:
+        body["features"] = [f.strip() for f in features.split(",") if f.strip()]
+    if walk_forward:
+        body["walk_forward"] = {
+            "n_splits": walk_forward,
+            "mode": "rolling" if rolling else "expanding",
+        }
+    if params:
+        try:
+            body["params"] = json.loads(params)
+        except json.JSONDecodeError as exc:
+            raise typer.BadParameter(f"--params is not JSON: {exc.msg}") from None
+    request = train_request(body)
+    app = make_app(ctx)
+    with progress_bar(f"train {model}") as update:
+        record = app.training.train(request, update)
+    out = out_console()
+    out.print(f"model {record.id}", highlight=False)
+    dataset = record.metrics.get("dataset", {})
+    if isinstance(dataset, dict) and dataset.get("dropped"):
+        out.print(f"rows dropped by context tickers: {dataset['dropped']}", highlight=False)
+    print_records(
+        _metrics_rows({k: v for k, v in record.metrics.items() if k != "dataset"}),
+        f"{record.id} metrics",
+    )
+
+
+@models_app.command("list")
+def models_list(ctx: typer.Context) -> None:
+    """Every registered model with its headline metrics."""
+    rows = []
+    for r in make_app(ctx).training.list():
+        test = r.metrics.get("test") or r.metrics.get("validation") or {}
+        headline = {k: test.get(k) for k in ("accuracy", "roc_auc", "rmse", "r2") if k in test}
+        rows.append(
+            {
+                "id": r.id,
+                "kind": r.kind,
+                "tickers": ",".join(r.tickers),
+                "target": r.target,
+                "horizon": r.horizon,
+                "features": len(r.features),
+                "metrics": " ".join(f"{k}={v:.4g}" for k, v in headline.items() if v is not None),
+                "stale": "STALE" if r.stale else "",
+                "created": r.created_at.isoformat("T", "seconds"),
+            }
+        )
+    print_records(rows, "models")
+
+
+@models_app.command("show")
+def models_show(ctx: typer.Context, model_id: str) -> None:
+    """Everything the registry holds about one model."""
+    record = make_app(ctx).training.get(model_id)
+    if record.stale:
+        warn(f"{record.id} is stale: a corporate action changed its inputs; retrain it")
+    out_console().print_json(json.dumps(asdict(record), default=str))
+
+
+@models_app.command("delete")
+def models_delete(ctx: typer.Context, model_id: str) -> None:
+    """Delete a model's artifact and registry row."""
+    make_app(ctx).training.delete(model_id)
+    out_console().print(f"deleted {model_id}", highlight=False)
+
+
+def simulate(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Option("--model", help="Model id")],
+    symbol: Annotated[str | None, typer.Option(help="Default: the model's primary")] = None,
+    start: Annotated[str | None, typer.Option()] = None,
+    end: Annotated[str | None, typer.Option()] = None,
+    cash: Annotated[float, typer.Option()] = 10_000.0,
+    fill: Annotated[str, typer.Option(help="close or next_open")] = "close",
+    fee_bps: Annotated[float, typer.Option()] = 0.0,
+    slippage_bps: Annotated[float, typer.Option()] = 0.0,
+) -> None:
+    """Replay a model's signals all-in/all-out and compare with buy-and-hold."""
+    request = simulation_request(
+        {
+            "model_id": model,
+            "symbol": symbol,
+            "start": start,
+            "end": end,
+            "cash": cash,
+            "fill": fill,
+            "fee_bps": fee_bps,
+            "slippage_bps": slippage_bps,
+        }
+    )
+    app = make_app(ctx)
+    with progress_bar("simulate") as update:
+        record = app.simulation.simulate(request, update)
+    for message in record.warnings:
+        warn(message)
+    out_console().print(f"simulation {record.id} ({record.symbol})", highlight=False)
+    _print_comparison(record.metrics, record.benchmark_metrics, record.id)
+
+
+def _print_comparison(metrics: dict[str, Any], bench: dict[str, Any], title: str) -> None:
+    rows = [
+        {"metric": k, "strategy": _fmt(v), "buy_and_hold": _fmt(bench.get(k))}
+        for k, v in metrics.items()
+        if not isinstance(v, dict | list)
+    ]
+    factor = metrics.get("annualisation")
+    note = None
+    if isinstance(factor, dict):
+        note = (
+            f"annualised with {factor.get('bars_per_year'):,.0f} bars a year "
+            f"({factor.get('bar_minutes'):g}-minute bars x {factor.get('session_minutes'):g} "
+            "session minutes x 252 sessions)"
+        )
+    print_records(rows, f"{title}: strategy vs buy-and-hold", note)
+
+
+def _fmt(value: object) -> object:
+    return f"{value:.6g}" if isinstance(value, float) else value
+
+
+@simulations_app.command("list")
+def simulations_list(
+    ctx: typer.Context, model: Annotated[str | None, typer.Option("--model")] = None
+) -> None:
+    """Stored simulations, newest first."""
+    rows = [
+        {
+            "id": r.id,
+            "model": r.model_id,
+            "symbol": r.symbol,
+            "total_return": _fmt(r.metrics.get("total_return")),
+            "buy_and_hold": _fmt(r.benchmark_metrics.get("total_return")),
+            "overlap": "yes" if r.overlaps_training else "",
+            "stale": "STALE" if r.stale else "",
+            "created": r.created_at.isoformat("T", "seconds"),
+        }
+        for r in make_app(ctx).simulation.list(model)
+    ]
+    print_records(rows, "simulations")
+
+
+@simulations_app.command("show")
+def simulations_show(
+    ctx: typer.Context,
+    simulation_id: str,
+    trades: Annotated[int, typer.Option(help="Show the last N trades")] = 10,
+) -> None:
+    """Metrics against buy-and-hold and the latest trades of one simulation."""
+    record = make_app(ctx).simulation.get(simulation_id)
+    for message in record.warnings:
+        warn(message)
+    _print_comparison(record.metrics, record.benchmark_metrics, record.id)
+    table = pq.read_table(record.trades_path)
+    from stockdb.formats import to_records
+
+    print_records(to_records(table.slice(max(0, table.num_rows - trades))), "trades")
+
+
+def register(root: typer.Typer) -> None:
+    """Add ``train``, ``simulate``, ``models`` and ``simulations`` to the root command."""
+    root.command("train")(train)
+    root.command("simulate")(simulate)
+    root.add_typer(models_app, name="models")
+    root.add_typer(simulations_app, name="simulations")
