@@ -43,6 +43,7 @@ class RuntimeOptions:
     job_heartbeat_s: float = 5.0
     poll_max_s: float = 0.2
     health_check_s: float = 10.0
+    control_every_s: float = 1.0
     sip_realtime: bool = False
     live_provider: Callable[[], BarSource] | None = field(default=None)
     retry: RetryPolicy | None = None
@@ -171,7 +172,11 @@ def start_runtime(
     if not 1 <= workers <= 64:
         raise InvalidInput("workers must be between 1 and 64")
     jobs = JobService(
-        app, worker_id=make_worker_id(), job_heartbeat_s=opts.job_heartbeat_s, retry=opts.retry
+        app,
+        worker_id=make_worker_id(),
+        job_heartbeat_s=opts.job_heartbeat_s,
+        retry=opts.retry,
+        control_every_s=opts.control_every_s,
     )
     consumer = jobs.queue.consumer(workers, poll_max_s=opts.poll_max_s)
     runners = [

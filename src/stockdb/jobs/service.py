@@ -45,8 +45,10 @@ class JobService:
         worker_id: str | None = None,
         job_heartbeat_s: float = 5.0,
         retry: RetryPolicy | None = None,
+        control_every_s: float = 1.0,
     ) -> None:
         self.app = app
+        self.control_every_s = control_every_s
         self.registry = registry or default_registry()
         self.worker_id = worker_id or make_worker_id()
         self.job_heartbeat_s = job_heartbeat_s
@@ -70,6 +72,7 @@ class JobService:
             self.queue.enqueue,
             self.worker_id,
             retry=self._retry,
+            control_every_s=self.control_every_s,
         )
 
     # ---- submitting ----------------------------------------------------------------------

@@ -18,6 +18,7 @@ FAST = RuntimeOptions(
     heartbeat_s=0.2,
     job_heartbeat_s=0.2,
     poll_max_s=0.05,
+    control_every_s=0.0,
     retry=RetryPolicy(max_attempts=3, base_s=0.05, cap_s=0.1),
 )
 

@@ -17,7 +17,7 @@ from stockdb.jobs.controls import AgentControls
 from stockdb.jobs.handlers import register_handler
 from stockdb.jobs.runtime import Runtime
 from stockdb.jobs.service import JobService
-from stockdb.providers.synthetic import generate_session
+from stockdb.providers.synthetic import SyntheticProvider, generate_session
 
 from .conftest import wait_for
 
@@ -203,9 +203,29 @@ def test_stopped_agent_takes_no_work_and_checkpoints(
     assert parked.message == "waiting: agent backfill is stopped"
     assert app.lake.symbols() == []
 
+    # Hold the ingest inside its second month until the agent is stopped, so the stop is
+    # seen mid-run however fast the machine is (FAST checks the switch at every chunk).
+    gate = threading.Event()
+    real_provider = app.provider
+
+    class Gated(SyntheticProvider):
+        calls = 0
+
+        def fetch_bars(self, symbols, start, end):  # type: ignore[no-untyped-def]
+            Gated.calls += 1
+            if Gated.calls == 2:
+                assert gate.wait(30), "the test never opened the gate"
+            yield from super().fetch_bars(symbols, start, end)
+
+    def gated(name: str | None = None) -> Any:
+        real_provider(name).close()
+        return Gated(app.calendar, app.clock)
+
+    app.provider = gated  # type: ignore[method-assign]
     controls.set("backfill", True)
     wait_for(lambda: jobs.get(job.id).progress_done > 0, 30, "the ingest to start")
     controls.set("backfill", False)
+    gate.set()
     checkpoint = wait_for(
         lambda: (j := jobs.get(job.id)).status == "queued" and j, 30, "the checkpoint"
     )
