@@ -78,6 +78,51 @@ class StockDB:
         columns = ["symbol", "type", "ex_date", "ratio", "cash", "source", "fetched_at"]
         return pd.DataFrame(rows, columns=columns)
 
+    # ---- features, models, backtests ----------------------------------------------------
+    def features(
+        self,
+        symbol: str,
+        start: str | date | None = None,
+        end: str | date | None = None,
+        columns: Sequence[str] | None = None,
+        output: Output = "pandas",
+    ) -> Any:
+        """Stored feature rows of ``symbol`` (``ts`` first, ascending) for sessions
+        ``start..end``; ``columns`` picks features. Raises NotFound / InvalidInput."""
+        first, last = parse_date(start, "start"), parse_date(end, "end")
+        if first is not None and last is not None and first > last:
+            raise InvalidInput(f"start {first} is after end {last}")
+        frame = self.app.features.read(normalize_symbol(symbol), first, last, columns)
+        if output == "pandas":
+            return frame
+        return _convert(pa.Table.from_pandas(frame, preserve_index=False), output)
+
+    def build_features(self, symbols: Sequence[str] | None = None, full: bool = False) -> list[Any]:
+        """Build (incrementally, or ``full``) the feature partitions of ``symbols`` (all)."""
+        names = None if symbols is None else normalize_symbols(symbols)
+        return self.app.features.build(names, full)
+
+    def train(self, tickers: str | Sequence[str], **options: Any) -> Any:
+        """Train and register a model (see ``stockdb train --help`` for the options);
+        returns its registry record."""
+        from stockdb.training.requests import train_request
+
+        names = [tickers] if isinstance(tickers, str) else list(tickers)
+        return self.app.training.train(train_request({"tickers": names, **options}))
+
+    def models(self) -> pd.DataFrame:
+        """Registered models with their metrics."""
+        from dataclasses import asdict
+
+        return pd.DataFrame([asdict(m) for m in self.app.training.list()])
+
+    def simulate(self, model_id: str, **options: Any) -> Any:
+        """Backtest a model against buy-and-hold; returns the stored simulation record
+        (its ``equity_path`` and ``trades_path`` are Parquet files)."""
+        from stockdb.training.requests import simulation_request
+
+        return self.app.simulation.simulate(simulation_request({"model_id": model_id, **options}))
+
     def ingest(
         self,
         symbols: str | Sequence[str],

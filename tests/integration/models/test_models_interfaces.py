@@ -179,3 +179,21 @@ def test_api_bad_input(featured: App, method: str, path: str, body: Any, status:
         assert isinstance(response.json()["detail"], str)
         assert client.get("/jobs").json() == []
     assert snapshot(featured.settings.data_dir / "models") == before
+
+
+def test_python_api_features_train_simulate(featured: App) -> None:
+    import stockdb
+
+    with stockdb.open(featured.settings.data_dir) as db:
+        frame = db.features("SPY", start="2024-03-11", end="2024-03-11", columns=["sma_20"])
+        assert list(frame.columns) == ["ts", "sma_20"] and len(frame) > 0
+        stored = pq.read_table(
+            featured.settings.features_dir / "SPY" / "dt=2024-03-11" / "features.parquet"
+        )
+        assert frame["sma_20"].tolist() == pytest.approx(
+            stored.column("sma_20").to_pylist(), nan_ok=True
+        )
+        record = db.train(["SPY"], model="ridge", target="return")
+        assert list(db.models()["id"]) == [record.id]
+        sim = db.simulate(record.id, start="2024-03-14", cash=1000)
+        assert sim.metrics["initial_cash"] == 1000
