@@ -14,11 +14,10 @@ import numpy as np
 import pandas as pd
 
 from stockdb.config import Settings
-from stockdb.errors import NotFound
 from stockdb.simulation.engine import SHARE_GUARD, simulate
 from stockdb.simulation.service import SimulationRequest, SimulationService
 from stockdb.state.store import StateStore
-from stockdb.training.dataset import FeatureFrame
+from stockdb.testing.feature_frames import MemorySource
 from stockdb.training.service import TrainingService, TrainRequest
 
 __all__ = ["main"]
@@ -146,25 +145,8 @@ def _year_of_features(seed: int) -> pd.DataFrame:
     return pd.DataFrame(frame)
 
 
-class _Source:
-    def __init__(self, frames: dict[str, pd.DataFrame]) -> None:
-        self.frames = frames
-
-    def load(self, symbol: str, start: date | None, end: date | None) -> FeatureFrame:
-        if symbol not in self.frames:
-            raise NotFound(symbol)
-        frame = self.frames[symbol]
-        days = frame["ts"].dt.date
-        keep = np.ones(len(frame), dtype=bool)
-        if start is not None:
-            keep &= (days >= start).to_numpy()
-        if end is not None:
-            keep &= (days <= end).to_numpy()
-        return FeatureFrame(frame.loc[keep].reset_index(drop=True), "bench")
-
-
 def _training_rows(folder: Path) -> list[tuple[str, float, float | None, str]]:
-    source = _Source({"AAA": _year_of_features(1), "SPY": _year_of_features(2)})
+    source = MemorySource({"AAA": _year_of_features(1), "SPY": _year_of_features(2)}, "bench")
     settings = Settings(data_dir=folder / "data")
     state = StateStore(f"sqlite:///{folder}/state.sqlite")
     state.migrate()
