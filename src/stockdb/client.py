@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from stockdb.app import App
 from stockdb.config import Settings
-from stockdb.dates import parse_date, parse_date_or_instant
+from stockdb.dates import parse_date
 from stockdb.errors import InvalidInput
 from stockdb.ingest.backfill import IngestSummary, ProgressFn, plan_sessions
 from stockdb.ingest.gaps import gap_report
@@ -64,8 +64,8 @@ class StockDB:
         query = BarQuery.parse(
             symbol,
             timeframe,
-            parse_date_or_instant(start, "start"),
-            parse_date_or_instant(end, "end"),
+            start,
+            end,
             limit,
             session,
             adjustment,

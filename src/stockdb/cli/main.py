@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from stockdb.cli.common import err_console, make_app, out_console, progress_bar, warn
 from stockdb.cli.render import emit, print_records
-from stockdb.dates import parse_date, parse_date_or_instant
+from stockdb.dates import parse_date
 from stockdb.errors import InvalidInput, StockDBError, StorageError, exit_code
 from stockdb.formats import OUTPUT_FORMATS
 from stockdb.ingest.backfill import plan_sessions
@@ -110,8 +110,8 @@ def bars(
     query = BarQuery.parse(
         symbol,
         timeframe,
-        parse_date_or_instant(start, "start"),
-        parse_date_or_instant(end, "end"),
+        start,
+        end,
         limit,
         session,
         adjustment,

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from stockdb.bars import BAR_SCHEMA, conform
 from stockdb.calendar import TradingCalendar
+from stockdb.dates import parse_date_or_instant
 from stockdb.errors import ConfigError, InvalidInput, NotFound
 from stockdb.lake.parquet_lake import ParquetLake
 from stockdb.symbols import normalize_symbol
@@ -52,13 +53,16 @@ class BarQuery:
         cls,
         symbol: str,
         timeframe: str = "1Min",
-        start: date | datetime | None = None,
-        end: date | datetime | None = None,
+        start: str | date | datetime | None = None,
+        end: str | date | datetime | None = None,
         limit: int | None = None,
         session: str | None = None,
         adjustment: str | None = None,
     ) -> BarQuery:
-        """Validate raw inputs; raises InvalidInput naming the bad one."""
+        """Validate raw inputs (dates as ``YYYY-MM-DD`` session dates or RFC-3339 instants,
+        strings or objects); raises InvalidInput naming the bad one."""
+        first = parse_date_or_instant(start, "start")
+        last = parse_date_or_instant(end, "end")
         chosen = "raw" if adjustment is None else adjustment.strip().lower()
         if chosen not in ADJUSTMENTS:
             raise InvalidInput(
@@ -70,18 +74,18 @@ class BarQuery:
             raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}")
         if session is not None and session not in ("all", "regular", "extended"):
             raise InvalidInput(f"unknown session {session!r}: use all or regular")
-        for value in (start, end):
+        for value in (first, last):
             if isinstance(value, datetime) and value.tzinfo is None:
                 raise InvalidInput("instants must carry a timezone (e.g. 2024-03-05T14:30:00Z)")
-        if start is not None and end is not None and _day(start) > _day(end):
-            raise InvalidInput(f"start {start} is after end {end}")
-        if isinstance(start, datetime) and isinstance(end, datetime) and start > end:
-            raise InvalidInput(f"start {start} is after end {end}")
+        if first is not None and last is not None and _day(first) > _day(last):
+            raise InvalidInput(f"start {first} is after end {last}")
+        if isinstance(first, datetime) and isinstance(last, datetime) and first > last:
+            raise InvalidInput(f"start {first} is after end {last}")
         return cls(
             normalize_symbol(symbol),
             parse_timeframe(timeframe),
-            start,
-            end,
+            first,
+            last,
             limit,
             session,  # type: ignore[arg-type]
             chosen,

@@ -10,7 +10,6 @@ from stockdb.api.context import Ctx, Symbol
 from stockdb.api.errors import ERROR_RESPONSES
 from stockdb.api.schemas import Bar
 from stockdb.api.tables import TABLE_CONTENT, TableFormat, table_response
-from stockdb.dates import parse_date_or_instant
 from stockdb.lake.reader import MAX_LIMIT, BarQuery
 
 __all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "router"]
@@ -64,8 +63,8 @@ def get_bars(
     query = BarQuery.parse(
         symbol,
         timeframe,
-        parse_date_or_instant(start, "start"),
-        parse_date_or_instant(end, "end"),
+        start,
+        end,
         limit,
         session,
         adjustment,
