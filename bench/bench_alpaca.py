@@ -1,7 +1,8 @@
 """Alpaca client: page parsing speed vs orjson alone, and rate-limited backfill pace vs the floor.
 
 1. Parsing: Alpaca-format pages of 10,000 bars (made from generate_session), parsed by the
-   client (orjson + column extraction + Arrow) against ``orjson.loads`` alone, in bars/s.
+   client (orjson + column extraction + Arrow) against ``orjson.loads`` alone, in bars/s;
+   and parsed, validated, split by session and persisted like an ingest (goal <= 3x parsing).
    Also a full fetch over loopback from the fake server (serialisation included).
 2. Backfill: N requests against the fake limited to L requests per W-second window; prints
    the elapsed time against the minimum N/L windows and their ratio (goal <= 1.1x), and the
@@ -14,14 +15,21 @@ Run: ``.venv/bin/python -m bench.bench_alpaca [--requests 100 --limit 20 --windo
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from bench.common import median_time, print_table
+from stockdb.bars import validate_bars
 from stockdb.calendar import TradingCalendar
+from stockdb.ingest.planning import split_by_session
+from stockdb.lake.locks import FileSymbolLocks
+from stockdb.lake.parquet_lake import Lineage, ParquetLake
 from stockdb.providers.alpaca import AlpacaProvider
 from stockdb.providers.alpaca_wire import bars_table
 from stockdb.providers.synthetic import generate_session
@@ -81,6 +89,7 @@ def _parsing(calendar: TradingCalendar) -> list[tuple[str, ...]]:
     assert rows == PAGE_BARS
     loads = median_time(lambda: orjson.loads(body), repeat=15)
     parse = median_time(lambda: _parse(body), repeat=15)
+    persist = median_time(lambda: _parse_and_persist(body, calendar), repeat=7)
     return [
         ("orjson.loads alone", f"{loads * 1e3:.2f}", f"{rows / loads:,.0f}", "1.00x"),
         (
@@ -89,7 +98,26 @@ def _parsing(calendar: TradingCalendar) -> list[tuple[str, ...]]:
             f"{rows / parse:,.0f}",
             f"{parse / loads:.2f}x",
         ),
+        (
+            "parse + validate + persist (fsync'd files)",
+            f"{persist * 1e3:.2f}",
+            f"{rows / persist:,.0f}",
+            f"{persist / loads:.2f}x",
+        ),
     ]
+
+
+def _parse_and_persist(body: bytes, calendar: TradingCalendar) -> None:
+    """What an ingest does with a page: parse, validate, split by session, write atomically."""
+    table = validate_bars(_parse(body)).good
+    with tempfile.TemporaryDirectory() as tmp:
+        lake = ParquetLake(Path(tmp) / "parquet", FileSymbolLocks(Path(tmp) / "locks"))
+        lineage = Lineage("alpaca", "iex")
+        for symbol in pc.unique(table.column("symbol")).to_pylist():
+            part = table.filter(pc.equal(table.column("symbol"), symbol))
+            sessions = split_by_session(part, calendar).by_session
+            with lake.writer(symbol):
+                lake.write_sessions(symbol, {d: (t, "merge") for d, t in sessions.items()}, lineage)
 
 
 def _loopback(calendar: TradingCalendar) -> tuple[str, ...]:

@@ -28,6 +28,7 @@ from stockdb.errors import Conflict, DataIntegrityError, StorageError
 from stockdb.lake.atomic import (
     commit_temp,
     discard_temp,
+    fsync_dir,
     remove_stale_temp_files,
     write_temp_parquet,
 )
@@ -96,6 +97,9 @@ def _sorted_unique(table: pa.Table) -> pa.Table:
     """Sort by ts and keep the first row of each ts."""
     if table.num_rows == 0:
         return table
+    ts = _ts_us(table)
+    if ts.size > 1 and bool(np.all(ts[1:] > ts[:-1])):
+        return table  # already strictly increasing: the common case, no copy
     table = table.take(pc.sort_indices(table, sort_keys=[("ts", "ascending")]))
     ts = _ts_us(table)
     if ts.size > 1 and (ts[1:] == ts[:-1]).any():
@@ -234,6 +238,7 @@ class ParquetLake:
         self.check_lineage(symbol, lineage)
         results: dict[date, WriteResult] = {}
         pending: list[tuple[Path, Path]] = []
+        symbol_existed = self.symbol_dir(symbol).exists()
         try:
             for day, (bars, mode) in sorted(items.items()):
                 result = self._merged(symbol, day, bars, mode)
@@ -248,6 +253,11 @@ class ParquetLake:
             raise
         for tmp, dest in pending:
             commit_temp(tmp, dest)
+        if pending:
+            # New dt= folders (and a new symbol folder) must be durable entries too.
+            fsync_dir(self.symbol_dir(symbol))
+            if not symbol_existed:
+                fsync_dir(self.root)
         return results
 
     def _merged(self, symbol: str, day: date, bars: pa.Table, mode: WriteMode) -> WriteResult:
@@ -280,6 +290,8 @@ class ParquetLake:
             kept = existing.filter(pa.array(~np.isin(old_ts, new_ts)))
             merged = _sorted_unique(pa.concat_tables([kept, incoming]))
             added, replaced = fresh.num_rows, changed_rows
+        elif existing.num_rows == 0:
+            merged, added, replaced = incoming, incoming.num_rows, 0
         else:
             fresh = incoming.filter(pa.array(~overlap))
             if fresh.num_rows == 0:
