@@ -3,7 +3,8 @@
 A feature set is identified by ``set_hash``: the SHA-256 of a canonical JSON document holding
 the set's own parameters (``price_adjustment``), every definition's name, version and
 params, the SHA-256 of each function's source (``inspect.getsource``) and the source of the
-shared derived series (:class:`~stockdb.features.frame.BarFrame`). Changing any of these
+shared derived series (:class:`~stockdb.features.frame.BarFrame`) and of the compiled
+kernels the functions call (:mod:`~stockdb.features.kernels`). Changing any of these
 yields a new hash, which marks every stored partition built with the old one as stale.
 
 ``price_adjustment`` is recorded in the hash so that adjusted and raw builds never mix. The
@@ -22,7 +23,7 @@ from functools import cached_property
 from typing import Any, Literal
 
 from stockdb.errors import DataIntegrityError, InvalidInput
-from stockdb.features import frame, indicators
+from stockdb.features import frame, indicators, kernels
 from stockdb.features.frame import BarFrame, FloatArray
 
 __all__ = [
@@ -130,7 +131,7 @@ class FeatureSet:
         """The canonical document the set hash is computed from."""
         return {
             "price_adjustment": self.price_adjustment,
-            "engine": _sha256(inspect.getsource(frame)),
+            "engine": _sha256(inspect.getsource(frame) + inspect.getsource(kernels)),
             "features": [
                 {
                     "name": d.name,

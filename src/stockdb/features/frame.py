@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from stockdb.calendar import TradingCalendar
 from stockdb.errors import DataIntegrityError
+from stockdb.features import kernels
 
 __all__ = ["BarFrame", "FloatArray", "IntArray"]
 
@@ -93,53 +94,44 @@ class BarFrame:
         return out
 
     @cached_property
-    def _sessions(self) -> tuple[IntArray, IntArray, npt.NDArray[np.bool_] | None]:
-        """Per session overlapping the history: its calendar position and bar count; plus a
-        mask of the bars inside a session's extended hours (None when all of them are).
+    def _sessions(self) -> tuple[IntArray, IntArray, IntArray]:
+        """Per session overlapping the history: its calendar position and the first and
+        one-past-last index of its bars (those inside its extended hours).
 
         Works from each session's bounds (a few thousand searches), not a search per bar.
         """
-        n = len(self)
         cal = self.calendar
-        if n == 0:
+        if len(self) == 0:
             empty = np.empty(0, dtype=np.int64)
-            return empty, empty, None
+            return empty, empty, empty
         lo = int(np.searchsorted(cal.extended_close_us, self.ts_us[0], side="right"))
         hi = int(np.searchsorted(cal.extended_open_us, self.ts_us[-1], side="right"))
         starts = np.searchsorted(self.ts_us, cal.extended_open_us[lo:hi], side="left")
         ends = np.searchsorted(self.ts_us, cal.extended_close_us[lo:hi], side="left")
-        counts = (ends - starts).astype(np.int64)
         positions = np.arange(lo, hi, dtype=np.int64)
-        if int(counts.sum()) == n:
-            return positions, counts, None
-        delta = np.zeros(n + 1, dtype=np.int64)
-        np.add.at(delta, starts, 1)
-        np.add.at(delta, ends, -1)
-        return positions, counts, np.cumsum(delta[:n]) > 0
+        return positions, starts.astype(np.int64), ends.astype(np.int64)
 
-    def _per_bar(self, per_session: FloatArray) -> FloatArray:
-        """Spread one value per session over its bars; NaN for bars outside every session."""
-        positions, counts, inside = self._sessions
-        values = np.repeat(per_session, counts)
-        if inside is None:
-            return values
-        out = np.full(len(self), np.nan, dtype=np.float64)
-        out[inside] = values
-        return out
+    def session_minutes(self) -> FloatArray:
+        """A new array of :attr:`minutes_from_open` (one pass, for a feature to own)."""
+        positions, starts, ends = self._sessions
+        opens = np.ascontiguousarray(self.calendar.open_us[positions], dtype=np.int64)
+        return kernels.session_minutes(self.ts_us, starts, ends, opens, _US_PER_MINUTE)
+
+    def session_weekdays(self) -> FloatArray:
+        """A new array of :attr:`session_weekday` (one pass, for a feature to own)."""
+        positions, starts, ends = self._sessions
+        # The extended open is 04:00 New York time, i.e. 08:00 or 09:00 UTC on the same date.
+        days = self.calendar.extended_open_us[positions] // _US_PER_DAY
+        weekdays = ((days + _EPOCH_WEEKDAY) % 7).astype(np.float64)
+        return kernels.session_values(starts, ends, weekdays, len(self))
 
     @cached_property
     def minutes_from_open(self) -> FloatArray:
         """Minutes since the regular open of the bar's session (negative pre-market); NaN
         for a bar outside every session's extended hours."""
-        positions, _, _ = self._sessions
-        opens = self._per_bar(self.calendar.open_us[positions].astype(np.float64))
-        out: FloatArray = (self.ts_us - opens) / _US_PER_MINUTE
-        return out
+        return self.session_minutes()
 
     @cached_property
     def session_weekday(self) -> FloatArray:
         """Day of week of the bar's New York session date, Monday=0 .. Friday=4; NaN outside."""
-        positions, _, _ = self._sessions
-        # The extended open is 04:00 New York time, i.e. 08:00 or 09:00 UTC on the same date.
-        days = self.calendar.extended_open_us[positions] // _US_PER_DAY
-        return self._per_bar(((days + _EPOCH_WEEKDAY) % 7).astype(np.float64))
+        return self.session_weekdays()

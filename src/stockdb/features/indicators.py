@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import numpy.typing as npt
 import talib
 from talib._ta_lib import MA_Type
 
+from stockdb.features import kernels
 from stockdb.features.frame import BarFrame, FloatArray
 
 __all__ = [
@@ -35,26 +35,24 @@ __all__ = [
 def _sample_std(values: FloatArray, period: int) -> FloatArray:
     """Rolling sample standard deviation (ddof=1) over ``period`` values, NaN in warm-up.
 
-    TA-Lib's STDDEV is the population one; rescaling by sqrt(n/(n-1)) gives the sample one.
-    TA-Lib returns exactly 0 for a window of identical values.
+    TA-Lib's STDDEV is the population one; its ``nbdev`` factor sqrt(n/(n-1)) rescales it to
+    the sample one (one multiplication of the square root, inside TA-Lib). TA-Lib returns
+    exactly 0 for a window of identical values, and starts the window at the first non-NaN
+    value (so the leading NaN of the log returns only delays the first output).
     """
-    std: FloatArray = talib.STDDEV(values, timeperiod=period, nbdev=1.0)
-    std *= math.sqrt(period / (period - 1))
+    std: FloatArray = talib.STDDEV(
+        values, timeperiod=period, nbdev=math.sqrt(period / (period - 1))
+    )
     return std
-
-
-def _ratio(num: FloatArray, den: FloatArray, valid: npt.NDArray[np.bool_]) -> FloatArray:
-    """``num / den`` where ``valid``, NaN elsewhere (one pass, no warnings)."""
-    out = np.full(num.shape, np.nan, dtype=np.float64)
-    np.divide(num, den, out=out, where=valid)
-    return out
 
 
 def _shifted(values: FloatArray, lag: int) -> FloatArray:
     """``values`` moved ``lag`` rows later (the first ``lag`` rows NaN)."""
+    n = values.shape[0]
+    lag = min(lag, n)
     out = np.empty_like(values)
     out[:lag] = np.nan
-    out[lag:] = values[: values.shape[0] - lag]
+    out[lag:] = values[: n - lag]
     return out
 
 
@@ -88,9 +86,7 @@ def bollinger(bars: BarFrame, *, period: int, nbdev: float) -> list[FloatArray]:
     upper, middle, lower = talib.BBANDS(
         bars.close, timeperiod=period, nbdevup=nbdev, nbdevdn=nbdev, matype=MA_Type.SMA
     )
-    width = upper - lower
-    pctb = _ratio(bars.close - lower, width, width > 0)
-    bandwidth = _ratio(width, middle, middle != 0)
+    pctb, bandwidth = kernels.band_ratios(bars.close, upper, middle, lower)
     return [upper, middle, lower, pctb, bandwidth]
 
 
@@ -110,31 +106,26 @@ def log_return_lags(bars: BarFrame, *, lags: int) -> list[FloatArray]:
 
 def rolling_volatility(bars: BarFrame, *, period: int) -> list[FloatArray]:
     """Sample std (ddof=1) of the last ``period`` 1-min log returns (needs period+1 bars)."""
-    returns = bars.log_returns
-    out = np.full(len(bars), np.nan, dtype=np.float64)
-    if len(bars) > period:
-        out[1:] = _sample_std(returns[1:], period)
-    return [out]
+    return [_sample_std(bars.log_returns, period)]
 
 
 def volume_zscore(bars: BarFrame, *, period: int) -> list[FloatArray]:
     """``(volume - mean) / std`` over the last ``period`` bars including this one (ddof=1);
     NaN where the window's volumes are all equal."""
     mean = talib.SMA(bars.volume, timeperiod=period)
-    std = _sample_std(bars.volume, period)
-    return [_ratio(bars.volume - mean, std, std > 0)]
+    return [kernels.zscore(bars.volume, mean, _sample_std(bars.volume, period))]
 
 
 def vwap_distance(bars: BarFrame) -> list[FloatArray]:
     """``(close - vwap) / vwap`` of the bar itself; NaN when the vwap is not positive."""
-    return [_ratio(bars.close - bars.vwap, bars.vwap, bars.vwap > 0)]
+    return [kernels.relative_distance(bars.close, bars.vwap)]
 
 
 def minute_of_session(bars: BarFrame) -> list[FloatArray]:
     """Minutes since the regular open of the bar's session (negative pre-market)."""
-    return [bars.minutes_from_open.copy()]
+    return [bars.session_minutes()]
 
 
 def day_of_week(bars: BarFrame) -> list[FloatArray]:
     """Weekday of the bar's New York session date, Monday=0 .. Friday=4."""
-    return [bars.session_weekday.copy()]
+    return [bars.session_weekdays()]

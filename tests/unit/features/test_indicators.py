@@ -119,3 +119,22 @@ def test_flat_volume_window_gives_nan_zscore(calendar):
     values = default_feature_set().compute(bars)
     assert np.isnan(values["volume_zscore_20"][19:]).all()
     assert (values["volatility_20"][20:] == 0).all()
+
+
+def test_history_shorter_than_every_window_is_all_nan(frame: BarFrame, calendar):
+    bars = BarFrame(
+        frame.ts_us[:3],
+        frame.open[:3],
+        frame.high[:3],
+        frame.low[:3],
+        frame.close[:3],
+        frame.volume[:3],
+        frame.trade_count[:3],
+        frame.vwap[:3],
+        calendar,
+    )
+    values = default_feature_set().compute(bars)
+    assert np.isnan(values["log_ret_5"]).all()
+    assert np.isnan(values["volatility_20"]).all()
+    assert np.isnan(values["volume_zscore_20"]).all()
+    close_to(values["log_ret_2"][2:], np.log(bars.close[1:2] / bars.close[:1]))

@@ -1,0 +1,131 @@
+"""Numba-compiled single-pass loops behind the non-TA-Lib outputs and derived series.
+
+Each kernel writes every element of its output exactly once: one pass over its inputs, no
+temporaries, and the same floating-point operations as the NumPy expressions they replace
+(so the results are bit-identical). Outputs are allocated by NumPy in the Python wrappers,
+not inside the compiled code: NumPy's allocator asks for transparent huge pages for large
+arrays, which makes first-touching a fresh 1M-row output several times cheaper."""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "band_ratios",
+    "relative_distance",
+    "session_minutes",
+    "session_values",
+    "zscore",
+]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+_NAN = math.nan
+
+
+@numba.njit(cache=True, nogil=True)
+def _zscore(x: FloatArray, mean: FloatArray, std: FloatArray, out: FloatArray) -> None:
+    for i in range(x.shape[0]):
+        s = std[i]
+        out[i] = (x[i] - mean[i]) / s if s > 0.0 else _NAN
+
+
+def zscore(x: FloatArray, mean: FloatArray, std: FloatArray) -> FloatArray:
+    """``(x - mean) / std`` where ``std > 0``, NaN elsewhere."""
+    out = np.empty_like(x)
+    _zscore(x, mean, std, out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _relative_distance(x: FloatArray, ref: FloatArray, out: FloatArray) -> None:
+    for i in range(x.shape[0]):
+        r = ref[i]
+        out[i] = (x[i] - r) / r if r > 0.0 else _NAN
+
+
+def relative_distance(x: FloatArray, ref: FloatArray) -> FloatArray:
+    """``(x - ref) / ref`` where ``ref > 0``, NaN elsewhere."""
+    out = np.empty_like(x)
+    _relative_distance(x, ref, out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _band_ratios(
+    close: FloatArray,
+    upper: FloatArray,
+    middle: FloatArray,
+    lower: FloatArray,
+    pctb: FloatArray,
+    bandwidth: FloatArray,
+) -> None:
+    for i in range(close.shape[0]):
+        lo = lower[i]
+        width = upper[i] - lo
+        pctb[i] = (close[i] - lo) / width if width > 0.0 else _NAN
+        m = middle[i]
+        bandwidth[i] = width / m if m != 0.0 else _NAN
+
+
+def band_ratios(
+    close: FloatArray, upper: FloatArray, middle: FloatArray, lower: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Bollinger %B ``(close - lower) / (upper - lower)`` (NaN unless the width is positive)
+    and bandwidth ``(upper - lower) / middle`` (NaN where the middle is 0)."""
+    pctb = np.empty_like(close)
+    bandwidth = np.empty_like(close)
+    _band_ratios(close, upper, middle, lower, pctb, bandwidth)
+    return pctb, bandwidth
+
+
+@numba.njit(cache=True, nogil=True)
+def _session_values(starts: IntArray, ends: IntArray, values: FloatArray, out: FloatArray) -> None:
+    done = 0
+    for s in range(starts.shape[0]):
+        a = starts[s]
+        out[done:a] = _NAN
+        out[a : ends[s]] = values[s]
+        done = ends[s]
+    out[done:] = _NAN
+
+
+def session_values(starts: IntArray, ends: IntArray, values: FloatArray, n: int) -> FloatArray:
+    """``values[s]`` on the bars ``starts[s]:ends[s]`` of each session, NaN on other bars."""
+    out = np.empty(n, dtype=np.float64)
+    _session_values(starts, ends, values, out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _session_minutes(
+    ts_us: IntArray,
+    starts: IntArray,
+    ends: IntArray,
+    opens_us: IntArray,
+    unit: float,
+    out: FloatArray,
+) -> None:
+    done = 0
+    for s in range(starts.shape[0]):
+        a = starts[s]
+        out[done:a] = _NAN
+        origin = float(opens_us[s])
+        for i in range(a, ends[s]):
+            out[i] = (float(ts_us[i]) - origin) / unit
+        done = ends[s]
+    out[done:] = _NAN
+
+
+def session_minutes(
+    ts_us: IntArray, starts: IntArray, ends: IntArray, opens_us: IntArray, us_per_minute: int
+) -> FloatArray:
+    """``(ts - open) / us_per_minute`` with the open of the bar's session, NaN outside."""
+    out = np.empty(ts_us.shape[0], dtype=np.float64)
+    _session_minutes(ts_us, starts, ends, opens_us, float(us_per_minute), out)
+    return out
