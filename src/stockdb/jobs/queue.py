@@ -7,12 +7,14 @@ id; everything else about the job lives in the state store.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from huey import RedisHuey, SqliteHuey
 from huey.api import Huey
-from huey.consumer import Consumer
+from huey.consumer import Consumer, Worker
 
 from stockdb.config import Settings
 from stockdb.errors import ConfigError
@@ -52,12 +54,55 @@ def make_huey(settings: Settings) -> Huey:
     return SqliteHuey(QUEUE_NAME, filename=str(path), results=False, utc=True, timeout=30)
 
 
+class _WakeableWorker(Worker):  # type: ignore[misc]
+    """A Huey worker whose idle sleep ends as soon as this process enqueues a message.
+
+    Polling SQLite still finds messages from other processes within ``max_delay``; a job
+    submitted in-process (the API's runtime, ``stockdb up``) starts at once instead.
+    """
+
+    wake: threading.Event
+    delay: float
+    default_delay: float
+    max_delay: float
+    backoff: float
+
+    def sleep(self) -> None:
+        if self.delay > self.max_delay:
+            self.delay = self.max_delay
+        if self.wake.wait(self.delay):
+            self.wake.clear()
+            self.delay = self.default_delay
+            return
+        self.delay *= self.backoff
+
+
 class _EmbeddedConsumer(Consumer):  # type: ignore[misc]
     """Huey's consumer without process-wide signal handlers, so it can run in any thread;
     the owner (``stockdb worker``, the API) handles signals and calls ``stop()``."""
 
+    def __init__(self, huey: Huey, wake: threading.Event, **options: Any) -> None:
+        self._wake = wake
+        super().__init__(huey, **options)
+
     def _set_signal_handlers(self) -> None:
         return None
+
+    def _create_worker(self) -> Worker:
+        worker = _WakeableWorker(
+            huey=self.huey,
+            stop_flag=self.stop_flag,
+            default_delay=self.default_delay,
+            max_delay=self.max_delay,
+            backoff=self.backoff,
+            max_tasks=self.max_tasks,
+        )
+        worker.wake = self._wake
+        return worker
+
+    def stop(self, graceful: bool = False) -> None:
+        self._wake.set()  # idle workers notice the stop flag at once
+        super().stop(graceful)
 
 
 class JobQueue:
@@ -65,6 +110,7 @@ class JobQueue:
 
     def __init__(self, huey: Huey, execute: Callable[[str], None]) -> None:
         self.huey = huey
+        self._wake = threading.Event()
 
         def run_job(job_id: str) -> None:
             execute(job_id)
@@ -81,6 +127,7 @@ class JobQueue:
             self._task.schedule(args=(job_id,), delay=delay_s)
         else:
             self._task(job_id)
+            self._wake.set()
 
     def depth(self) -> dict[str, int]:
         """Messages waiting now (``pending``) and scheduled for later (``scheduled``)."""
@@ -93,6 +140,7 @@ class JobQueue:
         """A thread-based consumer with ``workers`` workers (not started)."""
         return _EmbeddedConsumer(
             self.huey,
+            self._wake,
             workers=workers,
             worker_type="thread",
             periodic=False,

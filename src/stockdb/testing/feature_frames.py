@@ -31,7 +31,8 @@ def feature_frame(ts: pd.DatetimeIndex, seed: int) -> pd.DataFrame:
     close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 1e-3, len(ts))))
     open_ = close * (1.0 + rng.normal(0.0, 2e-4, len(ts)))
     c = pd.Series(close)
-    logret = np.log(c).diff()
+    logc = pd.Series(np.log(close))
+    logret = logc.diff()
     return pd.DataFrame(
         {
             "ts": ts,
@@ -43,7 +44,7 @@ def feature_frame(ts: pd.DatetimeIndex, seed: int) -> pd.DataFrame:
             "trade_count": rng.integers(1, 100, len(ts)),
             "vwap": (open_ + close) / 2.0,
             "logret_1": logret,
-            "logret_2": np.log(c).diff(2),
+            "logret_2": logc.diff(2),
             "sma_5": c.rolling(5).mean() / c - 1.0,
             "vol_20": logret.rolling(20).std(),
         }
