@@ -10,6 +10,7 @@ import logging
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+import httpx
 import pyarrow as pa
 
 from stockdb.calendar import TradingCalendar
@@ -154,6 +155,12 @@ class App:
         return BackfillService(self.lake, self.coverage, self.calendar, self.clock)
 
     @cached_property
+    def http_client(self) -> httpx.Client:
+        """One pooled HTTP client for every Alpaca call of this process (keeps connections
+        alive across jobs; creating a client per job costs milliseconds of TLS setup)."""
+        return httpx.Client(timeout=self.settings.alpaca_timeout_s)
+
+    @cached_property
     def rate_limiter(self) -> RateLimiter:
         """The one Alpaca rate limiter shared by everything in this process."""
         return RateLimiter(clock=self.clock)
@@ -191,7 +198,9 @@ class App:
             )
         from stockdb.providers.alpaca import AlpacaProvider
 
-        return AlpacaProvider(self.settings, limiter=self.rate_limiter, clock=self.clock)
+        return AlpacaProvider(
+            self.settings, limiter=self.rate_limiter, client=self.http_client, clock=self.clock
+        )
 
     def close(self) -> None:
         """Release connections (DuckDB, SQL engine)."""
@@ -199,3 +208,5 @@ class App:
             self.reader.close()
         if "state" in self.__dict__:
             self.state.dispose()
+        if "http_client" in self.__dict__:
+            self.http_client.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
@@ -144,7 +145,9 @@ def ingest_handler(
         source.close()
     result = dict(json_safe(summary.to_dict()))
     result["chunks"] = chunks
+    began = time.monotonic()
     result["corporate_actions"] = _sync_actions(app, symbols, start, params.get("provider"))
+    result["corporate_actions_s"] = round(time.monotonic() - began, 4)
     return result
 
 
