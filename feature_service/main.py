@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from stockdb.app import App
 from stockdb.errors import StockDBError, exit_code
-from stockdb.features.factory import feature_service
 
 __all__ = ["main"]
 
@@ -25,9 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true", help="rewrite every partition")
     args = parser.parse_args(argv)
     try:
-        app, service = feature_service()
+        app = App()
         try:
-            results = service.build(args.symbols or None, full=args.full)
+            results = app.features.build(args.symbols or None, full=args.full)
         finally:
             app.close()
     except StockDBError as exc:

@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from stockdb.cli.features import features_app
+from stockdb.cli.main import main
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -57,33 +56,40 @@ def test_module_entry_point_bad_symbol_is_one_line(app, sessions, write_bars, da
 
 
 @pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
+def cli(capsys: pytest.CaptureFixture[str]):
+    """Run ``stockdb features ...`` through the real entry point; (exit code, stdout, stderr)."""
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = main(["features", *argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
 
 
-def test_cli_build_list_show_status(app, sessions, write_bars, runner):
+def test_cli_build_list_show_status(app, sessions, write_bars, cli):
     write_bars("SPY", sessions[:2])
-    result = runner.invoke(features_app, ["status"])
-    assert result.exit_code == 0 and "missing 2" in result.output
-    result = runner.invoke(features_app, ["build", "SPY"])
-    assert result.exit_code == 0, result.output
-    assert "SPY: wrote 2 of 2 partitions" in result.output
-    result = runner.invoke(features_app, ["list"])
-    assert result.exit_code == 0 and "rsi_14" in result.output and "macd_signal" in result.output
-    result = runner.invoke(features_app, ["show", "SPY", "--columns", "rsi_14", "--limit", "3"])
-    assert result.exit_code == 0 and "rsi_14" in result.output
-    result = runner.invoke(features_app, ["status"])
-    assert "up to date" in result.output
+    code, out, _ = cli("status")
+    assert code == 0 and "missing 2" in out
+    code, out, err = cli("build", "SPY")
+    assert code == 0, err
+    assert "SPY: wrote 2 of 2 partitions" in out
+    code, out, _ = cli("list")
+    assert code == 0 and "rsi_14" in out and "macd_signal" in out
+    code, out, _ = cli("show", "SPY", "--columns", "rsi_14", "--limit", "3")
+    assert code == 0 and "rsi_14" in out
+    _, out, _ = cli("status")
+    assert "up to date" in out
 
 
-def test_cli_errors_are_one_line_with_exit_codes(app, sessions, write_bars, runner):
+def test_cli_errors_are_one_line_with_exit_codes(app, sessions, write_bars, cli):
     write_bars("SPY", sessions[:1])
-    runner.invoke(features_app, ["build"])
-    result = runner.invoke(features_app, ["show", "SPY", "--columns", "nope"])
-    assert result.exit_code == 2
-    assert "unknown feature column 'nope'" in result.output
-    assert "Traceback" not in result.output
-    result = runner.invoke(features_app, ["show", "SPY", "--start", "2024-13-01"])
-    assert result.exit_code == 2
-    result = runner.invoke(features_app, ["build", "QQQ"])
-    assert result.exit_code == 3 and "no bars stored for QQQ" in result.output
+    cli("build")
+    code, _, err = cli("show", "SPY", "--columns", "nope")
+    assert code == 2
+    assert "unknown feature column 'nope'" in err and len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+    code, _, err = cli("show", "SPY", "--start", "2024-13-01")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    code, _, err = cli("build", "QQQ")
+    assert code == 3 and "no bars stored for QQQ" in err
