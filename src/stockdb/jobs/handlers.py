@@ -4,7 +4,7 @@ A registry maps a kind to its handler. Built in: ``ingest`` (a backfill), ``feat
 incremental or full feature build) and ``noop`` (health checks, benchmarks). Later parts add
 kinds without editing the queue, in either of two ways: call :func:`register_handler` in the
 process that runs workers, or ship a module ``stockdb.<package>.jobs`` exposing
-``handle(app, params, progress, should_stop)`` and list it in ``_LAZY`` (``train`` and
+a handler ``fn(app, params, progress, should_stop)`` and list it in ``_LAZY`` (``train`` and
 ``simulate`` are looked up this way, so the worker finds them without importing them first).
 """
 
@@ -46,8 +46,8 @@ log = logging.getLogger("stockdb.jobs")
 # The agent whose start/stop governs each kind; kinds not listed always run.
 AGENT_OF_KIND = {"ingest": "backfill", "features": "features"}
 _LAZY = {
-    "train": "stockdb.training.jobs:handle",
-    "simulate": "stockdb.simulation.jobs:handle",
+    "train": "stockdb.training.jobs:train",
+    "simulate": "stockdb.training.jobs:simulate",
 }
 
 
