@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +17,7 @@ import pytest
 
 from stockdb.calendar import TradingCalendar
 from stockdb.cli.main import main
+from stockdb.clock import ManualClock
 from stockdb.config import Settings
 from stockdb.obs.logging import setup_logging
 from stockdb.providers.synthetic import generate_session
@@ -174,8 +175,10 @@ def test_upstream_refusals_give_one_clear_line_and_write_nothing(
         monkeypatch.setenv("ALPACA_API_SECRET_KEY", "not-the-secret")
     elif setup == "recent-sip":
         fake.faults.forbid_recent_sip(minutes=15)
-        today = date.today().isoformat()
-        start, end = (date.today().replace(day=1)).isoformat(), today
+        # The fake lives in the middle of 2024-03-08's session, so asking for that session's
+        # bars is "recent SIP data" on any day the tests run.
+        fake.clock = ManualClock(datetime(2024, 3, 8, 15, 0, tzinfo=UTC))
+        start = end = "2024-03-08"
     elif setup == "bad-feed":
         monkeypatch.setenv("ALPACA_FEED", "delayed_sip")
     else:
