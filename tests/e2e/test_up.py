@@ -59,8 +59,9 @@ def test_up_seeds_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         base = f"http://127.0.0.1:{api}"
         wait_for(f"{base}/health", proc)
         wait_for(f"http://127.0.0.1:{ui}/", proc)
-        symbols = {row["symbol"] for row in httpx.get(f"{base}/symbols").json()}
-        assert symbols == {"SPY", "QQQ", "AAPL"}
+        rows = httpx.get(f"{base}/symbols").json()
+        assert {row["symbol"] for row in rows} == {"SPY", "QQQ", "AAPL"}
+        assert all(row["tracked"] for row in rows)  # the live agent keeps the seeds current
         bars = httpx.get(f"{base}/bars/SPY", params={"limit": 5}).json()
         assert len(bars) == 5 and [b["ts"] for b in bars] == sorted(b["ts"] for b in bars)
         features = list((tmp_path / "data" / "features" / "SPY").glob("dt=*/features.parquet"))

@@ -45,7 +45,8 @@ def _port_free(host: str, port: int) -> bool:
 
 
 def seed(app: App) -> bool:
-    """Ingest :data:`SEED_SYMBOLS` for the latest sessions and build their features, once.
+    """Ingest :data:`SEED_SYMBOLS` for the latest sessions, build their features and track
+    them for the live agent, once.
 
     Returns False (and does nothing) when the lake already holds data.
     """
@@ -64,10 +65,9 @@ def seed(app: App) -> bool:
             app.backfill.run(list(SEED_SYMBOLS), sessions[0].date, last.date, provider, update)
     finally:
         provider.close()
-    from stockdb.features.service import FeatureService
-
-    features = FeatureService(app.settings, app.calendar, app.lake, app.state)
-    features.build(list(SEED_SYMBOLS))
+    app.features.build(list(SEED_SYMBOLS))
+    for symbol in SEED_SYMBOLS:  # the live agent keeps the seeds current from now on
+        app.coverage.set_tracked(symbol, True)
     return True
 
 
