@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from stockdb.cli.common import err_console, make_app, out_console, progress_bar, warn
 from stockdb.cli.render import emit, print_records
+from stockdb.corporate.sync import sync_actions
 from stockdb.dates import parse_date
 from stockdb.errors import InvalidInput, StockDBError, StorageError, exit_code
 from stockdb.formats import OUTPUT_FORMATS
@@ -76,6 +77,10 @@ def ingest(
         source.close()
     if summary.no_data:
         warn(f"no bars served for {', '.join(summary.no_data)} (unknown symbol, or not trading)")
+    served = [name for name in names if name not in summary.no_data]
+    actions = sync_actions(stockdb, served, first, provider) if served else {}
+    if "error" in actions:
+        warn(f"corporate actions not fetched: {actions['error']}")
     out = out_console()
     out.print(
         f"{summary.provider}/{summary.feed}: sessions fetched {summary.sessions_fetched} "

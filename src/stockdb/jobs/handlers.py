@@ -20,6 +20,7 @@ from functools import cache
 from threading import Lock
 from typing import TYPE_CHECKING, Any
 
+from stockdb.corporate.sync import sync_actions
 from stockdb.dates import parse_date
 from stockdb.errors import ConfigError, InvalidInput
 
@@ -146,31 +147,9 @@ def ingest_handler(
     result = dict(json_safe(summary.to_dict()))
     result["chunks"] = chunks
     began = time.monotonic()
-    result["corporate_actions"] = _sync_actions(app, symbols, start, params.get("provider"))
+    result["corporate_actions"] = sync_actions(app, symbols, start, params.get("provider"))
     result["corporate_actions_s"] = round(time.monotonic() - began, 4)
     return result
-
-
-def _sync_actions(
-    app: App, symbols: list[str], start: date, provider: str | None
-) -> Mapping[str, Any]:
-    """Fetch the symbols' splits and dividends from ``start`` on and record them (marking
-    stale what a new one invalidates). A failure is logged and reported, never fatal: the
-    bars are stored and the next run fetches the actions again."""
-    from stockdb.errors import StockDBError
-
-    try:
-        source = app.action_source(provider)
-        try:
-            update = app.corporate.sync(symbols, source, start)
-        finally:
-            source.close()
-    except StockDBError as exc:
-        log.warning(
-            f"corporate actions not fetched: {exc}", extra={"stage": "actions", "symbols": symbols}
-        )
-        return {"error": str(exc)}
-    return dict(json_safe(update.to_dict()))
 
 
 def features_handler(
