@@ -15,38 +15,26 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from stockdb.errors import RateLimited, StockDBError, TransientError
+from stockdb.errors import StockDBError, TransientError
 from stockdb.jobs.controls import AgentControls
 from stockdb.jobs.handlers import AGENT_OF_KIND, HandlerRegistry, json_safe
 from stockdb.jobs.records import JobRecord, JobRepo
 from stockdb.obs.logging import log_context
+from stockdb.providers.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from stockdb.app import App
 
-__all__ = ["JobExecutor", "RetryPolicy", "RunningJob"]
+__all__ = ["JOB_RETRY", "JobExecutor", "RunningJob"]
 
 log = logging.getLogger("stockdb.jobs")
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Exponential backoff with full jitter for transient failures."""
-
-    max_attempts: int = 5
-    base_s: float = 2.0
-    cap_s: float = 300.0
-
-    def delay(self, attempt: int, error: TransientError, now: datetime) -> float:
-        """Seconds to wait before attempt ``attempt + 1`` (honours a rate limit's reset)."""
-        ceiling = min(self.cap_s, self.base_s * 2 ** max(0, attempt - 1))
-        wait = ceiling / 2 + random.uniform(0, ceiling / 2)
-        if isinstance(error, RateLimited) and error.reset_at is not None:
-            wait = max(wait, (error.reset_at - now).total_seconds())
-        return max(0.0, wait)
+# Jobs retry on the same policy as upstream calls, with longer waits: a job that failed on a
+# transient error goes back on the queue for later, it does not block a worker while waiting.
+JOB_RETRY = RetryPolicy(max_attempts=5, base_delay_s=2.0, max_delay_s=300.0)
 
 
 @dataclass(slots=True)
@@ -85,7 +73,8 @@ class JobExecutor:
         self.controls = controls
         self.enqueue = enqueue
         self.worker_id = worker_id
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or JOB_RETRY
+        self._rng = random.Random()  # noqa: S311 - jitter, not security
         self.progress_every_s = progress_every_s
         self.control_every_s = control_every_s
         self.stopping = threading.Event()
@@ -231,7 +220,7 @@ class JobExecutor:
         if job.attempts >= self.retry.max_attempts:
             self._fail(run, f"gave up after {job.attempts} attempts: {error}")
             return
-        delay = self.retry.delay(job.attempts, exc, now)
+        delay = self.retry.delay_for(exc, job.attempts, now, self._rng)
         message = (
             f"retry {job.attempts + 1}/{self.retry.max_attempts} in {delay:.1f}s after: {error}"
         )

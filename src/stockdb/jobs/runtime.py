@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 from stockdb.errors import InvalidInput
 from stockdb.jobs.agents import BackfillAgent, FeaturesAgent
 from stockdb.jobs.controls import AGENTS
-from stockdb.jobs.executor import RetryPolicy
 from stockdb.jobs.live import LiveAgent
 from stockdb.jobs.runner import Agent, AgentRunner
 from stockdb.jobs.service import JobService
 from stockdb.obs.heartbeats import Heartbeat, make_worker_id
 from stockdb.providers.base import BarSource
+from stockdb.providers.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from huey.consumer import Consumer

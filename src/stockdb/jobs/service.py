@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 from stockdb.dates import parse_date
 from stockdb.errors import InvalidInput
 from stockdb.jobs.controls import AgentControls
-from stockdb.jobs.executor import JobExecutor, RetryPolicy
+from stockdb.jobs.executor import JobExecutor
 from stockdb.jobs.handlers import AGENT_OF_KIND, HandlerRegistry, default_registry, json_safe
 from stockdb.jobs.queue import JobQueue, make_huey
 from stockdb.jobs.records import JobRecord, JobRepo
 from stockdb.obs.heartbeats import STALL_FACTOR, HeartbeatRepo, make_worker_id
+from stockdb.providers.retry import RetryPolicy
 from stockdb.symbols import normalize_symbols
 
 if TYPE_CHECKING:

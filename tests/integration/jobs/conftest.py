@@ -9,8 +9,8 @@ from typing import TypeVar
 import pytest
 
 from stockdb.app import App
-from stockdb.jobs.executor import RetryPolicy
 from stockdb.jobs.runtime import Runtime, RuntimeOptions, start_runtime
+from stockdb.providers.retry import RetryPolicy
 
 T = TypeVar("T")
 
@@ -19,7 +19,7 @@ FAST = RuntimeOptions(
     job_heartbeat_s=0.2,
     poll_max_s=0.05,
     control_every_s=0.0,
-    retry=RetryPolicy(max_attempts=3, base_s=0.05, cap_s=0.1),
+    retry=RetryPolicy(max_attempts=3, base_delay_s=0.05, max_delay_s=0.1),
 )
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from stockdb.errors import ConfigError, InvalidInput, RateLimited, UpstreamUnavailable
-from stockdb.jobs.executor import RetryPolicy
+from stockdb.jobs.executor import JOB_RETRY
 from stockdb.jobs.handlers import HandlerRegistry, json_safe
 from stockdb.jobs.live import SIP_FREE_DELAY, live_delay
 from stockdb.jobs.service import ingest_key
@@ -24,17 +25,18 @@ def test_ingest_key_ignores_symbol_order() -> None:
 
 
 @pytest.mark.parametrize("attempt", [1, 2, 3, 6, 20])
-def test_backoff_grows_and_is_capped(attempt: int) -> None:
-    policy = RetryPolicy(base_s=2.0, cap_s=60.0)
-    ceiling = min(60.0, 2.0 * 2 ** (attempt - 1))
+def test_job_backoff_grows_and_is_capped(attempt: int) -> None:
+    rng = random.Random(attempt)
+    ceiling = min(300.0, 2.0 * 2 ** (attempt - 1))
     for _ in range(50):
-        delay = policy.delay(attempt, UpstreamUnavailable("503"), NOW)
+        delay = JOB_RETRY.delay_for(UpstreamUnavailable("503"), attempt, NOW, rng)
         assert ceiling / 2 <= delay <= ceiling
 
 
-def test_backoff_waits_for_a_rate_limit_reset() -> None:
+def test_job_backoff_waits_for_a_rate_limit_reset() -> None:
     error = RateLimited("429", reset_at=NOW + timedelta(seconds=42))
-    assert RetryPolicy(base_s=1.0).delay(1, error, NOW) == pytest.approx(42.0)
+    delay = JOB_RETRY.delay_for(error, 1, NOW, random.Random(0))
+    assert delay == pytest.approx(42.0, abs=0.1)
 
 
 def test_registry_rejects_unknown_and_unavailable_kinds() -> None:
