@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from stockdb.features.service import FeatureService
     from stockdb.providers.corporate_actions import ActionSource
     from stockdb.simulation.service import SimulationService
+    from stockdb.state.ledger import PartitionLedger
     from stockdb.training.service import TrainingService
 
 __all__ = ["PROVIDERS", "App"]
@@ -66,7 +67,20 @@ class App:
             locks = make_symbol_locks(self.state, self.clock)
         else:
             locks = FileSymbolLocks(self.settings.data_dir / "locks")
-        return ParquetLake(self.settings.parquet_dir, locks)
+        return ParquetLake(
+            self.settings.parquet_dir,
+            locks,
+            ledger=self.ledger,
+            clock=self.clock,
+            quarantine_root=self.settings.data_dir / "quarantine",
+        )
+
+    @cached_property
+    def ledger(self) -> PartitionLedger:
+        """Row counts and checksums of every partition file (``stockdb verify``)."""
+        from stockdb.state.ledger import PartitionLedger
+
+        return PartitionLedger(lambda: self.state)
 
     @cached_property
     def state(self) -> StateStore:
