@@ -169,14 +169,13 @@ def _print_comparison(metrics: dict[str, Any], bench: dict[str, Any], title: str
         for k, v in metrics.items()
         if not isinstance(v, dict | list)
     ]
-    factor = metrics.get("annualisation")
-    note = None
-    if isinstance(factor, dict):
-        note = (
-            f"annualised with {factor.get('bars_per_year'):,.0f} bars a year "
-            f"({factor.get('bar_minutes'):g}-minute bars x {factor.get('session_minutes'):g} "
-            "session minutes x 252 sessions)"
-        )
+    sessions = metrics.get("sessions")
+    note = (
+        f"sharpe, volatility, sortino, cagr and calmar from {sessions} daily returns "
+        "(equity at each session's last bar, 252 sessions a year); drawdown over every bar"
+        if sessions is not None
+        else None
+    )
     print_records(rows, f"{title}: strategy vs buy-and-hold", note)
 
 

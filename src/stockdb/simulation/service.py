@@ -24,7 +24,7 @@ from stockdb.config import Settings
 from stockdb.errors import Conflict, InvalidInput, NotFound
 from stockdb.lake.atomic import atomic_write_parquet
 from stockdb.simulation.engine import EngineResult, Fill, buy_and_hold, simulate
-from stockdb.simulation.metrics import annualisation, infer_annualisation, performance
+from stockdb.simulation.metrics import performance
 from stockdb.simulation.signals import signals_from_predictions
 from stockdb.state import tables
 from stockdb.state.store import StateStore, as_utc, utcnow
@@ -46,7 +46,6 @@ class SimulationRequest:
     """Which model to replay on which symbol and period, with cash, fill mode and costs.
 
     ``symbol`` None trades the model's primary ticker; context tickers stay the model's.
-    ``bars_per_session`` None infers the annualisation from the bars' timestamps.
     """
 
     model_id: str
@@ -57,7 +56,6 @@ class SimulationRequest:
     fill: Fill = "close"
     fee_bps: float = 0.0
     slippage_bps: float = 0.0
-    bars_per_session: float | None = None
 
     def validate(self) -> None:
         """Raise InvalidInput for a malformed field; costs and prices are checked by the engine."""
@@ -70,8 +68,6 @@ class SimulationRequest:
             raise InvalidInput(f"fill must be 'close' or 'next_open', not {self.fill!r}")
         if not math.isfinite(self.cash) or self.cash <= 0:
             raise InvalidInput(f"starting cash must be positive, not {self.cash}")
-        if self.bars_per_session is not None and not self.bars_per_session > 0:
-            raise InvalidInput("bars_per_session must be positive")
 
 
 @dataclass(frozen=True)
@@ -174,11 +170,6 @@ class SimulationService:
         )
         bench = buy_and_hold(close, request.cash, request.fee_bps, request.slippage_bps)
         report(3, total, f"simulated {len(result.trades)} fills")
-        factor = (
-            annualisation(1.0, request.bars_per_session)
-            if request.bars_per_session is not None
-            else infer_annualisation(frame["ts"])
-        )
         ts = frame["ts"]
         overlap = overlaps(record.windows.get("train"), ts.iloc[0], ts.iloc[-1])
         sim_id = f"{utcnow():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:12]}"
@@ -190,8 +181,8 @@ class SimulationService:
             "symbol": symbol,
             "created_at": utcnow(),
             "params": params,
-            "metrics": performance(result, factor),
-            "benchmark_metrics": performance(bench, factor),
+            "metrics": performance(result, ts),
+            "benchmark_metrics": performance(bench, ts),
             "overlaps_training": overlap,
             "equity_path": str(folder / "equity.parquet"),
             "trades_path": str(folder / "trades.parquet"),

@@ -77,7 +77,7 @@ def test_cli_train_simulate_and_list(featured: App, capsys: pytest.CaptureFixtur
     )
     assert code == 0, err
     assert "overlaps the model's training window" in err  # 03-05 lies in the training rows
-    assert "bars a year" in out  # the annualisation factor is printed
+    assert "daily returns" in out  # how the figures are annualised is printed
     code, out, err = run(capsys, "simulate", "--model", model_id, "--start", "2024-03-15")
     assert code == 0 and "overlaps" not in err  # the test window only: no warning
     sim = featured.simulation.list(model_id)[-1]
