@@ -140,8 +140,14 @@ def simulate(
     fill: Annotated[str, typer.Option(help="close or next_open")] = "close",
     fee_bps: Annotated[float, typer.Option()] = 0.0,
     slippage_bps: Annotated[float, typer.Option()] = 0.0,
+    in_sample: Annotated[
+        bool, typer.Option("--in-sample", help="Allow overlap with the training window")
+    ] = False,
 ) -> None:
-    """Replay a model's signals all-in/all-out and compare with buy-and-hold."""
+    """Replay a model's signals all-in/all-out and compare with buy-and-hold.
+
+    Out of sample by default: without --start the period begins at the first session after
+    the model's training window; overlapping it needs --in-sample."""
     request = simulation_request(
         {
             "model_id": model,
@@ -152,6 +158,7 @@ def simulate(
             "fill": fill,
             "fee_bps": fee_bps,
             "slippage_bps": slippage_bps,
+            "in_sample": in_sample,
         }
     )
     app = make_app(ctx)
