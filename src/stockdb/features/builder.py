@@ -92,6 +92,7 @@ class BuildResult:
     first_ts: datetime | None
     last_ts: datetime | None
     seconds: float
+    timeframe: str = "1Min"
 
     @property
     def up_to_date(self) -> bool:
@@ -222,6 +223,7 @@ class FeatureBuilder:
             None,
             None,
             time.perf_counter() - started,
+            self.feature_set.timeframe,
         )
 
     def _write(
@@ -292,4 +294,5 @@ class FeatureBuilder:
             first_ts,
             last_ts,
             time.perf_counter() - started,
+            self.feature_set.timeframe,
         )
