@@ -192,6 +192,7 @@ class FeatureDefinitionInfo(_Model):
     params: dict[str, Any]
     params_hash: str
     warmup: int
+    warmups: dict[str, int] = Field(default_factory=dict)
     columns: list[str]
     code_ref: str
 
@@ -212,6 +213,7 @@ class FeatureStaleInfo(_Model):
     ``reasons`` counts partitions per reason (``corporate_action``: a new split)."""
 
     symbol: str
+    timeframe: str = "1Min"
     bar_partitions: int
     stale_partitions: int
     reasons: dict[str, int]
@@ -231,3 +233,6 @@ class FeaturesOverview(_Model):
 class FeatureRebuildRequest(_Model):
     symbols: list[str] = Field(default_factory=list, max_length=500)
     full: bool = False
+    timeframe: str | None = Field(
+        default=None, max_length=20, description="1Min, 5Min, 15Min, 1Hour or 1Day"
+    )

@@ -136,12 +136,17 @@ class JobService:
         return self.submit("ingest", key, params)
 
     def submit_feature_build(
-        self, symbols: Sequence[str] | None = None, full: bool = False
+        self, symbols: Sequence[str] | None = None, full: bool = False, timeframe: str | None = None
     ) -> JobRecord:
-        """One feature-build job for ``symbols`` (all symbols with bars when None)."""
+        """One feature-build job for ``symbols`` (all symbols with bars when None), at
+        ``timeframe`` (None: 1Min and the timeframes already built)."""
         names = normalize_symbols(symbols) if symbols else []
         key = f"features:{','.join(sorted(names)) or '*'}:{'full' if full else 'incremental'}"
-        return self.submit("features", key, {"symbols": names, "full": full})
+        params: dict[str, Any] = {"symbols": names, "full": full}
+        if timeframe is not None:
+            key += f":{timeframe}"
+            params["timeframe"] = timeframe
+        return self.submit("features", key, params)
 
     # ---- reading and cancelling ------------------------------------------------------------
     def get(self, job_id: str) -> JobRecord:
