@@ -1,0 +1,81 @@
+"""What a new user meets first: .env.example copied unchanged, placeholder keys, IEX_TOKEN,
+and the CLI's help texts."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from stockdb.cli.main import main
+
+EXAMPLE = Path(__file__).resolve().parents[3] / ".env.example"
+NOTICES = "STOCKDB_NOTICES_SHOWN"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(autouse=True)
+def _fresh_notices(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(NOTICES, "")  # restored after the test
+    monkeypatch.delenv("IEX_TOKEN", raising=False)
+
+
+def test_env_example_copied_unchanged_runs_on_synthetic_data(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Path(".env").write_text(EXAMPLE.read_text())
+    code, out, err = run(capsys, "ingest", "SPY", "--start", "2024-03-04", "--end", "2024-03-05")
+    assert code == 0, err
+    assert "SYNTHETIC" in err and "sessions fetched 2" in out
+
+
+def test_placeholder_keys_fail_at_once_with_one_line(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    uncommented = [
+        line.removeprefix("# ")
+        for line in EXAMPLE.read_text().splitlines()
+        if re.match(r"# ALPACA_API_(KEY_ID|SECRET_KEY)=", line)
+    ]
+    assert len(uncommented) == 2, "the example should carry both key lines, commented out"
+    Path(".env").write_text("\n".join(uncommented) + "\n")
+    code, out, err = run(capsys, "ingest", "SPY", "--start", "2024-03-04", "--end", "2024-03-05")
+    assert code != 0 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "ALPACA_API_KEY_ID and ALPACA_API_SECRET_KEY" in lines[0]
+    assert "placeholder" in lines[0] and "Traceback" not in err
+    assert "your-secret-key" not in err  # the value itself is never echoed
+    assert not (data_dir / "parquet").exists()  # nothing written
+
+
+def test_a_real_looking_key_is_not_a_placeholder(data_dir: Path) -> None:
+    from stockdb.config import Settings, looks_like_placeholder
+
+    assert Settings(alpaca_key_id="PKQ3N7T2VX8L0ABCD", alpaca_secret_key="zT9k2").has_alpaca_keys
+    assert Settings(alpaca_key_id="PKQ3N7T2VX8L0ABCD").placeholder_key_problem() is None
+    for value in ("your-key-id", "<your secret>", "changeme", "xxxxxxxx", "REPLACE_ME"):
+        assert looks_like_placeholder(value), value
+
+
+def test_iex_token_alone_is_explained_once(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IEX_TOKEN", "pk_live_0123456789abcdef")
+    code, _, err = run(capsys, "symbols")
+    assert code == 0
+    assert err.count("IEX Cloud shut down") == 1
+    assert "ALPACA_API_KEY_ID" in err and "pk_live_0123456789abcdef" not in err
+    code, _, err = run(capsys, "symbols")  # the same process tree: said once only
+    assert code == 0 and "IEX Cloud" not in err
+
+
+def test_no_notice_without_iex_token(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "symbols")
+    assert code == 0 and "IEX" not in err
