@@ -17,6 +17,8 @@ from stockdb.lake.parquet_lake import ParquetLake
 
 __all__ = ["refresh_views"]
 
+# Written in a storage format the DuckDB CLI installed with stockdb (duckdb-cli) can open.
+_CLI_STORAGE = {"storage_compatibility_version": "v1.4.0"}
 _DERIVED = {"bars_5min": "5 minutes", "bars_15min": "15 minutes", "bars_1hour": "1 hour"}
 
 
@@ -45,7 +47,7 @@ def refresh_views(settings: Settings, lake: ParquetLake) -> tuple[Path, list[str
     views: list[str] = []
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(tmp))
+        con = duckdb.connect(str(tmp), config=_CLI_STORAGE)
         try:
             if lake.symbols():
                 glob = _quote(lake.root)[:-1] + "/*/dt=*/bars.parquet'"

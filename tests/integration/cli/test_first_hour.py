@@ -79,3 +79,73 @@ def test_iex_token_alone_is_explained_once(
 def test_no_notice_without_iex_token(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "symbols")
     assert code == 0 and "IEX" not in err
+
+
+def _readme_duckdb_command() -> str:
+    readme = (EXAMPLE.parent / "README.md").read_text()
+    [line] = [x for x in readme.splitlines() if x.startswith("duckdb data/duckdb/market.duckdb")]
+    return line
+
+
+def test_readme_duckdb_command_works_after_the_first_start(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ``make run`` leaves behind (``stockdb up``'s seeding) is browsable with the README's
+    own duckdb command, run as written by a shell from the project folder."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from stockdb.app import App
+    from stockdb.cli.up import seed
+    from stockdb.config import Settings
+
+    app = App(Settings())
+    try:
+        assert seed(app)
+    finally:
+        app.close()
+    # the README runs from the project folder: data/ is relative to it
+    assert data_dir.name == "data"
+    monkeypatch.chdir(data_dir.parent)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+    assert shutil.which("duckdb", path=env["PATH"]), "duckdb-cli is a dependency"
+    done = subprocess.run(  # noqa: S603 - the README's own command line
+        ["/bin/sh", "-c", _readme_duckdb_command()],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("SPY") == 5, done.stdout
+
+
+def test_db_shell_runs_sql_on_fresh_views(data_dir: Path) -> None:
+    import subprocess
+    import sys
+
+    env_bin = Path(sys.executable).parent
+    ingest = subprocess.run(  # noqa: S603
+        [str(env_bin / "stockdb"), "ingest", "QQQ", "--start", "2024-03-04", "--end", "2024-03-05"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert ingest.returncode == 0, ingest.stderr
+    sql = "SELECT count(*) AS n, min(symbol) AS s FROM bars_1min"
+    done = subprocess.run(  # noqa: S603
+        [str(env_bin / "stockdb"), "db", "shell", "-c", ".mode csv", "-c", sql],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    import pyarrow.parquet as pq
+
+    rows = sum(pq.read_metadata(p).num_rows for p in (data_dir / "parquet").rglob("*.parquet"))
+    assert done.stdout.strip().splitlines()[-1] == f"{rows},QQQ"
