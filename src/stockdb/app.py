@@ -205,6 +205,9 @@ class App:
             from stockdb.providers.synthetic import SyntheticProvider
 
             return SyntheticProvider(self.calendar, self.clock)
+        placeholder = self.settings.placeholder_key_problem()
+        if placeholder:
+            raise ConfigError(placeholder)
         if not self.settings.has_alpaca_keys:
             raise ConfigError(
                 "the alpaca provider needs ALPACA_API_KEY_ID and ALPACA_API_SECRET_KEY "
