@@ -25,7 +25,9 @@ __all__ = ["refresh_views", "sweep_temp_databases"]
 _TEMP_PREFIX = ".tmp-"
 
 # Written in a storage format the DuckDB CLI installed with stockdb (duckdb-cli) can open.
-_CLI_STORAGE = {"storage_compatibility_version": "v1.4.0"}
+_CLI_STORAGE: dict[str, str | bool | int | float | list[str]] = {
+    "storage_compatibility_version": "v1.4.0"
+}
 _DERIVED = {"bars_5min": "5 minutes", "bars_15min": "15 minutes", "bars_1hour": "1 hour"}
 
 
