@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 import stockdb
 from stockdb.api.context import ApiContext
+from stockdb.api.docs import install_offline_docs
 from stockdb.api.errors import install_error_handlers
 from stockdb.api.metrics import ApiMetrics, MetricsMiddleware, read_snapshot
 from stockdb.api.routes import actions, agents, bars, features, jobs, models, symbols, system
@@ -104,7 +105,10 @@ def create_app(
         version=stockdb.__version__,
         description=_DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_offline_docs(api)
     # Starlette runs the last added middleware first: metrics also count refused requests.
     api.add_middleware(SecurityMiddleware, settings=settings or (app.settings if app else None))
     api.add_middleware(MetricsMiddleware, metrics=metrics)

@@ -35,7 +35,17 @@ _TRAIN_KEYS = {
     "validation_end",
     "walk_forward",
 }
-_SIM_KEYS = {"model_id", "symbol", "start", "end", "cash", "fill", "fee_bps", "slippage_bps"}
+_SIM_KEYS = {
+    "model_id",
+    "symbol",
+    "start",
+    "end",
+    "cash",
+    "fill",
+    "fee_bps",
+    "slippage_bps",
+    "in_sample",
+}
 
 
 def _unknown(params: Mapping[str, Any], allowed: set[str]) -> None:
@@ -140,6 +150,9 @@ def simulation_request(params: Mapping[str, Any]) -> SimulationRequest:
     if not isinstance(model_id, str):
         raise InvalidInput("model_id is required")
     symbol = params.get("symbol")
+    in_sample = params.get("in_sample", False)
+    if not isinstance(in_sample, bool):
+        raise InvalidInput("in_sample must be true or false")
     request = SimulationRequest(
         model_id=model_id,
         symbol=None if symbol in (None, "") else normalize_symbol(str(symbol)),
@@ -149,6 +162,7 @@ def simulation_request(params: Mapping[str, Any]) -> SimulationRequest:
         fill=str(params.get("fill", "close")),  # type: ignore[arg-type]
         fee_bps=_number(params, "fee_bps", 0.0, 0, 10_000),
         slippage_bps=_number(params, "slippage_bps", 0.0, 0, 10_000),
+        in_sample=in_sample,
     )
     request.validate()
     return request
