@@ -85,3 +85,15 @@ def test_cli_simulate_refuses_non_finite_numbers(
 ) -> None:
     code, out, err = run(capsys, "simulate", "--model", "m1", *argv)
     assert code == 2 and len(err.strip().splitlines()) == 1 and needle in err, err
+
+
+@pytest.mark.parametrize("symbol", ["\ufb00", "sp\u0131", "\uff33\uff30\uff39"])
+def test_look_alike_symbols_are_422_on_the_api(seeded: App, client: Any, symbol: str) -> None:
+    for method, path in (
+        ("get", f"/bars/{symbol}"),
+        ("post", f"/ingest/{symbol}?start=2024-03-04&end=2024-03-04"),
+    ):
+        response = getattr(client, method)(path)
+        assert response.status_code == 422, response.text
+        assert "only ASCII" in response.json()["detail"]
+    assert client.get("/jobs").json() == []
