@@ -18,7 +18,9 @@ from stockdb.lake.parquet_lake import ParquetLake
 __all__ = ["refresh_views"]
 
 # Written in a storage format the DuckDB CLI installed with stockdb (duckdb-cli) can open.
-_CLI_STORAGE = {"storage_compatibility_version": "v1.4.0"}
+_CLI_STORAGE: dict[str, str | bool | int | float | list[str]] = {
+    "storage_compatibility_version": "v1.4.0"
+}
 _DERIVED = {"bars_5min": "5 minutes", "bars_15min": "15 minutes", "bars_1hour": "1 hour"}
 
 
