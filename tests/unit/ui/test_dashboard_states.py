@@ -39,7 +39,9 @@ RUN = {
     "warnings": [],
     "stale": False,
 }
-SPEC = {"paths": {"/train": {"post": {}}, "/simulate": {"post": {}}, "/simulations/{i}": {"get": {}}}}
+SPEC = {
+    "paths": {"/train": {"post": {}}, "/simulate": {"post": {}}, "/simulations/{i}": {"get": {}}}
+}
 
 
 def _page(name: str, routes: dict) -> None:  # type: ignore[type-arg]
