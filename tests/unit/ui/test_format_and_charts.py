@@ -94,3 +94,38 @@ def test_running_job_caption_moves_with_its_heartbeat() -> None:
     later = {**job, "heartbeat_at": "2024-03-04T14:32:05Z"}
     assert job_progress(later)[1] == "train running 2/5 — labelled · running for 2m 05s"
     assert running_for({**job, "status": "succeeded"}) is None
+
+
+def test_features_coverage_counts_the_whole_history_not_the_last_build() -> None:
+    from stockdb.ui.features import staleness_rows
+
+    symbols = [{"symbol": "SPY", "complete": 9, "partial": 1}]
+    overview = {
+        "set_hash": "h",
+        "builds": [{"symbol": "SPY", "set_hash": "h", "partitions": 1, "built_at": "2024-03-08"}],
+        "stale": [{"symbol": "SPY", "stale_partitions": 2, "reasons": {"bars_changed": 2}}],
+    }
+    [row] = staleness_rows(overview, symbols)
+    assert (row["current_partitions"], row["coverage_%"]) == (8, 80.0)
+    assert row["last_build_wrote"] == 1
+    overview["stale"] = []
+    assert staleness_rows(overview, symbols)[0]["current_partitions"] == 10
+
+
+def test_stopped_agent_has_no_next_step() -> None:
+    from stockdb.ui.overview import agent_rows
+
+    body = {
+        "agents": [
+            {
+                "name": "backfill",
+                "enabled": False,
+                "state": "stopped",
+                "workers": [{"age_s": 3.0, "next_step": "sleep 30s"}],
+            },
+            {"name": "live", "state": "idle", "workers": [{"age_s": 1.0, "next_step": "poll"}]},
+        ]
+    }
+    stopped, live = agent_rows(body)
+    assert (stopped["next_step"], stopped["status"]) == ("", "⚪ stopped")
+    assert (live["next_step"], live["status"]) == ("poll", "🟢 idle")
