@@ -149,7 +149,7 @@ def render(api: ApiClient) -> None:
     if names:
         split_stale = corporate_action_stale(overview)
         if split_stale:
-            st.warning(f"stale after a corporate action: {split_stale}", icon="⚠️")
+            st.warning(f"stale after a corporate action: {split_stale}", icon=":material/warning:")
         st.dataframe(table(staleness_rows(overview, symbols)), hide_index=True)
     else:
         st.info("No symbols yet: queue an ingest on the Data page.")

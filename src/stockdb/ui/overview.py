@@ -3,6 +3,7 @@ depth and recent logs, refreshed on their own."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ __all__ = [
     "log_rows",
     "queue_metrics",
     "render",
+    "readable",
     "stall_messages",
     "status_line",
 ]
@@ -67,7 +69,7 @@ def agent_rows(body: dict[str, Any]) -> list[dict[str, Any]]:
                 "current_job": fresh.get("current_job"),
                 "progress_done": fresh.get("progress_done"),
                 "progress_total": fresh.get("progress_total"),
-                "next_step": "" if stopped else fresh.get("next_step"),
+                "next_step": "" if stopped else readable(fresh.get("next_step")),
                 "status": status_line(agent.get("state", "unknown"), stalled, enabled),
             }
         )
@@ -75,14 +77,22 @@ def agent_rows(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def status_line(state: str, stalled: bool, enabled: bool) -> str:
-    """The agent's state at a glance: a coloured dot and the word."""
+    """The agent's state in one word or two, upper case when it needs attention."""
     if stalled:
-        return "🔴 STALLED"
+        return "STALLED"
     if not enabled or state == "stopped":
-        return "⚪ stopped"
+        return "stopped"
     if state == "absent":
-        return "⚫ no worker"
-    return f"🟢 {state}"
+        return "NO WORKER"
+    return state
+
+
+_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})")
+
+
+def readable(text: str | None) -> str:
+    """``text`` with every ISO instant in it shown as New York time."""
+    return _INSTANT.sub(lambda m: human_time(m.group(0)), text or "")
 
 
 def stall_messages(body: dict[str, Any]) -> list[str]:
@@ -150,7 +160,7 @@ def _agents(api: ApiClient) -> None:
         show_error(exc, "Reading the agents")
         return
     for line in stall_messages(body):
-        st.error(line, icon="🚨")
+        st.error(line, icon=":material/error:")
     for row in agent_rows(body):
         name = row["agent"]
         left, mid, right = st.columns([2, 5, 1.2])

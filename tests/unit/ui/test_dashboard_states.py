@@ -106,7 +106,7 @@ def test_models_page_flags_a_stale_model_and_shows_human_times() -> None:
     assert not any("m-1" in w for w in warnings)
     table = at.dataframe[0].value
     assert list(table["id"]) == ["m-1", "m-2", "m-3"]
-    assert table["stale"].tolist()[0] == "" and table["stale"].tolist()[1].startswith("⚠")
+    assert table["stale"].tolist()[0] == "" and table["stale"].tolist()[1].startswith("STALE")
     assert table["created_at"].tolist()[0] == "2026-11-25 07:15:09 ET"
     cells = all_cells(at)
     assert not any(c is None or c == "None" or c == "nan" for c in cells), cells
@@ -124,7 +124,7 @@ def test_simulation_page_flags_a_stale_run_and_lists_past_runs() -> None:
     assert any("This run is stale" in str(w.value) for w in at.warning)
     assert at.selectbox(key="sim-model").value == "m-1"  # the picker follows the shown run
     runs = at.dataframe[-1].value
-    assert runs["id"].tolist() == ["s-1"] and runs["stale"].tolist() == ["⚠ stale"]
+    assert runs["id"].tolist() == ["s-1"] and runs["stale"].tolist() == ["STALE"]
     assert runs["fill"].tolist() == ["close"] and runs["slippage_bps"].tolist() == [2.0]
     assert "fee bps: 1.0" in texts(at)
 

@@ -127,5 +127,12 @@ def test_stopped_agent_has_no_next_step() -> None:
         ]
     }
     stopped, live = agent_rows(body)
-    assert (stopped["next_step"], stopped["status"]) == ("", "⚪ stopped")
-    assert (live["next_step"], live["status"]) == ("poll", "🟢 idle")
+    assert (stopped["next_step"], stopped["status"]) == ("", "stopped")
+    assert (live["next_step"], live["status"]) == ("poll", "idle")
+
+
+def test_next_steps_show_new_york_times() -> None:
+    from stockdb.ui.overview import readable
+
+    text = "0 queued; next step at 2026-12-03T13:29:02+00:00"
+    assert readable(text) == "0 queued; next step at 2026-12-03 08:29:02 ET"
