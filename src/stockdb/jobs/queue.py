@@ -13,6 +13,7 @@ consumers block on the list and wake by themselves.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 from huey import RedisHuey, SqliteHuey
 from huey.api import Huey
 from huey.consumer import Consumer, Worker
+from huey.storage import SqliteStorage
 
 from stockdb.config import Settings
 from stockdb.errors import ConfigError
@@ -74,7 +76,29 @@ def make_huey(settings: Settings, lane: str = "io") -> Huey:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create the queue folder {path.parent}: {exc.strerror}") from exc
-    return SqliteHuey(_queue_name(lane), filename=str(path), results=False, utc=True, timeout=30)
+    return SqliteHuey(
+        _queue_name(lane),
+        filename=str(path),
+        results=False,
+        utc=True,
+        timeout=30,
+        storage_class=_SqliteStorage,
+    )
+
+
+class _SqliteStorage(SqliteStorage):  # type: ignore[misc]
+    """Huey's SQLite storage in WAL mode with ``synchronous=NORMAL``, like the state store.
+
+    Huey's default (FULL) syncs the disk on every enqueue and dequeue, about 13 ms each on a
+    virtual disk: the largest fixed cost of a job. In WAL mode NORMAL still survives a crash
+    of any process; only an operating-system crash can lose the last messages, and the state
+    store (same setting) is the record of every job.
+    """
+
+    def _create_connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection = super()._create_connection()
+        conn.execute("pragma synchronous=NORMAL")
+        return conn
 
 
 class _WakeableWorker(Worker):  # type: ignore[misc]

@@ -88,6 +88,7 @@ class JobService:
         self.registry.get(kind)
         if not key or len(key) > 200:
             raise InvalidInput("a job key must be 1-200 characters")
+        queue = self.queue  # opened before the job exists: its age is the job's own wait
         agent = AGENT_OF_KIND.get(kind)
         parked = agent is not None and not self.controls.enabled(agent)
         job, created = self.repo.create(
@@ -99,7 +100,7 @@ class JobService:
             message=f"waiting: agent {agent} is stopped" if parked else None,
         )
         if created and not parked:
-            self.queue.enqueue(job.id, 0.0, kind)
+            queue.enqueue(job.id, 0.0, kind)
         if created:
             log.info("job queued", extra={"job_id": job.id, "kind": kind, "key": key})
         return job
