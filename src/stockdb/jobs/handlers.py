@@ -140,7 +140,13 @@ def ingest_handler(
     source = app.provider(params.get("provider"))
     try:
         summary = app.backfill.run(
-            symbols, start, end, source, progress=report, should_stop=should_stop
+            symbols,
+            start,
+            end,
+            source,
+            progress=report,
+            replace=bool(params.get("replace", False)),
+            should_stop=should_stop,
         )
     finally:
         source.close()
@@ -160,7 +166,12 @@ def features_handler(
 
     service = FeatureService(app.settings, app.calendar, app.lake, app.state)
     symbols = params.get("symbols") or None
-    results = service.build(symbols, full=bool(params.get("full", False)), progress=progress)
+    results = service.build(
+        symbols,
+        full=bool(params.get("full", False)),
+        progress=progress,
+        timeframe=params.get("timeframe"),
+    )
     return {"builds": json_safe(results)}
 
 
