@@ -14,13 +14,12 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from stockdb.app import App
-from stockdb.clock import ManualClock
 from stockdb.config import Settings
 from stockdb.jobs.service import JobService
 from stockdb.obs.heartbeats import HeartbeatRepo
@@ -31,9 +30,8 @@ from stockdb.providers.shared_limit import (
     PostgresBudgetStore,
     SharedRateLimiter,
     budget_key,
-    make_rate_limiter,
 )
-from stockdb.providers.throttle import RateLimiter, RateLimitHeaders
+from stockdb.providers.throttle import RateLimitHeaders
 from stockdb.state.store import StateStore
 from stockdb.testing.fake_alpaca import FakeAlpacaServer
 
@@ -180,12 +178,6 @@ def test_postgres_state_is_the_fallback_budget(
         assert limiter.state().in_flight == 0
     finally:
         stop_fleet(fleet)
-
-
-def test_embedded_default_keeps_the_in_process_limiter(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data")
-    limiter = make_rate_limiter(settings, ManualClock(datetime(2024, 1, 2, tzinfo=UTC)), list)
-    assert isinstance(limiter, RateLimiter)
 
 
 def _random_ops(rng: random.Random, start: float) -> Iterator[tuple[str, float, dict[str, object]]]:
