@@ -31,8 +31,9 @@ from stockdb.features.frame import BarFrame
 from stockdb.features.layout import FeatureLayout
 from stockdb.features.records import BuildRecord, FeatureRecords, PartitionRecord
 from stockdb.features.sources import ADJUSTMENT_MARK, BarHistory, BarSource
-from stockdb.lake.atomic import atomic_write_parquet
+from stockdb.lake.atomic import atomic_write_parquet, sweep_temp_tree
 from stockdb.lake.locks import SymbolLocks
+from stockdb.state.ledger import FileEntry, PartitionLedger, file_entry
 from stockdb.symbols import normalize_symbol
 
 __all__ = [
@@ -194,6 +195,7 @@ class FeatureBuilder:
         symbol = normalize_symbol(symbol)
         self.layout.check_writable()
         with self.locks.hold(symbol):
+            sweep_temp_tree(self.layout.symbol_dir(symbol))  # a killed build's leftovers
             with self.source.reading(symbol):
                 fps = self.source.fingerprints(symbol)
                 if not fps:
@@ -241,12 +243,17 @@ class FeatureBuilder:
             table = table.replace_schema_metadata(
                 feature_metadata(self.feature_set, symbol, part.day)
             )
-            atomic_write_parquet(table, self.layout.partition_path(symbol, part.day))
+            dest = self.layout.partition_path(symbol, part.day)
+            atomic_write_parquet(table, dest)
+            entries.append(
+                file_entry("features", self.layout.root, dest, symbol, part.day, table.num_rows)
+            )
             return PartitionRecord(
                 part.day, self.feature_set.set_hash, part.fingerprint, table.num_rows
             )
 
         written: list[PartitionRecord] = []
+        entries: list[FileEntry] = []  # list.append is atomic: safe from the writer threads
         with ThreadPoolExecutor(max_workers=self.write_threads) as pool:
             for record in pool.map(write, range(len(todo))):
                 written.append(record)
@@ -276,6 +283,12 @@ class FeatureBuilder:
                 datetime.now(UTC),
             ),
         )
+        ledger = PartitionLedger(self.records.state)
+        gone = [
+            self.layout.partition_path(symbol, d).relative_to(self.layout.root) for d in orphans
+        ]
+        ledger.forget("features", [p.as_posix() for p in gone])
+        ledger.record(entries)
         return BuildResult(
             symbol,
             self.feature_set.set_hash,

@@ -216,6 +216,13 @@ class ParquetLake:
                 self.ledger.mark("bars", self.rel_path(path), "damaged", reason[:500])
         return damaged(path, reason)
 
+    def flagged_sessions(self, symbol: str) -> set[date]:
+        """Sessions of ``symbol`` whose file the ledger knows damaged or missing."""
+        if self.ledger is None:
+            return set()
+        entries = self.ledger.entries("bars", [normalize_symbol(symbol)])
+        return {e.session_date for e in entries if e.status != "ok"}
+
     def lineage(self, symbol: str) -> Lineage | None:
         """The provider lineage of ``symbol``'s stored bars (from its newest readable file)."""
         paths = self.session_paths(symbol)

@@ -10,16 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Literal
 
 from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from stockdb.errors import StorageError
+from stockdb.lake.integrity import checksum_file
 from stockdb.state import tables
 from stockdb.state.store import StateStore, as_utc, utcnow
 
-__all__ = ["FileEntry", "FileKind", "FileStatus", "PartitionLedger"]
+__all__ = ["FileEntry", "FileKind", "FileStatus", "PartitionLedger", "file_entry"]
 
 FileKind = Literal["bars", "features"]
 FileStatus = Literal["ok", "damaged", "missing"]
@@ -39,6 +41,21 @@ class FileEntry:
     written_at: datetime
     status: FileStatus = "ok"
     problem: str | None = None
+
+
+def file_entry(
+    kind: FileKind,
+    root: Path,
+    path: Path,
+    symbol: str,
+    day: date,
+    rows: int,
+    written_at: datetime | None = None,
+) -> FileEntry:
+    """The ledger entry of a file just written at ``path`` below ``root`` (checksums it)."""
+    size, digest = checksum_file(path)
+    rel = path.relative_to(root).as_posix()
+    return FileEntry(kind, rel, symbol, day, rows, size, digest, written_at or utcnow())
 
 
 class PartitionLedger:
