@@ -21,7 +21,17 @@ import stockdb
 from stockdb.api.context import ApiContext
 from stockdb.api.errors import install_error_handlers
 from stockdb.api.metrics import ApiMetrics, MetricsMiddleware, read_snapshot
-from stockdb.api.routes import actions, agents, bars, features, jobs, models, symbols, system
+from stockdb.api.routes import (
+    actions,
+    agents,
+    bars,
+    features,
+    jobs,
+    models,
+    symbols,
+    system,
+    verify,
+)
 from stockdb.app import App
 from stockdb.config import Settings
 
@@ -104,6 +114,6 @@ def create_app(
     )
     api.add_middleware(MetricsMiddleware, metrics=metrics)
     install_error_handlers(api)
-    for module in (bars, symbols, jobs, agents, features, models, actions, system):
+    for module in (bars, symbols, jobs, agents, features, models, actions, system, verify):
         api.include_router(module.router)
     return api

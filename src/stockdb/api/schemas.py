@@ -95,6 +95,11 @@ class HealthResponse(_Model):
     status: Literal["ok", "degraded"]
     version: str
     checks: dict[str, HealthCheck]
+    damaged_partitions: int | None = Field(
+        default=None,
+        description="Partitions known damaged or missing (run `stockdb verify --repair`); "
+        "null when the state store cannot be read",
+    )
 
 
 class JobModel(_Model):
