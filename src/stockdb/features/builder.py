@@ -19,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -31,7 +32,7 @@ from stockdb.features.frame import BarFrame
 from stockdb.features.layout import FeatureLayout
 from stockdb.features.records import BuildRecord, FeatureRecords, PartitionRecord
 from stockdb.features.sources import ADJUSTMENT_MARK, BarHistory, BarSource
-from stockdb.lake.atomic import atomic_write_parquet, sweep_temp_tree
+from stockdb.lake.atomic import commit_temp, discard_temp, sweep_temp_tree, write_temp_parquet
 from stockdb.lake.locks import SymbolLocks
 from stockdb.state.ledger import FileEntry, PartitionLedger, file_entry
 from stockdb.symbols import normalize_symbol
@@ -237,29 +238,43 @@ class FeatureBuilder:
         self.layout.ensure_symbol_dir(symbol)
         done = 0
 
-        def write(part_index: int) -> PartitionRecord:
+        def write(part_index: int) -> tuple[PartitionRecord, Path, Path, FileEntry]:
             part = todo[part_index]
             table = wide.slice(part.start, part.stop - part.start)
             table = table.replace_schema_metadata(
                 feature_metadata(self.feature_set, symbol, part.day)
             )
             dest = self.layout.partition_path(symbol, part.day)
-            atomic_write_parquet(table, dest)
-            entries.append(
-                file_entry("features", self.layout.root, dest, symbol, part.day, table.num_rows)
+            tmp = write_temp_parquet(table, dest)
+            entry = file_entry(
+                "features", self.layout.root, dest, symbol, part.day, table.num_rows, source=tmp
             )
-            return PartitionRecord(
+            record = PartitionRecord(
                 part.day, self.feature_set.set_hash, part.fingerprint, table.num_rows
             )
+            return record, tmp, dest, entry
 
         written: list[PartitionRecord] = []
-        entries: list[FileEntry] = []  # list.append is atomic: safe from the writer threads
-        with ThreadPoolExecutor(max_workers=self.write_threads) as pool:
-            for record in pool.map(write, range(len(todo))):
-                written.append(record)
-                done += 1
-                if on_partition is not None:
-                    on_partition(done, len(todo))
+        staged: list[tuple[Path, Path, FileEntry]] = []
+        try:
+            with ThreadPoolExecutor(max_workers=self.write_threads) as pool:
+                for record, tmp, dest, entry in pool.map(write, range(len(todo))):
+                    written.append(record)
+                    staged.append((tmp, dest, entry))
+                    done += 1
+                    if on_partition is not None:
+                        on_partition(done, len(todo))
+        except BaseException:
+            for tmp, _, _ in staged:
+                discard_temp(tmp)
+            sweep_temp_tree(self.layout.symbol_dir(symbol))  # temps of unfinished workers
+            raise
+        # Write-ahead: the ledger learns the new checksums (keeping the old ones) before the
+        # renames, so a crash anywhere leaves files that match one or the other.
+        ledger = PartitionLedger(self.records.state)
+        ledger.record([entry for _, _, entry in staged])
+        for tmp, dest, _ in staged:
+            commit_temp(tmp, dest)
         for day in orphans:
             self.layout.remove_partition(symbol, day)
         ts = wide.column("ts").cast(pa.int64()).to_numpy()
@@ -283,12 +298,10 @@ class FeatureBuilder:
                 datetime.now(UTC),
             ),
         )
-        ledger = PartitionLedger(self.records.state)
         gone = [
             self.layout.partition_path(symbol, d).relative_to(self.layout.root) for d in orphans
         ]
         ledger.forget("features", [p.as_posix() for p in gone])
-        ledger.record(entries)
         return BuildResult(
             symbol,
             self.feature_set.set_hash,

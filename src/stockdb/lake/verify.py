@@ -147,7 +147,11 @@ class Verifier:
         root = self.roots[kind]
         entries = {e.rel_path: e for e in self.ledger.entries(kind, names)}
         disk = self._disk_files(kind, names)
+        uncommitted: list[str] = []
         for rel, entry in entries.items():
+            if kind == "bars" and self._uncommitted(root / rel, entry):
+                uncommitted.append(rel)
+                continue
             report.checked += 1
             finding = self._check_entry(root / rel, entry)
             if finding is not None:
@@ -172,6 +176,15 @@ class Verifier:
         if kind == "bars":
             unrecorded += self._missing_from_coverage(names, entries, disk, report, now)
         self.ledger.record(unrecorded)
+        self.ledger.forget(kind, uncommitted)
+
+    def _uncommitted(self, path: Path, entry: FileEntry) -> bool:
+        """A first write recorded but never renamed into place (a crash in between): no file,
+        no earlier version, and the coverage ledger never heard of the session."""
+        if entry.prev_checksum is not None or path.exists():
+            return False
+        known = self.coverage.sessions(entry.symbol, entry.session_date, entry.session_date)
+        return entry.session_date not in known
 
     def _check_entry(self, path: Path, entry: FileEntry) -> Finding | None:
         def found(problem: Problem, detail: str) -> Finding:
@@ -180,11 +193,11 @@ class Verifier:
         if not path.exists():
             return found("missing", f"file gone (ledger: {entry.rows} rows)")
         size, digest = checksum_file(path)
+        if entry.matches(size, digest):
+            return None
         if size != entry.size:
             return found("damaged", f"size {size} bytes, written as {entry.size}")
-        if digest != entry.checksum:
-            return found("damaged", "content checksum differs from the one written")
-        return None
+        return found("damaged", "content checksum differs from the one written")
 
     def _missing_from_coverage(
         self,
