@@ -29,6 +29,7 @@ from stockdb.state.store import StateStore
 if TYPE_CHECKING:
     from stockdb.corporate.service import CorporateActionService
     from stockdb.features.service import FeatureService
+    from stockdb.lake.verify import Verifier
     from stockdb.providers.corporate_actions import ActionSource
     from stockdb.simulation.service import SimulationService
     from stockdb.state.ledger import PartitionLedger
@@ -73,6 +74,19 @@ class App:
             ledger=self.ledger,
             clock=self.clock,
             quarantine_root=self.settings.data_dir / "quarantine",
+        )
+
+    @cached_property
+    def verifier(self) -> Verifier:
+        """Checks (and repairs) every partition against the ledger (``stockdb verify``)."""
+        from stockdb.lake.verify import Verifier
+
+        return Verifier(
+            self.lake,
+            self.settings.features_dir,
+            self.ledger,
+            self.coverage,
+            self.settings.data_dir,
         )
 
     @cached_property

@@ -22,7 +22,17 @@ from stockdb.api.context import ApiContext
 from stockdb.api.docs import install_offline_docs
 from stockdb.api.errors import install_error_handlers
 from stockdb.api.metrics import ApiMetrics, MetricsMiddleware, read_snapshot
-from stockdb.api.routes import actions, agents, bars, features, jobs, models, symbols, system
+from stockdb.api.routes import (
+    actions,
+    agents,
+    bars,
+    features,
+    jobs,
+    models,
+    symbols,
+    system,
+    verify,
+)
 from stockdb.api.security import SecurityMiddleware, declare_bearer
 from stockdb.app import App
 from stockdb.config import Settings
@@ -113,7 +123,7 @@ def create_app(
     api.add_middleware(SecurityMiddleware, settings=settings or (app.settings if app else None))
     api.add_middleware(MetricsMiddleware, metrics=metrics)
     install_error_handlers(api)
-    for module in (bars, symbols, jobs, agents, features, models, actions, system):
+    for module in (bars, symbols, jobs, agents, features, models, actions, system, verify):
         api.include_router(module.router)
     declare_bearer(api)
     return api

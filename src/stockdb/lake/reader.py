@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Literal
 
 import duckdb
@@ -22,7 +23,8 @@ import pyarrow as pa
 from stockdb.bars import BAR_SCHEMA, conform
 from stockdb.calendar import TradingCalendar
 from stockdb.dates import parse_date_or_instant
-from stockdb.errors import ConfigError, InvalidInput, NotFound
+from stockdb.errors import ConfigError, DataIntegrityError, InvalidInput, NotFound
+from stockdb.lake.integrity import REPAIR_HINT, first_unreadable
 from stockdb.lake.parquet_lake import ParquetLake
 from stockdb.symbols import normalize_symbol
 from stockdb.timeframes import Timeframe, aggregate, parse_timeframe
@@ -167,9 +169,18 @@ class BarReader:
         cur = self._cursor()
         try:
             table = cur.sql(sql, params=params).to_arrow_table()
+        except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+            raise self._damaged(paths, exc) from exc
         finally:
             cur.close()
         return conform(table)
+
+    def _damaged(self, paths: list[str], exc: Exception) -> Exception:
+        """A scan failed on a file: name the damaged partition (and mark it in the ledger)."""
+        culprit = first_unreadable([Path(p) for p in paths])
+        if culprit is None:
+            return DataIntegrityError(f"cannot read the bars: {exc}; {REPAIR_HINT}")
+        return self.lake.report_damaged(*culprit)
 
     def minute_bars(
         self,
