@@ -9,7 +9,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,14 +17,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 from sqlalchemy import insert, select
 from sqlalchemy.engine import RowMapping
 
 from stockdb.config import Settings
-from stockdb.errors import Conflict, InvalidInput, NotFound
+from stockdb.errors import Conflict, InvalidInput, NotFound, StorageError
 from stockdb.lake.atomic import atomic_write_parquet
 from stockdb.simulation.engine import EngineResult, Fill, buy_and_hold, simulate
 from stockdb.simulation.metrics import performance
+from stockdb.simulation.report import ReportInput, tearsheet
 from stockdb.simulation.signals import signals_from_predictions
 from stockdb.state import tables
 from stockdb.state.store import StateStore, as_utc, utcnow
@@ -370,3 +372,38 @@ class SimulationService:
         with self.state.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         return [_record(row) for row in rows]
+
+    def report(self, simulation_id: str) -> str:
+        """The self-contained HTML tearsheet of a stored simulation.
+
+        Raises NotFound or InvalidInput for a bad id, StorageError when its stored curve or
+        trades cannot be read.
+        """
+        record = self.get(simulation_id)
+        try:
+            model: dict[str, Any] | None = asdict(self.models.get(record.model_id))
+        except NotFound:
+            model = None
+        try:
+            curve = pq.read_table(record.equity_path).to_pandas()
+            trades = pq.read_table(record.trades_path).to_pandas()
+        except (OSError, pa.ArrowException) as exc:
+            raise StorageError(
+                f"cannot read the results of simulation {record.id}: {type(exc).__name__}"
+            ) from exc
+        return tearsheet(
+            ReportInput(
+                simulation_id=record.id,
+                model_id=record.model_id,
+                symbol=record.symbol,
+                created_at=record.created_at.isoformat("T", "seconds"),
+                params=record.params,
+                metrics=record.metrics,
+                benchmark_metrics=record.benchmark_metrics,
+                warnings=record.warnings,
+                stale=record.stale,
+                model=model,
+                curve=curve,
+                trades=trades,
+            )
+        )

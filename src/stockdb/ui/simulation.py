@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 import streamlit as st
@@ -19,6 +20,7 @@ __all__ = [
     "SIMULATE_KEY",
     "metrics_table",
     "render",
+    "report_url",
     "simulate_request",
     "simulation_frames",
 ]
@@ -76,6 +78,11 @@ def metrics_table(result: dict[str, Any]) -> pd.DataFrame:
     ]
     frame = pd.DataFrame(rows, columns=["metric", "strategy", "buy_and_hold"])
     return frame.astype({"strategy": "object", "buy_and_hold": "object"})
+
+
+def report_url(base_url: str, simulation_id: str) -> str:
+    """The address of a simulation's HTML tearsheet on the API (GET, no token needed)."""
+    return f"{base_url.rstrip('/')}/simulations/{quote(simulation_id, safe='')}/report"
 
 
 def simulation_frames(result: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -140,6 +147,11 @@ def _result(api: ApiClient, simulation_id: str) -> None:
         show_error(exc, f"Reading simulation {simulation_id}")
         return
     st.subheader(f"Simulation {simulation_id}")
+    st.link_button(
+        "Open the tearsheet (HTML report)",
+        report_url(api.base_url, simulation_id),
+        help=f"Or write it to a file: stockdb simulations report {simulation_id}",
+    )
     if result.get("overlaps_training"):
         st.warning(
             "The simulated window overlaps the model's training window: these results are "
@@ -154,6 +166,12 @@ def _result(api: ApiClient, simulation_id: str) -> None:
         st.plotly_chart(drawdown_figure(equity), key="sim-drawdown")
     st.markdown("**Metrics**")
     st.dataframe(metrics_table(result), hide_index=True)
+    sessions = (result.get("metrics") or {}).get("sessions")
+    if sessions is not None:
+        st.caption(
+            f"Sharpe, volatility, Sortino, CAGR and Calmar from {sessions} daily returns "
+            "(252 sessions a year); drawdown over every bar."
+        )
     st.markdown(f"**Trades** ({len(trades)})")
     if not trades.empty:
         trades["ts"] = trades["ts"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
