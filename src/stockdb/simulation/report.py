@@ -36,6 +36,9 @@ _NEW_YORK = "America/New_York"
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 # Percent figures in the metric table; the rest are shown as numbers.
 _PERCENT = {"total_return", "cagr", "volatility", "max_drawdown", "win_rate", "exposure"}
+_MONEY = {"initial_cash", "final_equity", "fees", "cash"}
+# Bar charts skip weekends and the hours outside 04:00-20:00 New York (no bars there).
+_RANGEBREAKS = [{"bounds": ["sat", "mon"]}, {"bounds": [20, 4], "pattern": "hour"}]
 
 
 def monthly_returns(daily: pd.Series) -> pd.DataFrame:
@@ -129,6 +132,8 @@ def _charts(data: ReportInput) -> list[go.Figure]:
     daily = daily_returns(curve["ts"], eq, cash)
     months = monthly_returns(daily) * 100
     text = [[f"{v:.2f}" if np.isfinite(v) else "" for v in row] for row in months.to_numpy()]
+    for fig in (equity, drawdown):
+        fig.update_xaxes(rangebreaks=_RANGEBREAKS)
     heatmap = go.Figure(
         go.Heatmap(
             z=months.to_numpy(),
@@ -151,6 +156,7 @@ def _charts(data: ReportInput) -> list[go.Figure]:
         sharpe = rolling_sharpe(series, window)
         x = pd.to_datetime(pd.Index(sharpe.index).astype(str))
         rolling.add_trace(go.Scatter(x=x, y=sharpe.to_numpy(), mode="lines", name=name))
+    rolling.update_xaxes(rangebreaks=_RANGEBREAKS[:1])
     return [equity, drawdown, heatmap, rolling]
 
 
@@ -161,6 +167,8 @@ def _fmt(name: str, value: Any) -> str:
         return html.escape(str(value))
     if name in _PERCENT:
         return f"{value * 100:,.2f}&nbsp;%"
+    if name in _MONEY:
+        return f"{value:,.2f}"
     if isinstance(value, int):
         return f"{value:,}"
     return f"{value:,.4f}" if abs(value) < 1e6 else f"{value:,.0f}"
@@ -234,7 +242,7 @@ def _trade_table(trades: pd.DataFrame) -> str:
         )
     ]
     headers = ["time (New York)", "side", "price", "shares", "fee", "cash after"]
-    return note + _table(headers, rows, "trades")
+    return f'{note}<div class="scroll">{_table(headers, rows, "trades")}</div>'
 
 
 _STYLE = """
@@ -244,6 +252,7 @@ table{border-collapse:collapse;font-size:0.9em} td,th{padding:3px 10px;border-bo
 th{text-align:left;background:#f4f4f4} table.metrics td:nth-child(n+2){text-align:right}
 table.trades td:nth-child(n+3){text-align:right} .warn{background:#fff3cd;padding:8px 12px}
 .grid{display:flex;gap:32px;flex-wrap:wrap} .note{color:#555;font-size:0.85em}
+.scroll{max-height:520px;overflow-y:auto;display:inline-block}
 """
 
 
