@@ -85,6 +85,7 @@ OPERATIONS = [
     ("POST", "/simulate"),
     ("GET", "/simulations"),
     ("GET", "/simulations/{simulation_id}"),
+    ("GET", "/simulations/{simulation_id}/report"),
     ("GET", "/health"),
     ("GET", "/metrics"),
 ]

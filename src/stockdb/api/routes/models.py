@@ -264,8 +264,13 @@ def get_simulation(
 @router.get(
     "/simulations/{simulation_id}/report",
     operation_id="get_simulation_report",
-    response_class=HTMLResponse,
-    responses={**ERROR_RESPONSES, 200: {"content": {"text/html": {}}}},
+    responses={
+        **ERROR_RESPONSES,
+        200: {
+            "description": "The report page",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        },
+    },
     summary="A self-contained HTML tearsheet of one simulation",
 )
 def get_simulation_report(ctx: Ctx, simulation_id: SimulationId) -> Response:
