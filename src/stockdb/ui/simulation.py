@@ -18,6 +18,7 @@ from stockdb.ui.widgets import follow_job, show_error, start_job
 __all__ = [
     "FILL_MODES",
     "SIMULATE_KEY",
+    "metric_text",
     "metrics_table",
     "render",
     "report_url",
@@ -61,8 +62,26 @@ def simulate_request(
     return body
 
 
+_PERCENT = frozenset({"total_return", "cagr", "volatility", "max_drawdown", "win_rate", "exposure"})
+_MONEY = frozenset({"initial_cash", "final_equity", "fees"})
+
+
+def metric_text(name: str, value: Any) -> str:
+    """One metric as shown: ratios of cash in percent, counts with separators, None as a
+    dash (one text column, so numbers and timestamps can share it)."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if name in _PERCENT:
+        return f"{value * 100:,.2f} %"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.2f}" if name in _MONEY else f"{value:,.4f}"
+
+
 def metrics_table(result: dict[str, Any]) -> pd.DataFrame:
-    """Strategy and buy-and-hold metrics side by side, one row per metric name."""
+    """Strategy and buy-and-hold metrics side by side as text, one row per metric name."""
     ours: dict[str, Any] = result.get("metrics") or {}
     bench: dict[str, Any] = result.get("benchmark_metrics") or {}
     names = list(ours) + [k for k in bench if k not in ours]
@@ -70,14 +89,13 @@ def metrics_table(result: dict[str, Any]) -> pd.DataFrame:
     rows = [
         {
             "metric": name,
-            "strategy": ours.get(name),
-            "buy_and_hold": bench.get(name),
+            "strategy": metric_text(name, ours.get(name)),
+            "buy_and_hold": metric_text(name, bench.get(name)),
         }
         for name in names
         if isinstance(ours.get(name), scalar) and isinstance(bench.get(name), scalar)
     ]
-    frame = pd.DataFrame(rows, columns=["metric", "strategy", "buy_and_hold"])
-    return frame.astype({"strategy": "object", "buy_and_hold": "object"})
+    return pd.DataFrame(rows, columns=["metric", "strategy", "buy_and_hold"], dtype=str)
 
 
 def report_url(base_url: str, simulation_id: str) -> str:
