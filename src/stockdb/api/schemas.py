@@ -94,6 +94,8 @@ class HealthResponse(_Model):
 
     status: Literal["ok", "degraded"]
     version: str
+    provider: str = Field(description="Where new bars come from: synthetic or alpaca")
+    feed: str = Field(description="The provider's feed (iex, sip, ...; synthetic for synthetic)")
     checks: dict[str, HealthCheck]
 
 

@@ -140,7 +140,13 @@ def ingest_handler(
     source = app.provider(params.get("provider"))
     try:
         summary = app.backfill.run(
-            symbols, start, end, source, progress=report, should_stop=should_stop
+            symbols,
+            start,
+            end,
+            source,
+            progress=report,
+            replace=bool(params.get("replace", False)),
+            should_stop=should_stop,
         )
     finally:
         source.close()

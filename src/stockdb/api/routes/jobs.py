@@ -71,6 +71,10 @@ def post_ingest(
     provider: Annotated[
         str | None, Query(max_length=20, description="synthetic or alpaca (default: by keys)")
     ] = None,
+    replace: Annotated[
+        bool,
+        Query(description="Re-fetch START..END and rewrite exactly those sessions"),
+    ] = False,
 ) -> Response:
     """Queue an ingest of ``symbol`` over sessions ``start..end`` (default: the latest five)
     and answer 202 with the job; while that job is queued or running, the same request
@@ -80,7 +84,7 @@ def post_ingest(
     app = ctx.app
     first, last = default_range(app.calendar, app.clock.now(), first, last)
     try:
-        job = ctx.jobs.submit_ingest([name], first, last, provider)
+        job = ctx.jobs.submit_ingest([name], first, last, provider, replace)
     except ConfigError as exc:  # e.g. alpaca without keys: the caller can pick another
         raise HTTPException(status_code=400, detail=str(exc)) from exc
     return json_response(job_body(job), 202, {"Location": f"/jobs/{job.id}"})
