@@ -151,7 +151,9 @@ def join_timeframes(minute: pd.DataFrame, higher: dict[str, pd.DataFrame]) -> pd
         right = frame.dropna(subset=[AVAILABLE_COLUMN]).drop(columns=["ts"])
         right = right.sort_values(AVAILABLE_COLUMN, kind="stable")
         names = {c: f"{c}_{timeframe}" for c in right.columns if c != AVAILABLE_COLUMN}
-        right = right.rename(columns=names)
+        # float64 throughout, so a column's dtype does not depend on whether the period
+        # starts before the first higher-timeframe row (NaN) or after it
+        right = right.astype({c: "float64" for c in names}).rename(columns=names)
         right[AVAILABLE_COLUMN] = right[AVAILABLE_COLUMN].astype(out["ts"].dtype)
         out = pd.merge_asof(
             out,
@@ -161,7 +163,7 @@ def join_timeframes(minute: pd.DataFrame, higher: dict[str, pd.DataFrame]) -> pd
             direction="backward",
             allow_exact_matches=True,
         ).drop(columns=[AVAILABLE_COLUMN])
-    return out
+    return out.copy()  # one block per dtype, not one per joined column
 
 
 def _ticker_frame(
