@@ -30,7 +30,7 @@ from stockdb.features.definitions import (
 )
 from stockdb.features.file_records import FileFeatureRecords
 from stockdb.features.layout import FeatureLayout
-from stockdb.features.multiframe import TimeframeBarSource
+from stockdb.features.multiframe import SharedHistorySource, TimeframeBarSource
 from stockdb.features.records import FeatureRecords, PartitionLedger
 from stockdb.features.sources import (
     AdjustedBarSource,
@@ -123,11 +123,13 @@ class FeatureService:
                 )
                 source = AdjustedBarSource(source, actions.split_steps)
         self.source = source
+        # builders share one read of a symbol's history across timeframes
+        self._shared = SharedHistorySource(source)
         self.layout = FeatureLayout(settings.features_dir)
         self.records = FeatureRecords(state)
         self._locks = FileSymbolLocks(settings.data_dir / "locks" / "features")
         self.builder = FeatureBuilder(
-            source, self.layout, self.records, calendar, self.feature_set, self._locks
+            self._shared, self.layout, self.records, calendar, self.feature_set, self._locks
         )
         self.store = FeatureStore(self.layout, self.feature_set)
         self._timeframes: dict[str, TimeframeStore] = {
@@ -156,7 +158,7 @@ class FeatureService:
             feature_set = self.feature_set.at(name)
             layout = FeatureLayout(self.timeframe_root(name))
             records = FileFeatureRecords(layout)
-            source = TimeframeBarSource(self.source, name, self.calendar)
+            source = TimeframeBarSource(self._shared, name, self.calendar)
             builder = FeatureBuilder(
                 source, layout, records, self.calendar, feature_set, self._locks
             )
@@ -210,8 +212,11 @@ class FeatureService:
                 frames = [BASE_TIMEFRAME, *self.built_timeframes(symbol)]
             else:
                 frames = [chosen]
-            for name in frames:
-                results.append(self.at(name).builder.build(symbol, full=full))
+            try:
+                for name in frames:
+                    results.append(self.at(name).builder.build(symbol, full=full))
+            finally:
+                self._shared.forget()
         if progress is not None:
             progress(len(names), len(names), "done")
         if self.settings.dest_duckdb_path is not None:
