@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stockdb.calendar import TradingCalendar
-from stockdb.features.builder import FeatureBuilder
+from stockdb.features.builder import wide_table
 from stockdb.features.definitions import default_feature_set
 from stockdb.features.multiframe import aggregate_history, available_from
 from stockdb.features.sources import BarHistory, PartitionSlice
@@ -44,8 +44,7 @@ def joined(table: pa.Table, calendar: TradingCalendar) -> pd.DataFrame:
     base = default_feature_set()
 
     def compute(tf: str, hist: BarHistory) -> tuple[pd.DataFrame, np.ndarray]:
-        builder = FeatureBuilder(None, None, None, calendar, base.at(tf), None)  # type: ignore[arg-type]
-        wide = builder.compute(hist)
+        wide = wide_table(hist, base.at(tf), calendar)
         frame = wide.to_pandas()
         frame["ts"] = frame["ts"].astype("datetime64[us, UTC]")
         return frame, wide.column("ts").cast(pa.int64()).to_numpy()
