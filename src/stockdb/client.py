@@ -86,21 +86,28 @@ class StockDB:
         end: str | date | None = None,
         columns: Sequence[str] | None = None,
         output: Output = "pandas",
+        timeframe: str | None = None,
     ) -> Any:
         """Stored feature rows of ``symbol`` (``ts`` first, ascending) for sessions
-        ``start..end``; ``columns`` picks features. Raises NotFound / InvalidInput."""
+        ``start..end`` at ``timeframe`` (1Min, 5Min, 15Min, 1Hour, 1Day; default 1Min);
+        ``columns`` picks features. Raises NotFound / InvalidInput."""
         first, last = parse_date(start, "start"), parse_date(end, "end")
         if first is not None and last is not None and first > last:
             raise InvalidInput(f"start {first} is after end {last}")
-        frame = self.app.features.read(normalize_symbol(symbol), first, last, columns)
+        frame = self.app.features.read(
+            normalize_symbol(symbol), first, last, columns, timeframe=timeframe
+        )
         if output == "pandas":
             return frame
         return _convert(pa.Table.from_pandas(frame, preserve_index=False), output)
 
-    def build_features(self, symbols: Sequence[str] | None = None, full: bool = False) -> list[Any]:
-        """Build (incrementally, or ``full``) the feature partitions of ``symbols`` (all)."""
+    def build_features(
+        self, symbols: Sequence[str] | None = None, full: bool = False, timeframe: str | None = None
+    ) -> list[Any]:
+        """Build (incrementally, or ``full``) the feature partitions of ``symbols`` (all), at
+        ``timeframe`` (default: 1Min and every timeframe already built)."""
         names = None if symbols is None else normalize_symbols(symbols)
-        return self.app.features.build(names, full)
+        return self.app.features.build(names, full, timeframe=timeframe)
 
     def train(self, tickers: str | Sequence[str], **options: Any) -> Any:
         """Train and register a model (see ``stockdb train --help`` for the options);

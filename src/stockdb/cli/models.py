@@ -42,6 +42,10 @@ def train(
     target: Annotated[str, typer.Option(help="direction or return")] = "direction",
     horizon: Annotated[int, typer.Option(help="Bars ahead the target looks")] = 1,
     features: Annotated[str | None, typer.Option(help="Names or globs, comma-separated")] = None,
+    timeframes: Annotated[
+        str | None,
+        typer.Option(help="Also join features at 5Min,15Min,1Hour,1Day (closed bars only)"),
+    ] = None,
     start: Annotated[str | None, typer.Option(help="First session date")] = None,
     end: Annotated[str | None, typer.Option(help="Last session date")] = None,
     train_fraction: Annotated[float, typer.Option()] = 0.7,
@@ -69,6 +73,8 @@ def train(
     }
     if features:
         body["features"] = [f.strip() for f in features.split(",") if f.strip()]
+    if timeframes:
+        body["timeframes"] = [f.strip() for f in timeframes.split(",") if f.strip()]
     if walk_forward:
         body["walk_forward"] = {
             "n_splits": walk_forward,

@@ -3,10 +3,16 @@ mark what a new action invalidates and queue the feature rebuild.
 
 Which new actions invalidate derived data follows the feature set's ``price_adjustment``:
 with the default ``split``, a new or changed split of a symbol marks its feature partitions
-stale (through the split factor in their source fingerprint, reason ``corporate_action``), its
-models and their simulations stale, and queues an incremental feature build of the symbol
-(when it has features). A cash dividend leaves split-adjusted data unchanged, so it marks
-nothing; with ``raw`` nothing is ever marked.
+before the ex-date stale (through the split factor in their source fingerprint, reason
+``corporate_action``), the models and simulations whose data include such a bar or follow it
+within their features' look-back (:mod:`stockdb.corporate.staleness`), and queues an
+incremental feature build of the symbol (when it has features), which rewrites those
+partitions, and the later ones whose look-back reads them, at every timeframe built, and so
+clears their staleness. A split dated on or before the symbol's first stored session, or one
+not in effect yet, touches no stored bar and marks nothing. A cash dividend leaves
+split-adjusted data unchanged, so it marks nothing; with ``raw`` nothing is ever marked. A
+stale model stays stale until it is retrained: rebuilding features does not change what it
+learnt from.
 """
 
 from __future__ import annotations
@@ -185,7 +191,8 @@ class CorporateActionService:
         recorded = self.repo.record(actions, self.clock.now())
         update = ActionUpdate(recorded)
         relevant = [a for a in [*recorded.fresh, *due] if adjusts_for(self.price_adjustment, a)]
-        symbols = sorted({a.symbol for a in relevant})
+        touched = self.touched(relevant)
+        symbols = sorted(touched)
         if recorded.fresh:
             log.info(
                 "corporate actions recorded",
@@ -198,7 +205,7 @@ class CorporateActionService:
         if not symbols:
             return update
         update.stale_symbols = symbols
-        update.marks = mark_stale(self.state, symbols)
+        update.marks = mark_stale(self.state, touched, self.calendar)
         targets = [s for s in symbols if has_feature_partitions(self.state, s)]
         if targets and self.rebuild is not None:
             update.rebuild_job = self.rebuild(targets)
@@ -213,6 +220,26 @@ class CorporateActionService:
             },
         )
         return update
+
+    def touched(self, actions: Iterable[CorporateAction]) -> dict[str, date]:
+        """Per symbol, the latest ex-date among ``actions`` that change stored bars as they
+        are read now: in effect (ex-date on or before today) and dated after the symbol's
+        first stored session (an action before the first bar, or one announced for later,
+        adjusts nothing yet)."""
+        today = self.as_of()
+        out: dict[str, date] = {}
+        first: dict[str, date | None] = {}
+        for action in actions:
+            if action.ex_date > today:
+                continue
+            if action.symbol not in first:
+                names = self.lake.partition_names(action.symbol)
+                first[action.symbol] = date.fromisoformat(names[0][3:]) if names else None
+            earliest = first[action.symbol]
+            if earliest is None or earliest >= action.ex_date:
+                continue
+            out[action.symbol] = max(action.ex_date, out.get(action.symbol, action.ex_date))
+        return out
 
     def import_csv(self, path: Path) -> ActionUpdate:
         """Record every action in the CSV file ``path`` (see :mod:`stockdb.corporate.csvfile`).

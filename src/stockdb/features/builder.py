@@ -46,6 +46,7 @@ __all__ = [
     "StalePartition",
     "StaleReason",
     "feature_metadata",
+    "wide_table",
 ]
 
 BASE_COLUMNS = ("ts", "open", "high", "low", "close", "volume", "trade_count", "vwap")
@@ -127,6 +128,19 @@ def _utc(us: int) -> datetime:
     return datetime.fromtimestamp(us / 1_000_000, tz=UTC)
 
 
+def wide_table(history: BarHistory, feature_set: FeatureSet, calendar: TradingCalendar) -> pa.Table:
+    """The base columns then every feature of ``feature_set`` over the whole ``history``. Pure."""
+    table = history.table
+    if history.anchor_us is not None:
+        # Features see each bar at its start (a 1Day bar at the open, not its 00:00 label).
+        anchors = pa.array(history.anchor_us, pa.int64()).cast(table.schema.field("ts").type)
+        table = table.set_column(table.column_names.index("ts"), "ts", anchors)
+    values = feature_set.compute(BarFrame.from_table(table, calendar))
+    arrays = [history.table.column(c) for c in BASE_COLUMNS]
+    arrays += [pa.array(values[c], type=pa.float64()) for c in feature_set.columns]
+    return pa.Table.from_arrays(arrays, names=[*BASE_COLUMNS, *feature_set.columns])
+
+
 class FeatureBuilder:
     """Computes ``feature_set`` over each symbol's history and writes changed partitions.
 
@@ -182,16 +196,7 @@ class FeatureBuilder:
 
     def compute(self, history: BarHistory) -> pa.Table:
         """The wide table (base columns then features) for the whole history; pure."""
-        table = history.table
-        if history.anchor_us is not None:
-            # Features see each bar at its start (a 1Day bar at the open, not its 00:00 label).
-            anchors = pa.array(history.anchor_us, pa.int64()).cast(table.schema.field("ts").type)
-            table = table.set_column(table.column_names.index("ts"), "ts", anchors)
-        bars = BarFrame.from_table(table, self.calendar)
-        values = self.feature_set.compute(bars)
-        arrays = [history.table.column(c) for c in BASE_COLUMNS]
-        arrays += [pa.array(values[c], type=pa.float64()) for c in self.feature_set.columns]
-        return pa.Table.from_arrays(arrays, names=[*BASE_COLUMNS, *self.feature_set.columns])
+        return wide_table(history, self.feature_set, self.calendar)
 
     def build(
         self,

@@ -46,24 +46,9 @@ def _partition(raw: dict[str, Any]) -> PartitionRecord:
     return PartitionRecord(**values)
 
 
-def _build(raw: dict[str, Any]) -> BuildRecord:
-    def instant(value: str | None) -> datetime | None:
-        return None if value is None else datetime.fromisoformat(value)
-
-    return BuildRecord(
-        raw["symbol"],
-        raw["set_hash"],
-        instant(raw.get("first_ts")),
-        instant(raw.get("last_ts")),
-        int(raw["rows"]),
-        int(raw["partitions"]),
-        bool(raw["full"]),
-        datetime.fromisoformat(raw["built_at"]),
-    )
-
-
 class FileFeatureRecords:
-    """``partitions``/``save_build``/``builds`` of :class:`FeatureRecords`, kept in files."""
+    """``partitions`` and ``save_build`` of :class:`FeatureRecords`, kept in a file per
+    symbol (with the last builds, for whoever reads the file)."""
 
     def __init__(self, layout: FeatureLayout) -> None:
         self.layout = layout
@@ -91,12 +76,6 @@ class FileFeatureRecords:
         """The partition records of ``symbol`` by session date."""
         records = (_partition(r) for r in self._load(normalize_symbol(symbol))["partitions"])
         return {r.session_date: r for r in records}
-
-    def symbols(self) -> list[str]:
-        """Every symbol with a records file, sorted."""
-        if not self.layout.root.is_dir():
-            return []
-        return sorted(p.name for p in self.layout.root.iterdir() if (p / RECORDS_FILE).is_file())
 
     def save_build(
         self,
@@ -137,8 +116,3 @@ class FileFeatureRecords:
                 raise
         except OSError as exc:
             raise StorageError(f"cannot write {path}: {exc.strerror}") from exc
-
-    def builds(self, symbol: str, limit: int = 100) -> list[BuildRecord]:
-        """The latest builds of ``symbol``, newest first."""
-        raw = self._load(normalize_symbol(symbol)).get("builds", [])
-        return [_build(b) for b in reversed(raw)][:limit]

@@ -28,7 +28,13 @@ from stockdb.calendar import TradingCalendar
 from stockdb.features.sources import BarHistory, BarSource, PartitionSlice
 from stockdb.timeframes import Timeframe, aggregate_by_keys, parse_timeframe
 
-__all__ = ["TimeframeBarSource", "aggregate_history", "available_from", "daily_labels"]
+__all__ = [
+    "SharedHistorySource",
+    "TimeframeBarSource",
+    "aggregate_history",
+    "available_from",
+    "daily_labels",
+]
 
 _US_PER_MINUTE = 60_000_000
 _US_PER_HOUR = 3_600_000_000
@@ -132,3 +138,36 @@ class TimeframeBarSource:
 
     def read(self, symbol: str) -> BarHistory:
         return aggregate_history(self.inner.read(symbol), self.timeframe, self.calendar)
+
+
+class SharedHistorySource:
+    """``inner`` whose last read of each symbol is reused while the symbol's fingerprints are
+    unchanged, so building 1Min and every higher timeframe reads the history once.
+    :meth:`forget` drops the kept histories (the service calls it after each symbol)."""
+
+    def __init__(self, inner: BarSource) -> None:
+        self.inner = inner
+        self._kept: dict[str, tuple[dict[date, str], BarHistory]] = {}
+
+    def symbols(self) -> list[str]:
+        return self.inner.symbols()
+
+    def reading(self, symbol: str) -> AbstractContextManager[None]:
+        return self.inner.reading(symbol)
+
+    def fingerprints(self, symbol: str) -> dict[date, str]:
+        return self.inner.fingerprints(symbol)
+
+    def read(self, symbol: str) -> BarHistory:
+        """The history of ``symbol``; callers hold :meth:`reading`, so the fingerprints taken
+        here describe the bars read."""
+        current = self.inner.fingerprints(symbol)
+        kept = self._kept.get(symbol)
+        if kept is not None and kept[0] == current:
+            return kept[1]
+        history = self.inner.read(symbol)
+        self._kept[symbol] = (current, history)
+        return history
+
+    def forget(self) -> None:
+        self._kept.clear()

@@ -30,7 +30,7 @@ from stockdb.features.definitions import (
 )
 from stockdb.features.file_records import FileFeatureRecords
 from stockdb.features.layout import FeatureLayout
-from stockdb.features.multiframe import TimeframeBarSource
+from stockdb.features.multiframe import SharedHistorySource, TimeframeBarSource
 from stockdb.features.records import FeatureRecords, PartitionLedger
 from stockdb.features.sources import (
     AdjustedBarSource,
@@ -124,12 +124,14 @@ class FeatureService:
                 )
                 source = AdjustedBarSource(source, actions.split_steps)
         self.source = source
+        # builders share one read of a symbol's history across timeframes
+        self._shared = SharedHistorySource(source)
         self.layout = FeatureLayout(settings.features_dir)
         self.records = FeatureRecords(state)
         self._locks = FileSymbolLocks(settings.data_dir / "locks" / "features")
         self._ledger = FileLedger(state)
         self.builder = FeatureBuilder(
-            source,
+            self._shared,
             self.layout,
             self.records,
             calendar,
@@ -164,7 +166,7 @@ class FeatureService:
             feature_set = self.feature_set.at(name)
             layout = FeatureLayout(self.timeframe_root(name))
             records = FileFeatureRecords(layout)
-            source = TimeframeBarSource(self.source, name, self.calendar)
+            source = TimeframeBarSource(self._shared, name, self.calendar)
             builder = FeatureBuilder(
                 source,
                 layout,
@@ -225,8 +227,11 @@ class FeatureService:
                 frames = [BASE_TIMEFRAME, *self.built_timeframes(symbol)]
             else:
                 frames = [chosen]
-            for name in frames:
-                results.append(self.at(name).builder.build(symbol, full=full))
+            try:
+                for name in frames:
+                    results.append(self.at(name).builder.build(symbol, full=full))
+            finally:
+                self._shared.forget()
         if progress is not None:
             progress(len(names), len(names), "done")
         if self.settings.dest_duckdb_path is not None:

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from stockdb.errors import DataIntegrityError, InvalidInput, NotFound
@@ -21,6 +21,22 @@ from stockdb.symbols import normalize_symbol
 __all__ = ["MAX_LIMIT", "FeatureStore"]
 
 MAX_LIMIT = 10_000_000
+
+
+def _scan(files: list[str], columns: list[str]) -> pa.Table:
+    """``columns`` of the partition ``files`` (DuckDB reads many small files ~4x faster than
+    a pyarrow dataset); a column a partition lacks comes back null."""
+    names = ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
+    con = duckdb.connect()
+    try:
+        con.execute("SET threads = 2")
+        con.execute("SET TimeZone = 'UTC'")
+        return con.sql(
+            f"SELECT {names} FROM read_parquet($files, union_by_name = true)",
+            params={"files": files},
+        ).to_arrow_table()
+    finally:
+        con.close()
 
 
 def _damaged(parts: list[tuple[date, Path]], exc: Exception) -> DataIntegrityError:
@@ -105,10 +121,8 @@ class FeatureStore:
                 parts = self._tail_partitions(parts, limit)
             stored = pq.read_schema(parts[-1][1]).names
             wanted = self._check_columns(columns, stored)
-            table = ds.dataset([str(p) for _, p in parts], format="parquet").to_table(
-                columns=wanted
-            )
-        except (OSError, pa.ArrowException) as exc:
+            table = _scan([str(p) for _, p in parts], wanted)
+        except (OSError, pa.ArrowException, duckdb.Error) as exc:
             raise _damaged(parts, exc) from exc
         table = table.sort_by("ts")
         if limit is not None and table.num_rows > limit:

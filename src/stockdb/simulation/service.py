@@ -32,7 +32,7 @@ from stockdb.simulation.signals import signals_from_predictions
 from stockdb.state import tables
 from stockdb.state.store import StateStore, as_utc, utcnow
 from stockdb.symbols import normalize_symbol
-from stockdb.training.dataset import FeatureSource, build_dataset
+from stockdb.training.dataset import FeatureSource, build_dataset, timeframes_of
 from stockdb.training.registry import ModelRecord, ModelRegistry, check_model_id
 
 __all__ = [
@@ -160,7 +160,13 @@ class SimulationService:
         oos_from = out_of_sample_start(train)
         start = first_date(request, record.id, train)
         try:
-            dataset = build_dataset(self.features, [symbol, *context], start, request.end)
+            dataset = build_dataset(
+                self.features,
+                [symbol, *context],
+                start,
+                request.end,
+                timeframes=timeframes_of(record.features),
+            )
         except NotFound:
             if start is None or start != oos_from or request.start is not None:
                 raise

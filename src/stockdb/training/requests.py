@@ -15,6 +15,7 @@ from stockdb.dates import parse_date
 from stockdb.errors import InvalidInput
 from stockdb.simulation.service import SimulationRequest
 from stockdb.symbols import normalize_symbol, normalize_symbols
+from stockdb.timeframes import parse_timeframe
 from stockdb.training.models import check_params, non_finite_param
 from stockdb.training.service import TrainRequest, WalkForward
 
@@ -34,6 +35,7 @@ _TRAIN_KEYS = {
     "train_end",
     "validation_end",
     "walk_forward",
+    "timeframes",
 }
 _SIM_KEYS = {
     "model_id",
@@ -122,6 +124,11 @@ def train_request(params: Mapping[str, Any]) -> TrainRequest:
     bad = non_finite_param(extra)
     if bad is not None:
         raise InvalidInput(f"params.{bad[:40]} must hold finite numbers only (no NaN or infinity)")
+    frames = params.get("timeframes") or []
+    if isinstance(frames, str):
+        frames = [f for f in frames.split(",") if f.strip()]
+    if not isinstance(frames, list) or not all(isinstance(f, str) for f in frames):
+        raise InvalidInput("timeframes must be a list such as ['1Hour', '1Day']")
     request = TrainRequest(
         tickers=normalize_symbols(raw),
         model=str(params.get("model", "logistic_regression")),
@@ -136,6 +143,7 @@ def train_request(params: Mapping[str, Any]) -> TrainRequest:
         train_end=parse_date(params.get("train_end"), "train_end"),
         validation_end=parse_date(params.get("validation_end"), "validation_end"),
         walk_forward=walk_forward,
+        timeframes=tuple(dict.fromkeys(parse_timeframe(f).name for f in frames)),
     )
     if request.start and request.end and request.start > request.end:
         raise InvalidInput(f"start {request.start} is after end {request.end}")

@@ -16,7 +16,12 @@ from sklearn.pipeline import Pipeline
 from stockdb.config import Settings
 from stockdb.errors import InvalidInput
 from stockdb.state.store import StateStore
-from stockdb.training.dataset import FeatureSource, build_dataset
+from stockdb.training.dataset import (
+    JOIN_TIMEFRAMES,
+    FeatureSource,
+    build_dataset,
+    timeframes_of,
+)
 from stockdb.training.models import ModelSpec, build_pipeline, class_balance, resolve_model, score
 from stockdb.training.registry import ModelDraft, ModelRecord, ModelRegistry
 from stockdb.training.splits import (
@@ -66,11 +71,23 @@ class TrainRequest:
     train_end: date | None = None
     validation_end: date | None = None
     walk_forward: WalkForward | None = None
+    timeframes: Sequence[str] = ()
+
+    @property
+    def joined_timeframes(self) -> tuple[str, ...]:
+        """``timeframes`` plus those the requested feature names end in (``rsi_14_1Day``)."""
+        named = timeframes_of(list(self.features or []))
+        return tuple(tf for tf in JOIN_TIMEFRAMES if tf in {*self.timeframes, *named})
 
     def validate(self) -> ModelSpec:
         """The model spec this request asks for; raises InvalidInput for inconsistent fields."""
         if self.target not in TARGETS:
             raise InvalidInput(f"unknown target {self.target!r}; choose one of {TARGETS}")
+        odd = [tf for tf in self.timeframes if tf not in JOIN_TIMEFRAMES]
+        if odd:
+            raise InvalidInput(
+                f"cannot join features at {', '.join(odd)}: use {', '.join(JOIN_TIMEFRAMES)}"
+            )
         if self.horizon < 1:
             raise InvalidInput(f"horizon must be at least 1 bar, not {self.horizon}")
         if self.train_end is not None and self.walk_forward is not None:
@@ -141,7 +158,13 @@ class TrainingService:
         folds = request.walk_forward.n_splits if request.walk_forward else 1
         total = 4 + folds
         report(0, total, "loading features")
-        dataset = build_dataset(self.features, request.tickers, request.start, request.end)
+        dataset = build_dataset(
+            self.features,
+            request.tickers,
+            request.start,
+            request.end,
+            timeframes=request.joined_timeframes,
+        )
         report(1, total, f"joined {dataset.rows} rows of {','.join(dataset.tickers)}")
         names = select_features(dataset.frame, request.features)
         data = label(dataset.frame, names, request.target, request.horizon)

@@ -10,9 +10,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from stockdb.ui.charts import NEW_YORK, candlestick_figure, to_frame
+from stockdb.ui.charts import candlestick_figure, to_frame
 from stockdb.ui.client import ApiClient, ApiError
 from stockdb.ui.format import TZ_LABEL, human_times, table
+from stockdb.ui.overlays import read_overlays
 from stockdb.ui.widgets import guarded, show_error
 
 __all__ = [
@@ -20,7 +21,6 @@ __all__ = [
     "ADJUSTMENT_LABELS",
     "BOLLINGER",
     "TIMEFRAMES",
-    "align_overlays",
     "bars_params",
     "overlay_choices",
     "overlay_columns",
@@ -38,7 +38,6 @@ ADJUSTMENT_LABELS: dict[str, str] = {
 }
 _BANDS = ("bb_upper", "bb_middle", "bb_lower")
 _PRICE_PREFIXES = ("sma_", "ema_")
-_REGULAR_CLOSE_MINUTE = 16 * 60
 
 
 def bars_params(
@@ -83,66 +82,18 @@ def overlay_columns(chosen: Sequence[str]) -> list[str]:
     return out
 
 
-def align_overlays(
-    bars: pd.DataFrame,
-    features: pd.DataFrame,
-    columns: Sequence[str],
-    timeframe: str,
-    regular_only: bool,
-) -> pd.DataFrame:
-    """Feature values under each bar, as of the bar's last minute.
-
-    1-minute bars match feature rows on ``ts``; an intraday bucket takes the last feature row
-    inside ``[ts, ts + width)``; a daily bar takes the last row of its New York date (before
-    16:00 when ``regular_only``). Bars without such a row get NaN. Rows align with ``bars``.
-    """
-    wanted = [c for c in columns if c in features.columns]
-    if bars.empty or features.empty or not wanted:
-        return pd.DataFrame(index=bars.index, columns=list(wanted), dtype="float64")
-    feats = features.loc[:, ["ts", *wanted]].sort_values("ts")
-    if timeframe == "1Day":
-        local = feats["ts"].dt.tz_convert(NEW_YORK)
-        if regular_only:
-            minute = local.dt.hour * 60 + local.dt.minute
-            feats = feats[minute < _REGULAR_CLOSE_MINUTE]
-            local = local[minute < _REGULAR_CLOSE_MINUTE]
-        last = feats.assign(day=local.dt.date).groupby("day").last()
-        days = bars["ts"].dt.tz_convert(NEW_YORK).dt.date
-        out = last.reindex(days.to_numpy())[wanted]
-        out.index = bars.index
-        return out.astype("float64")
-    width = pd.Timedelta(minutes=TIMEFRAMES.get(timeframe, 1))
-    left = pd.DataFrame({"ts": bars["ts"], "probe": bars["ts"] + width - pd.Timedelta(1, "us")})
-    left["order"] = range(len(left))
-    merged = pd.merge_asof(
-        left.sort_values("probe"),
-        feats.rename(columns={"ts": "feature_ts"}),
-        left_on="probe",
-        right_on="feature_ts",
-        direction="backward",
-    )
-    inside = merged["feature_ts"] >= merged["ts"]
-    merged.loc[~inside, wanted] = float("nan")
-    out = merged.sort_values("order")[wanted]
-    out.index = bars.index
-    return out.astype("float64")
-
-
 def _read_overlays(
     api: ApiClient, symbol: str, bars: pd.DataFrame, chosen: list[str], tf: str, regular: bool
 ) -> pd.DataFrame | None:
-    columns = overlay_columns(chosen)
-    if not columns or bars.empty:
-        return None
-    days = bars["ts"].dt.tz_convert(NEW_YORK).dt.date
+    """Overlays from the features built at the chart's own timeframe (see ui.overlays)."""
     try:
-        rows = api.features(
-            symbol, start=days.min(), end=days.max(), columns=",".join(columns), limit=None
-        )
+        overlays, note = read_overlays(api, symbol, bars, overlay_columns(chosen), tf)
     except ApiError as exc:
-        show_error(exc, f"Reading the features of {symbol} (build them on the Features page)")
+        show_error(exc, f"Reading the {tf} features of {symbol}")
         return None
-    return align_overlays(bars, to_frame(rows), columns, tf, regular)
+    if note is not None:
+        st.caption(note)
+    return overlays
 
 
 def render(api: ApiClient) -> None:

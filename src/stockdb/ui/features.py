@@ -60,7 +60,8 @@ def staleness_rows(overview: dict[str, Any], symbols: list[dict[str, Any]]) -> l
     those the build did not cover. ``bars_changed`` flags bars fetched after the build (their
     partitions are rebuilt by the next incremental build).
     """
-    reported = {r["symbol"]: r for r in overview.get("stale", [])}
+    stale_rows = overview.get("stale", [])
+    reported = {r["symbol"]: r for r in stale_rows if r.get("timeframe", "1Min") == "1Min"}
     current = overview.get("set_hash")
     latest: dict[str, dict[str, Any]] = {}
     for build in overview.get("builds", []):

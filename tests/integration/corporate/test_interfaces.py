@@ -115,6 +115,7 @@ def test_api_actions_adjusted_bars_and_stale_features(
     assert stale == [
         {
             "symbol": SPLIT_SYMBOL,
+            "timeframe": "1Min",
             "bar_partitions": 7,
             "stale_partitions": 3,
             "reasons": {"corporate_action": 3},

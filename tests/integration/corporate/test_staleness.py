@@ -11,8 +11,11 @@ from sqlalchemy import insert, select
 
 from stockdb.app import App
 from stockdb.cli.main import main
+from stockdb.clock import ManualClock
 from stockdb.corporate.model import make_action
+from stockdb.corporate.service import CorporateActionService
 from stockdb.features.service import FeatureService
+from stockdb.jobs.handlers import features_handler
 from stockdb.jobs.service import JobService
 from stockdb.state import tables
 
@@ -152,3 +155,106 @@ def test_features_status_cli_says_corporate_action(
     assert "corporate_action 3" in line  # 03-04, 03-05, 03-06 precede the ex-date
     assert _stale_ids(app)[0] == {"m-aaa", "m-both"}
     assert date(2024, 3, 4) in app.lake.sessions("AAA")
+
+
+def _windowed(model_id: str, tickers: list[str], start: str) -> dict[str, object]:
+    body = _model(model_id, tickers)
+    body["windows"] = {
+        "train": {"start": start, "end": "2024-03-12T20:00:00+00:00", "rows": 10},
+        "validation": {"start": None, "end": None, "rows": 0},
+        "gap_bars": 1,
+    }
+    return body
+
+
+def _simulation_from(sim_id: str, model_id: str, symbol: str, first_ts: str) -> dict[str, object]:
+    body = _simulation(sim_id, model_id, symbol)
+    body["params"] = {"first_ts": first_ts, "start": None}
+    return body
+
+
+def test_a_split_before_the_first_bar_marks_nothing_and_queues_nothing(
+    built: tuple[App, FeatureService], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The issue's scenario: a split dated before the symbol's first bar (as fetch-actions
+    stored) marked two models and two simulations stale and queued a no-op rebuild."""
+    app, service = built
+    service.build(["AAA"], timeframe="1Day")
+    for ex_date in (date(2023, 6, 1), FIRST):  # long before, and on the first session
+        csv = tmp_path / f"{ex_date}.csv"
+        csv.write_text(f"symbol,type,ex_date,ratio\nAAA,forward_split,{ex_date},4:1\n")
+        assert main(["import-actions", str(csv)]) == 0
+        out = capsys.readouterr().out
+        assert "1 new" in out and "rebuild" not in out
+    assert _stale_ids(app) == (set(), set())
+    assert all(s.up_to_date for s in service.status())
+    assert {s.timeframe for s in service.status(["AAA"])} == {"1Min", "1Day"}
+    assert JobService(app).list(kind="features") == []
+
+
+def test_an_announced_split_marks_nothing_until_it_is_in_effect(
+    built: tuple[App, FeatureService],
+) -> None:
+    app, service = built
+    clock = ManualClock(datetime(2024, 3, 1, 15, tzinfo=UTC))  # before the ex-date
+    early = CorporateActionService(app.state, app.lake, app.calendar, clock, "split")
+    update = early.record([make_action("AAA", "forward_split", EX_DATE, ratio=4.0)])
+    assert (update.stale_symbols, update.marks.models, update.rebuild_job) == ([], [], None)
+    assert _stale_ids(app) == (set(), set())
+    clock.set(datetime(2024, 3, 7, 12, tzinfo=UTC))  # the ex-date: the live agent's due run
+    stored = early.actions("AAA")
+    due = early.record([], due=stored)
+    assert due.stale_symbols == ["AAA"] and "m-aaa" in due.marks.models
+
+
+def test_only_rows_whose_data_precede_the_ex_date_are_marked(
+    built: tuple[App, FeatureService],
+) -> None:
+    app, service = built
+    with app.state.engine.begin() as conn:
+        conn.execute(
+            insert(tables.models),
+            [
+                _windowed("m-before", ["AAA"], "2024-03-04T14:30:00+00:00"),
+                # the ex-date and the next session are in a 1-minute feature's look-back
+                _windowed("m-lookback", ["AAA"], "2024-03-08T14:30:00+00:00"),
+                _windowed("m-after", ["AAA"], "2024-03-11T13:30:00+00:00"),
+                _windowed("m-after-ctx", ["BBB", "AAA"], "2024-03-11T13:30:00+00:00"),
+                {
+                    **_windowed("m-daily", ["AAA"], "2024-03-11T13:30:00+00:00"),
+                    "features": ["rsi_14_1Day"],
+                },
+            ],
+        )
+        conn.execute(
+            insert(tables.simulations),
+            [
+                _simulation_from("s-after", "m-after", "AAA", "2024-03-12T13:30:00+00:00"),
+                _simulation_from("s-before", "m-after", "AAA", "2024-03-05T13:30:00+00:00"),
+                _simulation_from("s-of-hit", "m-before", "AAA", "2024-03-11T13:30:00+00:00"),
+            ],
+        )
+    update = app.corporate.record([make_action("AAA", "forward_split", EX_DATE, ratio=4.0)])
+    models, sims = _stale_ids(app)
+    assert {"m-before", "m-lookback", "m-daily"} <= models
+    assert not {"m-after", "m-after-ctx"} & models
+    assert {"s-before", "s-of-hit"} <= sims and "s-after" not in sims
+    assert set(update.marks.models) == models
+
+
+def test_the_queued_rebuild_clears_every_stale_partition_it_rebuilt(
+    built: tuple[App, FeatureService],
+) -> None:
+    app, service = built
+    service.build(["AAA"], timeframe="1Hour")
+    update = app.corporate.record([make_action("AAA", "forward_split", EX_DATE, ratio=4.0)])
+    before = {s.timeframe: [p.day for p in s.stale] for s in service.status(["AAA"])}
+    expected = [d for d in app.lake.sessions("AAA") if d < EX_DATE]
+    assert before == {"1Min": expected, "1Hour": expected}
+    job = JobService(app).get(update.rebuild_job or "")
+    result = features_handler(app, job.params, lambda *_: None, lambda: False)
+    written = {(b["symbol"], b["timeframe"]): b["partitions_written"] for b in result["builds"]}
+    # from the first stale session on: later sessions' indicators look back across the split
+    rewritten = len([d for d in app.lake.sessions("AAA") if d >= expected[0]])
+    assert written == {("AAA", "1Min"): rewritten, ("AAA", "1Hour"): rewritten}
+    assert all(s.up_to_date for s in service.status())

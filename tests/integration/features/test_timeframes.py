@@ -95,3 +95,25 @@ def test_bad_timeframes_and_missing_ones(service, sessions, write_bars):
             service.build(["SPY"], timeframe=bad)
     with pytest.raises(NotFound, match="--timeframe 1Day"):
         service.read("SPY", timeframe="1Day")
+
+
+def test_one_build_reads_the_history_once_for_every_timeframe(
+    service, sessions, write_bars, monkeypatch
+):
+    write_bars("SPY", sessions[:6])
+    service.build(["SPY"])
+    for timeframe in ("5Min", "1Day"):
+        service.build(["SPY"], timeframe=timeframe)
+    write_bars("SPY", sessions[6:])
+    reads: list[str] = []
+    inner = service.source
+    original = inner.read
+    monkeypatch.setattr(inner, "read", lambda symbol: reads.append(symbol) or original(symbol))
+    results = service.build(["SPY"])
+    assert [(r.timeframe, r.partitions_written) for r in results] == [
+        ("1Min", len(sessions) - 6),
+        ("5Min", len(sessions) - 6),
+        ("1Day", len(sessions) - 6),
+    ]
+    assert reads == ["SPY"]
+    assert all(s.up_to_date for s in service.status(["SPY"]))

@@ -78,3 +78,33 @@ def test_a_function_that_breaks_its_declaration_is_caught(frame: BarFrame):
     bad = FeatureDef("bad", 1, _other_sma, ("a", "b"), 0, {"period": 3})
     with pytest.raises(DataIntegrityError, match="bad"):
         bad.compute(frame)
+
+
+def test_declared_warmups_are_the_leading_nans_of_every_column(frame):
+    """Each output's warm-up is exactly its run of leading NaN rows (log_ret_k from row k)."""
+    fs = default_feature_set()
+    values = fs.compute(frame)
+    for d in fs.definitions:
+        assert max(d.warmups.values()) == d.warmup
+        for column, warmup in d.warmups.items():
+            present = np.flatnonzero(~np.isnan(values[column]))
+            assert present[0] == warmup, column
+    assert fs.get("log_returns").warmups == {f"log_ret_{k}": k for k in range(1, 6)}
+
+
+def test_output_warmups_must_match_the_outputs():
+    d = default_feature_set().get("log_returns")
+    with pytest.raises(InvalidInput):
+        dataclasses.replace(d, output_warmups=(1, 2))
+    with pytest.raises(InvalidInput):
+        dataclasses.replace(d, output_warmups=(1, 2, 3, 4, 6))
+
+
+def test_timeframes_have_their_own_hash_and_1min_keeps_its_own():
+    base = default_feature_set()
+    assert base.at("1Min").set_hash == base.set_hash
+    assert "timeframe" not in base.manifest()
+    hashes = {base.at(tf).set_hash for tf in ("5Min", "15Min", "1Hour", "1Day")}
+    assert len(hashes) == 4 and base.set_hash not in hashes
+    with pytest.raises(InvalidInput):
+        base.at("30Min")

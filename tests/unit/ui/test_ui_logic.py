@@ -6,14 +6,13 @@ import sys
 from datetime import date
 
 import httpx
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
 
 from stockdb.cli.ui import streamlit_command
 from stockdb.ui import entry_script
-from stockdb.ui.bars import BOLLINGER, align_overlays, bars_params, overlay_choices
+from stockdb.ui.bars import BOLLINGER, bars_params, overlay_choices
 from stockdb.ui.charts import coverage_grid, drawdown
 from stockdb.ui.client import ApiClient, ApiError
 from stockdb.ui.data import coverage_counts, symbol_rows
@@ -179,26 +178,6 @@ def test_symbol_rows_and_staleness() -> None:
 
 def _ts(*values: str) -> pd.Series:
     return pd.to_datetime(pd.Series(values), utc=True)
-
-
-def test_overlays_take_the_feature_value_at_each_bars_last_minute() -> None:
-    features = pd.DataFrame(
-        {
-            "ts": _ts(
-                "2024-03-05T14:30Z", "2024-03-05T14:33Z", "2024-03-05T14:36Z", "2024-03-05T21:10Z"
-            ),
-            "sma_5": [1.0, 2.0, 3.0, 4.0],
-        }
-    )
-    one = pd.DataFrame({"ts": _ts("2024-03-05T14:33Z", "2024-03-05T14:34Z")})
-    got = align_overlays(one, features, ["sma_5"], "1Min", False)
-    assert got["sma_5"].tolist()[0] == 2.0 and np.isnan(got["sma_5"].tolist()[1])
-    five = pd.DataFrame({"ts": _ts("2024-03-05T14:30Z", "2024-03-05T14:35Z", "2024-03-05T14:40Z")})
-    got = align_overlays(five, features, ["sma_5"], "5Min", False)
-    assert got["sma_5"].tolist()[:2] == [2.0, 3.0] and np.isnan(got["sma_5"].tolist()[2])
-    day = pd.DataFrame({"ts": _ts("2024-03-05T05:00Z")})  # 00:00 New York, 2024-03-05
-    assert align_overlays(day, features, ["sma_5"], "1Day", True)["sma_5"].tolist() == [3.0]
-    assert align_overlays(day, features, ["sma_5"], "1Day", False)["sma_5"].tolist() == [4.0]
 
 
 def test_bar_params_and_overlay_choices() -> None:

@@ -63,6 +63,12 @@ class TrainBody(_Body):
     train_end: str | None = _DAY
     validation_end: str | None = _DAY
     walk_forward: WalkForwardBody | None = None
+    timeframes: list[Annotated[str, Field(max_length=10)]] | None = Field(
+        default=None,
+        max_length=4,
+        description="Also join features at these timeframes (5Min, 15Min, 1Hour, 1Day), "
+        "each row only once its bar has closed; columns end in _1Day etc.",
+    )
 
 
 class SimulateBody(_Body):
