@@ -10,7 +10,7 @@ CPU-heavy kinds (the ``cpu`` lane) run in a child process (:mod:`.isolated`) tha
 request terminates, since a model fit never gets to look at ``should_stop``.
 
 The happy path costs few state-store round trips: one UPDATE ... RETURNING claims the job,
-one UPDATE finishes it; agent switches are read at most every ``control_every_s``.
+one UPDATE finishes it; the claim itself checks the job's agent switch.
 """
 
 from __future__ import annotations
@@ -91,7 +91,6 @@ class JobExecutor:
         self.stopping = threading.Event()
         self._running: dict[str, RunningJob] = {}
         self._lock = threading.Lock()
-        self._stopped_kinds: tuple[float, frozenset[str]] | None = None
 
     # ---- what the runtime asks -------------------------------------------------------
     def running(self) -> list[RunningJob]:
@@ -112,24 +111,13 @@ class JobExecutor:
                     run.lost = True
 
     # ---- executing ---------------------------------------------------------------------
-    def _kinds_of_stopped_agents(self) -> frozenset[str]:
-        """Job kinds whose agent is stopped; read at most every ``control_every_s``."""
-        cached = self._stopped_kinds
-        if cached is not None and time.monotonic() - cached[0] < self.control_every_s:
-            return cached[1]
-        enabled = self.controls.all()
-        kinds = frozenset(k for k, a in AGENT_OF_KIND.items() if not enabled.get(a, True))
-        self._stopped_kinds = (time.monotonic(), kinds)
-        return kinds
-
     def execute(self, job_id: str) -> None:
-        """Run the queued job ``job_id`` unless another worker has it or it is not queued."""
+        """Run the queued job ``job_id`` unless another worker has it, it is not queued, or
+        its agent is stopped (then it is parked until the agent starts again)."""
         worker = f"{self.worker_id}/{threading.current_thread().name}"
-        stopped = self._kinds_of_stopped_agents()
-        claimed = self.repo.claim(job_id, worker, self.app.clock.now(), exclude_kinds=stopped)
+        claimed = self.repo.claim(job_id, worker, self.app.clock.now(), gated_by=AGENT_OF_KIND)
         if claimed is None:
-            if stopped:
-                self._park_if_stopped(job_id, stopped)
+            self._park_if_stopped(job_id)
             return
         agent = AGENT_OF_KIND.get(claimed.kind)
         run = RunningJob(claimed, worker)
@@ -142,14 +130,15 @@ class JobExecutor:
             with self._lock:
                 self._running.pop(job_id, None)
 
-    def _park_if_stopped(self, job_id: str, stopped: frozenset[str]) -> None:
+    def _park_if_stopped(self, job_id: str) -> None:
         try:
             job = self.repo.get(job_id)
         except StockDBError:
             log.warning("queue message for an unknown job", extra={"job_id": job_id})
             return
-        if job.status == "queued" and job.kind in stopped:
-            self.repo.park(job_id, f"waiting: agent {AGENT_OF_KIND[job.kind]} is stopped")
+        agent = AGENT_OF_KIND.get(job.kind)
+        if job.status == "queued" and agent is not None and not self.controls.enabled(agent):
+            self.repo.park(job_id, f"waiting: agent {agent} is stopped")
 
     def _run(self, run: RunningJob) -> None:
         job = run.job

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -232,13 +232,18 @@ class JobRepo:
         job_id: str,
         worker: str,
         now: datetime,
-        exclude_kinds: Collection[str] = (),
+        gated_by: Mapping[str, str] | None = None,
     ) -> JobRecord | None:
         """Atomically move a queued job to running for ``worker``, in one statement; None if
-        it was not queued (or its kind is in ``exclude_kinds``)."""
+        it was not queued, or if ``gated_by`` (kind -> agent) names its kind and that agent
+        is stopped in ``agent_controls``."""
         cond = and_(self.c.id == job_id, self.c.status == "queued")
-        if exclude_kinds:
-            cond = and_(cond, self.c.kind.not_in(list(exclude_kinds)))
+        ac = tables.agent_controls.c
+        for kind, agent in (gated_by or {}).items():
+            stopped = (
+                select(ac.agent).where(and_(ac.agent == agent, ac.enabled.is_(False))).exists()
+            )
+            cond = and_(cond, ~and_(self.c.kind == kind, stopped))
         stmt = (
             update(tables.jobs)
             .where(cond)
