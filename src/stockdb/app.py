@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from stockdb.providers.corporate_actions import ActionSource
     from stockdb.simulation.service import SimulationService
     from stockdb.training.service import TrainingService
+    from stockdb.usecases.ingest import IngestService
 
 __all__ = ["PROVIDERS", "App"]
 
@@ -153,6 +154,13 @@ class App:
     @cached_property
     def backfill(self) -> BackfillService:
         return BackfillService(self.lake, self.coverage, self.calendar, self.clock)
+
+    @cached_property
+    def ingest(self) -> IngestService:
+        """Ingest as every entry point runs it (defaults, notice, provider, action sync)."""
+        from stockdb.usecases.ingest import IngestService
+
+        return IngestService(self)
 
     @cached_property
     def http_client(self) -> httpx.Client:

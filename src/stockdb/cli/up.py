@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import timedelta
 from types import FrameType
 from typing import Annotated
 
@@ -25,7 +24,6 @@ from stockdb.cli.common import make_app, out_console, progress_bar, warn
 from stockdb.cli.render import emit
 from stockdb.cli.ui import streamlit_command
 from stockdb.errors import ConfigError
-from stockdb.ingest.backfill import plan_sessions
 from stockdb.lake.reader import BarQuery
 
 __all__ = ["SEED_SYMBOLS", "register", "up"]
@@ -52,19 +50,9 @@ def seed(app: App) -> bool:
     """
     if app.lake.symbols():
         return False
-    now = app.clock.now()
-    last = app.calendar.latest_session_on_or_before(now.date())
-    first = last.date - timedelta(days=_SEED_SESSIONS * 2)
-    sessions = plan_sessions(app.calendar, now, first, last.date)[-_SEED_SESSIONS:]
-    provider = app.provider()
-    notice = app.provider_notice(provider.name)
-    if notice:
-        warn(notice)
-    try:
-        with progress_bar("seeding") as update:
-            app.backfill.run(list(SEED_SYMBOLS), sessions[0].date, last.date, provider, update)
-    finally:
-        provider.close()
+    request = app.ingest.request(SEED_SYMBOLS, latest=_SEED_SESSIONS)
+    with progress_bar("seeding") as update:
+        app.ingest.run(request, update, announce=warn)
     app.features.build(list(SEED_SYMBOLS))
     for symbol in SEED_SYMBOLS:  # the live agent keeps the seeds current from now on
         app.coverage.set_tracked(symbol, True)
