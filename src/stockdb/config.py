@@ -13,6 +13,9 @@ __all__ = ["DEFAULT_ALPACA_DATA_URL", "Settings"]
 DEFAULT_ALPACA_DATA_URL = "https://data.alpaca.markets"
 
 
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")  # what STOCKDB_QUEUE_URL may start with
+
+
 class Settings(BaseSettings):
     """Every knob stockdb reads. Secrets are ``SecretStr`` so they never print by accident."""
 
@@ -96,6 +99,16 @@ class Settings(BaseSettings):
             and self.alpaca_key_id.get_secret_value()
             and self.alpaca_secret_key.get_secret_value()
         )
+
+    @property
+    def queue_is_redis(self) -> bool:
+        """True when ``STOCKDB_QUEUE_URL`` names a Redis server (the one place that decides)."""
+        return (self.queue_url or "").strip().lower().startswith(REDIS_SCHEMES)
+
+    @property
+    def writers_span_hosts(self) -> bool:
+        """True when writers may run on several hosts: a Redis queue or a PostgreSQL store."""
+        return self.queue_is_redis or (self.state_url or "").startswith("postgresql")
 
     @property
     def parquet_dir(self) -> Path:

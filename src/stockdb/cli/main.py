@@ -8,13 +8,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
 from stockdb.cli.common import err_console, make_app, out_console, progress_bar, warn
 from stockdb.cli.render import emit, print_records
 from stockdb.errors import InvalidInput, StockDBError, StorageError, exit_code
-from stockdb.formats import OUTPUT_FORMATS
-from stockdb.lake.reader import BarQuery
 from stockdb.symbols import normalize_symbol
 
 __all__ = ["app", "main"]
@@ -96,6 +93,9 @@ def bars(
     ] = "raw",
 ) -> None:
     """Bars of SYMBOL at any timeframe, derived locally from 1-minute bars."""
+    from stockdb.formats import OUTPUT_FORMATS
+    from stockdb.lake.reader import BarQuery
+
     if fmt not in OUTPUT_FORMATS:
         raise InvalidInput(f"unknown format {fmt!r}: use {', '.join(OUTPUT_FORMATS)}")
     query = BarQuery.parse(
@@ -165,6 +165,13 @@ def _one_line(message: str) -> str:
     return " ".join(str(message).split())
 
 
+def _is_sqlalchemy_error(exc: BaseException) -> bool:
+    """True for a SQLAlchemy error; SQLAlchemy is not imported for it (a command that never
+    opened the state store cannot raise one, and ``--help`` stays fast)."""
+    module = sys.modules.get("sqlalchemy.exc")
+    return module is not None and isinstance(exc, module.SQLAlchemyError)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the CLI, turning every failure into one line on stderr."""
     _register_subapps()
@@ -185,14 +192,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except SQLAlchemyError as exc:
-        detail = getattr(exc, "orig", None) or type(exc).__name__
-        print(f"error: state store: {_one_line(str(detail))}", file=sys.stderr)
-        return exit_code(StorageError(str(detail)))
     except OSError as exc:
         err = StorageError(f"{exc.strerror or exc}: {exc.filename or ''}".strip(": "))
         print(f"error: {_one_line(str(err))}", file=sys.stderr)
         return exit_code(err)
+    except Exception as exc:
+        if not _is_sqlalchemy_error(exc):
+            raise
+        detail = getattr(exc, "orig", None) or type(exc).__name__
+        print(f"error: state store: {_one_line(str(detail))}", file=sys.stderr)
+        return exit_code(StorageError(str(detail)))
     return int(result) if isinstance(result, int) else 0
 
 

@@ -6,12 +6,10 @@ import json
 from dataclasses import asdict
 from typing import Annotated, Any
 
-import pyarrow.parquet as pq
 import typer
 
 from stockdb.cli.common import make_app, out_console, progress_bar, warn
 from stockdb.cli.render import print_records
-from stockdb.training.requests import simulation_request, train_request
 
 __all__ = ["models_app", "register", "simulations_app"]
 
@@ -76,6 +74,8 @@ def train(
             body["params"] = json.loads(params)
         except json.JSONDecodeError as exc:
             raise typer.BadParameter(f"--params is not JSON: {exc.msg}") from None
+    from stockdb.training.requests import train_request
+
     request = train_request(body)
     app = make_app(ctx)
     with progress_bar(f"train {model}") as update:
@@ -142,6 +142,8 @@ def simulate(
     slippage_bps: Annotated[float, typer.Option()] = 0.0,
 ) -> None:
     """Replay a model's signals all-in/all-out and compare with buy-and-hold."""
+    from stockdb.training.requests import simulation_request
+
     request = simulation_request(
         {
             "model_id": model,
@@ -216,6 +218,8 @@ def simulations_show(
     for message in record.warnings:
         warn(message)
     _print_comparison(record.metrics, record.benchmark_metrics, record.id)
+    import pyarrow.parquet as pq
+
     table = pq.read_table(record.trades_path)
     from stockdb.formats import to_records
 

@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from stockdb.ui import entry_script
-from stockdb.ui.client import DEFAULT_API_URL
+from stockdb.ui import DEFAULT_API_URL, entry_script
 
 __all__ = ["register", "streamlit_command", "ui"]
 

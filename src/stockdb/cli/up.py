@@ -14,17 +14,17 @@ import subprocess
 import sys
 import time
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import httpx
 import typer
 
-from stockdb.app import App
 from stockdb.cli.common import make_app, out_console, progress_bar, warn
 from stockdb.cli.render import emit
 from stockdb.cli.ui import streamlit_command
 from stockdb.errors import ConfigError
-from stockdb.lake.reader import BarQuery
+
+if TYPE_CHECKING:
+    from stockdb.app import App
 
 __all__ = ["SEED_SYMBOLS", "register", "up"]
 
@@ -60,6 +60,8 @@ def seed(app: App) -> bool:
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
+    import httpx
+
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -113,6 +115,8 @@ def up(
             raise ConfigError(
                 f"port {port} on {host} is in use; pick another with --api-port/--ui-port"
             )
+    from stockdb.lake.reader import BarQuery
+
     app = make_app(ctx)
     if seed_data and seed(app):
         emit(

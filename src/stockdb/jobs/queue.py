@@ -22,7 +22,6 @@ from stockdb.errors import ConfigError
 __all__ = ["QUEUE_NAME", "JobQueue", "make_huey", "queue_kind"]
 
 QUEUE_NAME = "stockdb"
-_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 def queue_kind(settings: Settings) -> str:
@@ -30,7 +29,7 @@ def queue_kind(settings: Settings) -> str:
     url = settings.queue_url
     if not url or url.startswith("sqlite:///"):
         return "sqlite"
-    if url.startswith(_REDIS_SCHEMES):
+    if settings.queue_is_redis:
         return "redis"
     raise ConfigError(
         "STOCKDB_QUEUE_URL must be redis://host:port/db or sqlite:///path (got another scheme)"

@@ -213,6 +213,8 @@ class BarReader:
             if self.adjuster is None:
                 raise ConfigError("this reader has no corporate actions to adjust bars with")
             minutes = self.adjuster(query.symbol, query.adjustment, minutes)
+        if not (query.regular_only or query.timeframe.daily):
+            return aggregate(minutes, query.timeframe)  # no session bounds needed
         ts = minutes.column("ts").cast(pa.int64()).to_numpy()
         positions = self.calendar.session_positions(ts)
         if query.regular_only:

@@ -11,6 +11,8 @@ from urllib.parse import quote
 
 import httpx
 
+from stockdb.ui import DEFAULT_API_URL
+
 __all__ = [
     "DEFAULT_API_URL",
     "TERMINAL_STATUSES",
@@ -19,7 +21,6 @@ __all__ = [
     "client_from_env",
 ]
 
-DEFAULT_API_URL = "http://127.0.0.1:8000"
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 _MAX_DETAIL = 500
 _PARAM = re.compile(r"\{[^}]*\}")
