@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # imported where built, so a command loads only the parts it 
     from stockdb.providers.throttle import RateLimiter
     from stockdb.simulation.service import SimulationService
     from stockdb.state.coverage import CoverageRepo
+    from stockdb.state.ledger import PartitionLedger
     from stockdb.state.store import StateStore
     from stockdb.training.service import TrainingService
     from stockdb.usecases.ingest import IngestService
@@ -68,7 +69,20 @@ class App:
             locks = make_symbol_locks(self.state, self.clock)
         else:
             locks = FileSymbolLocks(self.settings.data_dir / "locks")
-        return ParquetLake(self.settings.parquet_dir, locks)
+        return ParquetLake(
+            self.settings.parquet_dir,
+            locks,
+            ledger=self.ledger,
+            clock=self.clock,
+            quarantine_root=self.settings.data_dir / "quarantine",
+        )
+
+    @cached_property
+    def ledger(self) -> PartitionLedger:
+        """Row counts and checksums of every partition file (``stockdb verify``)."""
+        from stockdb.state.ledger import PartitionLedger
+
+        return PartitionLedger(lambda: self.state)
 
     @cached_property
     def state(self) -> StateStore:
@@ -212,6 +226,9 @@ class App:
             from stockdb.providers.synthetic import SyntheticProvider
 
             return SyntheticProvider(self.calendar, self.clock)
+        placeholder = self.settings.placeholder_key_problem()
+        if placeholder:
+            raise ConfigError(placeholder)
         if not self.settings.has_alpaca_keys:
             raise ConfigError(
                 "the alpaca provider needs ALPACA_API_KEY_ID and ALPACA_API_SECRET_KEY "

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 import stockdb
 from stockdb.api.context import ApiContext
+from stockdb.api.docs import install_offline_docs
 from stockdb.api.errors import install_error_handlers
 from stockdb.api.metrics import ApiMetrics, MetricsMiddleware, read_snapshot
 from stockdb.api.routes import actions, agents, bars, features, jobs, models, symbols, system
@@ -100,7 +101,10 @@ def create_app(
         version=stockdb.__version__,
         description=_DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_offline_docs(api)
     api.add_middleware(MetricsMiddleware, metrics=metrics)
     install_error_handlers(api)
     for module in (bars, symbols, jobs, agents, features, models, actions, system):

@@ -53,7 +53,10 @@ def seed(app: App) -> bool:
     request = app.ingest.request(SEED_SYMBOLS, latest=_SEED_SESSIONS)
     with progress_bar("seeding") as update:
         app.ingest.run(request, update, announce=warn)
+    from stockdb.lake.views import refresh_views
+
     app.features.build(list(SEED_SYMBOLS))
+    refresh_views(app.settings, app.lake)  # so the README's duckdb command works at once
     for symbol in SEED_SYMBOLS:  # the live agent keeps the seeds current from now on
         app.coverage.set_tracked(symbol, True)
     return True

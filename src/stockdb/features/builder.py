@@ -29,7 +29,7 @@ from stockdb.errors import NotFound
 from stockdb.features.definitions import FeatureSet
 from stockdb.features.frame import BarFrame
 from stockdb.features.layout import FeatureLayout
-from stockdb.features.records import BuildRecord, FeatureRecords, PartitionRecord
+from stockdb.features.records import BuildRecord, PartitionLedger, PartitionRecord
 from stockdb.features.sources import ADJUSTMENT_MARK, BarHistory, BarSource
 from stockdb.lake.atomic import atomic_write_parquet
 from stockdb.lake.locks import SymbolLocks
@@ -92,6 +92,7 @@ class BuildResult:
     first_ts: datetime | None
     last_ts: datetime | None
     seconds: float
+    timeframe: str = "1Min"
 
     @property
     def up_to_date(self) -> bool:
@@ -133,7 +134,7 @@ class FeatureBuilder:
         self,
         source: BarSource,
         layout: FeatureLayout,
-        records: FeatureRecords,
+        records: PartitionLedger,
         calendar: TradingCalendar,
         feature_set: FeatureSet,
         locks: SymbolLocks,
@@ -173,7 +174,12 @@ class FeatureBuilder:
 
     def compute(self, history: BarHistory) -> pa.Table:
         """The wide table (base columns then features) for the whole history; pure."""
-        bars = BarFrame.from_table(history.table, self.calendar)
+        table = history.table
+        if history.anchor_us is not None:
+            # Features see each bar at its start (a 1Day bar at the open, not its 00:00 label).
+            anchors = pa.array(history.anchor_us, pa.int64()).cast(table.schema.field("ts").type)
+            table = table.set_column(table.column_names.index("ts"), "ts", anchors)
+        bars = BarFrame.from_table(table, self.calendar)
         values = self.feature_set.compute(bars)
         arrays = [history.table.column(c) for c in BASE_COLUMNS]
         arrays += [pa.array(values[c], type=pa.float64()) for c in self.feature_set.columns]
@@ -217,6 +223,7 @@ class FeatureBuilder:
             None,
             None,
             time.perf_counter() - started,
+            self.feature_set.timeframe,
         )
 
     def _write(
@@ -287,4 +294,5 @@ class FeatureBuilder:
             first_ts,
             last_ts,
             time.perf_counter() - started,
+            self.feature_set.timeframe,
         )

@@ -99,7 +99,11 @@ def ingest_handler(
     The result lists the (symbol, month) chunks done.
     """
     request = app.ingest.request(
-        params["symbols"], params.get("start"), params.get("end"), params.get("provider")
+        params["symbols"],
+        params.get("start"),
+        params.get("end"),
+        params.get("provider"),
+        replace=bool(params.get("replace", False)),
     )
     planned = request.sessions * len(request.symbols)
     offset: list[int] = []
@@ -125,7 +129,12 @@ def features_handler(
 
     service = FeatureService(app.settings, app.calendar, app.lake, app.state)
     symbols = params.get("symbols") or None
-    results = service.build(symbols, full=bool(params.get("full", False)), progress=progress)
+    results = service.build(
+        symbols,
+        full=bool(params.get("full", False)),
+        progress=progress,
+        timeframe=params.get("timeframe"),
+    )
     return {"builds": json_safe(results)}
 
 

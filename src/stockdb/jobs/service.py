@@ -105,8 +105,10 @@ class JobService:
         start: date | str,
         end: date | str,
         provider: str | None = None,
+        replace: bool = False,
     ) -> JobRecord:
-        """One ingest job for the whole request (month chunks run inside it).
+        """One ingest job for the whole request (month chunks run inside it); ``replace``
+        rewrites exactly the sessions of the range (see BackfillService.run).
 
         Validates everything first: symbols, dates, a range with sessions, the provider
         (InvalidInput / ConfigError), so a bad request queues nothing.
@@ -121,21 +123,30 @@ class JobService:
             provider_name = source.name
         finally:
             source.close()
-        params = {
+        params: dict[str, object] = {
             "symbols": names,
             "start": first.isoformat(),
             "end": last.isoformat(),
             "provider": provider_name,
         }
-        return self.submit("ingest", ingest_key(names, first, last), params)
+        key = ingest_key(names, first, last)
+        if replace:
+            params["replace"] = True
+            key += ":replace"
+        return self.submit("ingest", key, params)
 
     def submit_feature_build(
-        self, symbols: Sequence[str] | None = None, full: bool = False
+        self, symbols: Sequence[str] | None = None, full: bool = False, timeframe: str | None = None
     ) -> JobRecord:
-        """One feature-build job for ``symbols`` (all symbols with bars when None)."""
+        """One feature-build job for ``symbols`` (all symbols with bars when None), at
+        ``timeframe`` (None: 1Min and the timeframes already built)."""
         names = normalize_symbols(symbols) if symbols else []
         key = f"features:{','.join(sorted(names)) or '*'}:{'full' if full else 'incremental'}"
-        return self.submit("features", key, {"symbols": names, "full": full})
+        params: dict[str, Any] = {"symbols": names, "full": full}
+        if timeframe is not None:
+            key += f":{timeframe}"
+            params["timeframe"] = timeframe
+        return self.submit("features", key, params)
 
     # ---- reading and cancelling ------------------------------------------------------------
     def get(self, job_id: str) -> JobRecord:

@@ -36,7 +36,7 @@ from stockdb.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from stockdb.providers.alpaca_wire import bars_table, format_rfc3339, keep_range
+from stockdb.providers.alpaca_wire import bars_table, format_rfc3339
 from stockdb.providers.base import ProviderStats
 from stockdb.providers.retry import RetryEvent, RetryPolicy
 from stockdb.providers.throttle import RateLimiter, parse_rate_limit_headers
@@ -181,7 +181,8 @@ class AlpacaProvider:
         while True:
             page_params = dict(params) if token is None else {**params, "page_token": token}
             table, payload = self._get(path, page_params, parse)
-            table = keep_range(table, lo, hi)
+            # Bars outside lo..hi are passed on: the caller's validation counts them as
+            # rejected and logs them (dropping them here would hide a misbehaving upstream).
             if table.num_rows:
                 yield table
             next_token = payload.get("next_page_token")

@@ -40,11 +40,16 @@ def _create_corporate_actions(conn: Connection) -> None:
     tables.corporate_actions.create(conn, checkfirst=True)
 
 
+def _create_partition_files(conn: Connection) -> None:
+    tables.partition_files.create(conn, checkfirst=True)
+
+
 # Ordered schema migrations; append, never edit. Version 1 creates the initial tables.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema", _create_all),
     (2, "feature partition records", _create_feature_partitions),
     (3, "corporate actions", _create_corporate_actions),
+    (4, "partition file checksums", _create_partition_files),
 ]
 
 

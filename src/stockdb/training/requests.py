@@ -28,7 +28,17 @@ _TRAIN_KEYS = {
     "validation_end",
     "walk_forward",
 }
-_SIM_KEYS = {"model_id", "symbol", "start", "end", "cash", "fill", "fee_bps", "slippage_bps"}
+_SIM_KEYS = {
+    "model_id",
+    "symbol",
+    "start",
+    "end",
+    "cash",
+    "fill",
+    "fee_bps",
+    "slippage_bps",
+    "in_sample",
+}
 
 
 def _unknown(params: Mapping[str, Any], allowed: set[str]) -> None:
@@ -100,6 +110,9 @@ def simulation_request(params: Mapping[str, Any]) -> SimulationRequest:
     if not isinstance(model_id, str):
         raise InvalidInput("model_id is required")
     symbol = params.get("symbol")
+    in_sample = params.get("in_sample", False)
+    if not isinstance(in_sample, bool):
+        raise InvalidInput("in_sample must be true or false")
     request = SimulationRequest(
         model_id=model_id,
         symbol=None if symbol in (None, "") else normalize_symbol(str(symbol)),
@@ -109,6 +122,7 @@ def simulation_request(params: Mapping[str, Any]) -> SimulationRequest:
         fill=str(params.get("fill", "close")),  # type: ignore[arg-type]
         fee_bps=_number(params, "fee_bps", 0.0),
         slippage_bps=_number(params, "slippage_bps", 0.0),
+        in_sample=in_sample,
     )
     if not (0 <= request.fee_bps <= 10_000 and 0 <= request.slippage_bps <= 10_000):
         raise InvalidInput("fee_bps and slippage_bps must be between 0 and 10000")

@@ -169,5 +169,5 @@ class IngestService:
         """Queue the request as one ingest job (the same request while that job is queued or
         running answers the same job); the job runs :meth:`run`."""
         return jobs.submit_ingest(
-            list(request.symbols), request.start, request.end, request.provider
+            list(request.symbols), request.start, request.end, request.provider, request.replace
         )

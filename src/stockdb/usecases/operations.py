@@ -124,11 +124,11 @@ class Operations:
         return self.jobs.submit("train", request_key("train", params), params)
 
     def submit_simulate(self, params: Mapping[str, Any]) -> JobRecord:
-        """Validate a backtest request (the model must exist) and queue it, deduplicated."""
+        """Validate a backtest request (the model must exist; out of sample unless
+        ``in_sample``: see SimulationService.preflight) and queue it, deduplicated."""
         from stockdb.training.requests import simulation_request
 
-        request = simulation_request(dict(params))
-        self.app.training.get(request.model_id)
+        self.app.simulation.preflight(simulation_request(dict(params)))
         return self.jobs.submit("simulate", request_key("simulate", params), params)
 
     # ---- tracking --------------------------------------------------------------------------

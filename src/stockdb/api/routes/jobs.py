@@ -46,12 +46,16 @@ def post_ingest(
     provider: Annotated[
         str | None, Query(max_length=20, description="synthetic or alpaca (default: by keys)")
     ] = None,
+    replace: Annotated[
+        bool,
+        Query(description="Re-fetch START..END and rewrite exactly those sessions"),
+    ] = False,
 ) -> Response:
     """Queue an ingest of ``symbol`` over sessions ``start..end`` (default: the latest five)
     and answer 202 with the job; while that job is queued or running, the same request
     answers the same job."""
     try:
-        request = ctx.app.ingest.request(normalize_symbol(symbol), start, end, provider)
+        request = ctx.app.ingest.request(normalize_symbol(symbol), start, end, provider, replace)
         job = ctx.app.ingest.submit(ctx.jobs, request)
     except ConfigError as exc:  # e.g. alpaca without keys: the caller can pick another
         raise HTTPException(status_code=400, detail=str(exc)) from exc

@@ -58,8 +58,13 @@ def get_health(ctx: Ctx) -> Response:
     """200 with every check ok; 503 with the same body when any check fails."""
     checks = {"state": check_state(ctx.app), "lake": check_lake(ctx.app)}
     ok = all(c.ok for c in checks.values())
+    provider = ctx.app.default_provider
     body = HealthResponse(
-        status="ok" if ok else "degraded", version=stockdb.__version__, checks=checks
+        status="ok" if ok else "degraded",
+        version=stockdb.__version__,
+        provider=provider,
+        feed=ctx.app.settings.alpaca_feed if provider == "alpaca" else provider,
+        checks=checks,
     )
     return json_response(body.model_dump(), 200 if ok else 503)
 
