@@ -26,7 +26,6 @@ __all__ = ["NEW_YORK", "Session", "TradingCalendar"]
 NEW_YORK = ZoneInfo("America/New_York")
 _EXTENDED_OPEN_NY = timedelta(hours=4)
 _AFTER_HOURS = timedelta(hours=4)
-_US_PER_MINUTE = 60_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +221,3 @@ class TradingCalendar:
     def latest_session_on_or_before(self, day: date) -> Session:
         """The session on ``day`` or the last one before it."""
         return self.session(day) if self.is_session(day) else self.previous_session(day)
-
-    @staticmethod
-    def minute_us() -> int:
-        return _US_PER_MINUTE

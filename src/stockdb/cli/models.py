@@ -83,8 +83,9 @@ def train(
     out = out_console()
     out.print(f"model {record.id}", highlight=False)
     dataset = record.metrics.get("dataset", {})
-    if isinstance(dataset, dict) and dataset.get("dropped"):
-        out.print(f"rows dropped by context tickers: {dataset['dropped']}", highlight=False)
+    dropped = dataset.get("dropped_by_context") if isinstance(dataset, dict) else None
+    if dropped and any(dropped.values()):
+        out.print(f"rows dropped by context tickers: {dropped}", highlight=False)
     print_records(
         _metrics_rows({k: v for k, v in record.metrics.items() if k != "dataset"}),
         f"{record.id} metrics",

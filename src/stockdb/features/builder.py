@@ -30,7 +30,7 @@ from stockdb.features.definitions import FeatureSet
 from stockdb.features.frame import BarFrame
 from stockdb.features.layout import FeatureLayout
 from stockdb.features.records import BuildRecord, PartitionLedger, PartitionRecord
-from stockdb.features.sources import ADJUSTMENT_MARK, BarHistory, BarSource
+from stockdb.features.sources import ADJUSTMENT_MARK, BarHistory, HistorySource
 from stockdb.lake.atomic import atomic_write_parquet
 from stockdb.lake.locks import SymbolLocks
 from stockdb.symbols import normalize_symbol
@@ -132,7 +132,7 @@ class FeatureBuilder:
 
     def __init__(
         self,
-        source: BarSource,
+        source: HistorySource,
         layout: FeatureLayout,
         records: PartitionLedger,
         calendar: TradingCalendar,

@@ -167,20 +167,6 @@ class BarReader:
             cur.close()
         return conform(table)
 
-    def minute_bars(
-        self,
-        symbol: str,
-        start: date | datetime | None = None,
-        end: date | datetime | None = None,
-    ) -> pa.Table:
-        """Stored 1-minute bars of ``symbol`` between ``start`` and ``end`` (dates inclusive)."""
-        lo_day = None if start is None else _session_floor(start)
-        hi_day = None if end is None else _day(end)
-        paths = [str(p) for _, p in self.lake.session_paths(symbol, lo_day, hi_day)]
-        lo_us = _us(start) if isinstance(start, datetime) else None
-        hi_us = _us(end) if isinstance(end, datetime) else None
-        return self.scan(paths, lo_us, hi_us)
-
     # ---- queries -----------------------------------------------------------------------
     def bars(self, query: BarQuery) -> pa.Table:
         """Bars for ``query`` in ascending time; ``limit`` keeps the latest N.
