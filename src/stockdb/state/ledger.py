@@ -10,14 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
-from typing import Literal
-
-from sqlalchemy import and_, delete, func, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from typing import TYPE_CHECKING, Literal
 
 from stockdb.errors import StorageError
-from stockdb.state import tables
-from stockdb.state.store import StateStore, as_utc, utcnow
+
+if TYPE_CHECKING:
+    from stockdb.state.store import StateStore
 
 __all__ = ["FileEntry", "FileKind", "FileStatus", "PartitionLedger"]
 
@@ -45,7 +43,8 @@ class PartitionLedger:
     """Reads and writes ``partition_files``; every method raises StorageError on a DB error.
 
     ``state`` may be a factory, so a process that only reads bars opens no state store until
-    it has something to record.
+    it has something to record (SQLAlchemy, too, is imported on first use: a bars read
+    builds a lake, and so a ledger, but never touches it).
     """
 
     def __init__(self, state: StateStore | Callable[[], StateStore]) -> None:
@@ -53,12 +52,16 @@ class PartitionLedger:
 
     @property
     def state(self) -> StateStore:
-        if not isinstance(self._state, StateStore):
+        if callable(self._state):
             self._state = self._state()
         return self._state
 
     def record(self, entries: Sequence[FileEntry]) -> None:
         """Upsert entries (a rewrite of a file replaces its entry and clears its status)."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from stockdb.state import tables
+
         rows = [asdict(e) for e in entries]
         try:
             with self.state.engine.begin() as conn:
@@ -74,6 +77,12 @@ class PartitionLedger:
 
     def entries(self, kind: FileKind, symbols: Iterable[str] | None = None) -> list[FileEntry]:
         """Entries of ``kind`` (for ``symbols`` when given), sorted by path."""
+        from sqlalchemy import select
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from stockdb.state import tables
+        from stockdb.state.store import as_utc, utcnow
+
         t = tables.partition_files
         query = select(t).where(t.c.kind == kind).order_by(t.c.rel_path)
         names = None if symbols is None else list(symbols)
@@ -102,6 +111,11 @@ class PartitionLedger:
 
     def mark(self, kind: FileKind, rel_path: str, status: FileStatus, problem: str | None) -> None:
         """Set the status of one entry (no-op when the file was never recorded)."""
+        from sqlalchemy import and_, update
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from stockdb.state import tables
+
         t = tables.partition_files
         try:
             with self.state.engine.begin() as conn:
@@ -117,6 +131,11 @@ class PartitionLedger:
         """Drop the entries of files that were moved away."""
         if not rel_paths:
             return
+        from sqlalchemy import and_, delete
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from stockdb.state import tables
+
         t = tables.partition_files
         try:
             with self.state.engine.begin() as conn:
@@ -128,6 +147,11 @@ class PartitionLedger:
 
     def damaged_count(self) -> int:
         """How many recorded files are known damaged or missing (for /health)."""
+        from sqlalchemy import func, select
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from stockdb.state import tables
+
         t = tables.partition_files
         try:
             with self.state.engine.connect() as conn:
