@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     state_url: str | None = Field(
         default=None, validation_alias=AliasChoices("STOCKDB_STATE_URL", "state_url")
     )
+    api_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("STOCKDB_API_URL", "api_url")
+    )  # the REST API the dashboard talks to (default: stockdb.ui.DEFAULT_API_URL)
+    otel_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "otel_endpoint"),
+    )
     api_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("STOCKDB_API_TOKEN", "api_token")
     )
