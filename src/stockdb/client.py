@@ -60,15 +60,7 @@ class StockDB:
 
         Raises InvalidInput for bad arguments and NotFound when nothing is stored.
         """
-        query = BarQuery.parse(
-            symbol,
-            timeframe,
-            start,
-            end,
-            limit,
-            session,
-            adjustment,
-        )
+        query = BarQuery.parse(symbol, timeframe, start, end, limit, session, adjustment)
         return _convert(self.app.reader.bars(query), output)
 
     def actions(self, symbol: str) -> pd.DataFrame:

@@ -111,15 +111,7 @@ def bars(
 
     if fmt not in OUTPUT_FORMATS:
         raise InvalidInput(f"unknown format {fmt!r}: use {', '.join(OUTPUT_FORMATS)}")
-    query = BarQuery.parse(
-        symbol,
-        timeframe,
-        start,
-        end,
-        limit,
-        session,
-        adjustment,
-    )
+    query = BarQuery.parse(symbol, timeframe, start, end, limit, session, adjustment)
     table = make_app(ctx).reader.bars(query)
     emit(table, fmt, output, f"{query.symbol} {query.timeframe.name}")
 
