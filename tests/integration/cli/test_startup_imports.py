@@ -14,6 +14,8 @@ import pytest
 from stockdb.cli.main import main
 
 SLOW = ("sklearn", "pandas", "scipy", "exchange_calendars", "numba", "fastapi", "streamlit")
+STORAGE = ("sqlalchemy", "httpx")  # the state store and the Alpaca client: not for a read
+DATA = ("pyarrow", "duckdb")  # what a bars read needs, and --help does not
 _PROBE = """
 import json, sys
 from stockdb.cli.main import main
@@ -26,7 +28,7 @@ print(json.dumps({{"code": code, "loaded": [m for m in slow if m in sys.modules]
 def _loaded(data_dir: Path, *argv: str) -> dict[str, object]:
     env = {**os.environ, "STOCKDB_DATA_DIR": str(data_dir)}
     done = subprocess.run(
-        [sys.executable, "-c", _PROBE.format(slow=SLOW), *argv],
+        [sys.executable, "-c", _PROBE.format(slow=SLOW + STORAGE + DATA), *argv],
         env=env,
         capture_output=True,
         text=True,
@@ -40,7 +42,7 @@ def _loaded(data_dir: Path, *argv: str) -> dict[str, object]:
 
 def test_help_imports_neither_sklearn_nor_pandas(data_dir: Path) -> None:
     result = _loaded(data_dir, "--help")
-    assert result == {"code": 0, "loaded": []}
+    assert result == {"code": 0, "loaded": []}  # nor pyarrow, duckdb, SQLAlchemy or httpx
     assert not data_dir.exists()  # --help touches nothing on disk either
 
 
@@ -49,7 +51,8 @@ def test_reading_bars_loads_no_calendar_pandas_or_sklearn(
 ) -> None:
     assert main(["ingest", "SPY", "--start", "2024-03-04", "--end", "2024-03-08"]) == 0
     capsys.readouterr()
-    assert _loaded(data_dir, "bars", "SPY", "--limit", "5") == {"code": 0, "loaded": []}
+    bars = _loaded(data_dir, "bars", "SPY", "--limit", "5")
+    assert bars == {"code": 0, "loaded": list(DATA)}  # no calendar, pandas or state store
     # a daily read needs the session calendar: it loads exchange_calendars (and pandas) then
     daily = _loaded(data_dir, "bars", "SPY", "--timeframe", "1Day", "--limit", "2")
     assert daily["code"] == 0 and "exchange_calendars" in daily["loaded"]  # type: ignore[operator]
