@@ -21,6 +21,7 @@ _.logger
 _.stage
 _.stale_partitions
 _.first_stale
+_.damaged_partitions
 
 # file-like protocol used by the streaming Parquet response (api/tables.py)
 _.tell

@@ -24,9 +24,10 @@ if TYPE_CHECKING:  # imported where built, so a command loads only the parts it 
     from stockdb.ingest.backfill import BackfillService
     from stockdb.lake.parquet_lake import ParquetLake
     from stockdb.lake.reader import BarReader
+    from stockdb.lake.verify import Verifier
     from stockdb.providers.base import BarSource
     from stockdb.providers.corporate_actions import ActionSource
-    from stockdb.providers.throttle import RateLimiter
+    from stockdb.providers.throttle import RequestPacer
     from stockdb.simulation.service import SimulationService
     from stockdb.state.coverage import CoverageRepo
     from stockdb.state.ledger import PartitionLedger
@@ -75,6 +76,19 @@ class App:
             ledger=self.ledger,
             clock=self.clock,
             quarantine_root=self.settings.data_dir / "quarantine",
+        )
+
+    @cached_property
+    def verifier(self) -> Verifier:
+        """Checks (and repairs) every partition against the ledger (``stockdb verify``)."""
+        from stockdb.lake.verify import Verifier
+
+        return Verifier(
+            self.lake,
+            self.settings.features_dir,
+            self.ledger,
+            self.coverage,
+            self.settings.data_dir,
         )
 
     @cached_property
@@ -194,11 +208,12 @@ class App:
         return httpx.Client(timeout=self.settings.alpaca_timeout_s)
 
     @cached_property
-    def rate_limiter(self) -> RateLimiter:
-        """The one Alpaca rate limiter shared by everything in this process."""
-        from stockdb.providers.throttle import RateLimiter
+    def rate_limiter(self) -> RequestPacer:
+        """The Alpaca rate limiter of this process: one budget in Redis (Redis queue) or
+        PostgreSQL (PostgreSQL state) shared by every worker, else in-process."""
+        from stockdb.providers.shared_limit import make_rate_limiter
 
-        return RateLimiter(clock=self.clock)
+        return make_rate_limiter(self.settings, self.clock, lambda: self.state)
 
     @property
     def default_provider(self) -> str:
@@ -248,3 +263,5 @@ class App:
             self.state.dispose()
         if "http_client" in self.__dict__:
             self.http_client.close()
+        if "rate_limiter" in self.__dict__:
+            self.rate_limiter.close()

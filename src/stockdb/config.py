@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("STOCKDB_API_TOKEN", "api_token")
     )
+    allowed_hosts: str = Field(
+        default="",
+        validation_alias=AliasChoices("STOCKDB_ALLOWED_HOSTS", "allowed_hosts"),
+        description="Extra Host names the API serves, comma-separated (* for any)",
+    )
     duckdb_memory_limit: str = Field(
         default="2GB",
         validation_alias=AliasChoices("STOCKDB_DUCKDB_MEMORY_LIMIT", "duckdb_memory_limit"),
@@ -162,6 +167,11 @@ class Settings(BaseSettings):
     def writers_span_hosts(self) -> bool:
         """True when writers may run on several hosts: a Redis queue or a PostgreSQL store."""
         return self.queue_is_redis or (self.state_url or "").startswith("postgresql")
+
+    @property
+    def allowed_host_names(self) -> tuple[str, ...]:
+        """STOCKDB_ALLOWED_HOSTS split on commas (the API also serves localhost names)."""
+        return tuple(h.strip() for h in self.allowed_hosts.split(",") if h.strip())
 
     @property
     def parquet_dir(self) -> Path:

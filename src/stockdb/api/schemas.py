@@ -97,6 +97,11 @@ class HealthResponse(_Model):
     provider: str = Field(description="Where new bars come from: synthetic or alpaca")
     feed: str = Field(description="The provider's feed (iex, sip, ...; synthetic for synthetic)")
     checks: dict[str, HealthCheck]
+    damaged_partitions: int | None = Field(
+        default=None,
+        description="Partitions known damaged or missing (run `stockdb verify --repair`); "
+        "null when the state store cannot be read",
+    )
 
 
 class JobModel(_Model):

@@ -42,6 +42,7 @@ from stockdb.features.store import FeatureStore
 from stockdb.features.views import create_features_view
 from stockdb.lake.locks import FileSymbolLocks
 from stockdb.lake.parquet_lake import ParquetLake
+from stockdb.state.ledger import PartitionLedger as FileLedger
 from stockdb.state.store import StateStore
 from stockdb.symbols import normalize_symbol, normalize_symbols
 from stockdb.timeframes import parse_timeframe
@@ -126,8 +127,15 @@ class FeatureService:
         self.layout = FeatureLayout(settings.features_dir)
         self.records = FeatureRecords(state)
         self._locks = FileSymbolLocks(settings.data_dir / "locks" / "features")
+        self._ledger = FileLedger(state)
         self.builder = FeatureBuilder(
-            source, self.layout, self.records, calendar, self.feature_set, self._locks
+            source,
+            self.layout,
+            self.records,
+            calendar,
+            self.feature_set,
+            self._locks,
+            self._ledger,
         )
         self.store = FeatureStore(self.layout, self.feature_set)
         self._timeframes: dict[str, TimeframeStore] = {
@@ -158,7 +166,14 @@ class FeatureService:
             records = FileFeatureRecords(layout)
             source = TimeframeBarSource(self.source, name, self.calendar)
             builder = FeatureBuilder(
-                source, layout, records, self.calendar, feature_set, self._locks
+                source,
+                layout,
+                records,
+                self.calendar,
+                feature_set,
+                self._locks,
+                self._ledger,
+                self.settings.features_dir,
             )
             self._timeframes[name] = TimeframeStore(
                 feature_set, layout, records, builder, FeatureStore(layout, feature_set)

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 from stockdb.bars import BAR_SCHEMA
 from stockdb.corporate.adjust import AdjustmentStep, adjust_table, day_price_factors
 from stockdb.errors import ConfigError, DataIntegrityError, NotFound
+from stockdb.lake.integrity import first_unreadable
 from stockdb.lake.parquet_lake import ParquetLake
 from stockdb.symbols import normalize_symbol
 
@@ -138,6 +139,9 @@ class LakeBarSource:
                 params={"files": files},
             ).to_arrow_table()
         except duckdb.Error as exc:
+            culprit = first_unreadable([p for _, p in paths])
+            if culprit is not None:  # name the damaged partition and the repair command
+                raise self.lake.report_damaged(*culprit) from exc
             raise DataIntegrityError(f"cannot read the bars of {symbol}: {exc}") from exc
         finally:
             con.close()

@@ -172,9 +172,11 @@ class BackfillService:
         summary = IngestSummary(provider.name, provider.feed, names)
         stats_before = provider.stats.snapshot()
         todo: dict[str, list[Session]] = {}
+        flagged: dict[str, set[date]] = {}
         for symbol in names:
+            flagged[symbol] = self.lake.flagged_sessions(symbol)
             complete = set() if replace else self._complete_sessions(symbol, start, end)
-            todo[symbol] = [s for s in sessions if s.date not in complete]
+            todo[symbol] = [s for s in sessions if s.date not in complete - flagged[symbol]]
             summary.sessions_planned += len(sessions)
             summary.sessions_skipped += len(sessions) - len(todo[symbol])
         total = sum(len(v) for v in todo.values())
@@ -200,6 +202,7 @@ class BackfillService:
                     summary,
                     replace,
                     switching=symbol in switching,
+                    damaged=flagged[symbol],
                 )
                 done += len(needed)
                 if progress:
@@ -251,11 +254,12 @@ class BackfillService:
     def _complete_sessions(self, symbol: str, start: date, end: date) -> set[date]:
         """Sessions recorded complete whose file (when they hold bars) is still there."""
         known = self.coverage.sessions(symbol, start, end)
-        stored = set(self.lake.partition_names(symbol, start, end))
+        names = self.lake.partition_names(symbol, start, end)
+        stored = {d for d, _ in self.lake.existing(symbol, names)}
         return {
             d
             for d, rec in known.items()
-            if rec.status == "complete" and (rec.rows == 0 or f"dt={d.isoformat()}" in stored)
+            if rec.status == "complete" and (rec.rows == 0 or d in stored)
         }
 
     # ---- fetching ----------------------------------------------------------------------
@@ -359,13 +363,16 @@ class BackfillService:
         summary: IngestSummary,
         replace: bool = False,
         switching: bool = False,
+        damaged: set[date] | None = None,
     ) -> None:
         """Write a chunk's sessions all-or-nothing, then record them in the ledger.
 
         With ``replace`` each served session is written exactly as served; a stored session the
         provider served nothing for is kept (or, when ``switching`` providers, moved to the
-        quarantine folder so two providers never mix), never deleted.
+        quarantine folder so two providers never mix), never deleted. Sessions in ``damaged``
+        (known damaged or missing files) are rewritten as served, the damaged file set aside.
         """
+        damaged = damaged or set()
         now = self.clock.now()
         symbol_trades = any(t.num_rows for t in by_session.values())
         if not symbol_trades and not self.lake.partition_names(symbol):
@@ -380,7 +387,9 @@ class BackfillService:
             items = {
                 s.date: (
                     bars,
-                    "replace" if replace else self._mode(s, previous.get(s.date), now, bars),
+                    "replace"
+                    if replace or s.date in damaged
+                    else self._mode(s, previous.get(s.date), now, bars),
                 )
                 for s in needed
                 if (bars := by_session.get(s.date)) is not None and bars.num_rows

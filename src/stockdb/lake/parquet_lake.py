@@ -210,6 +210,13 @@ class ParquetLake:
                 self.ledger.mark("bars", self.rel_path(path), "damaged", reason[:500])
         return damaged(path, reason)
 
+    def flagged_sessions(self, symbol: str) -> set[date]:
+        """Sessions of ``symbol`` whose file the ledger knows damaged or missing."""
+        if self.ledger is None:
+            return set()
+        entries = self.ledger.entries("bars", [normalize_symbol(symbol)])
+        return {e.session_date for e in entries if e.status != "ok"}
+
     def lineage(self, symbol: str) -> Lineage | None:
         """The provider lineage of ``symbol``'s stored bars (from its newest readable file)."""
         paths = self.session_paths(symbol)
@@ -288,6 +295,15 @@ class ParquetLake:
                 discard_temp(tmp)
             raise
         entries = [self._entry(symbol, day, tmp, dest, rows) for tmp, dest, day, rows in pending]
+        if self.ledger is not None and entries:
+            # Write-ahead: checksums first (keeping the previous ones), then the renames, so a
+            # crash anywhere leaves files that verify.
+            try:
+                self.ledger.record([e for e in entries if e is not None])
+            except BaseException:
+                for tmp, *_ in pending:
+                    discard_temp(tmp)
+                raise
         for tmp, dest, *_ in pending:
             commit_temp(tmp, dest)
         if pending:
@@ -295,8 +311,6 @@ class ParquetLake:
             fsync_dir(self.symbol_dir(symbol))
             if not symbol_existed:
                 fsync_dir(self.root)
-        if self.ledger is not None and entries:
-            self.ledger.record([e for e in entries if e is not None])
         return results
 
     def _entry(self, symbol: str, day: date, tmp: Path, dest: Path, rows: int) -> FileEntry | None:

@@ -10,14 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from stockdb.errors import StorageError
+from stockdb.lake.integrity import checksum_file
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # SQLAlchemy loads on first use: a bars read builds a ledger, never uses it
     from stockdb.state.store import StateStore
 
-__all__ = ["FileEntry", "FileKind", "FileStatus", "PartitionLedger"]
+__all__ = ["FileEntry", "FileKind", "FileStatus", "PartitionLedger", "file_entry"]
 
 FileKind = Literal["bars", "features"]
 FileStatus = Literal["ok", "damaged", "missing"]
@@ -37,14 +39,41 @@ class FileEntry:
     written_at: datetime
     status: FileStatus = "ok"
     problem: str | None = None
+    prev_size: int | None = None
+    prev_checksum: str | None = None
+
+    def matches(self, size: int, checksum: str) -> bool:
+        """The file with ``size`` and ``checksum`` is this write or the one it replaced."""
+        return (size, checksum) in (
+            (self.size, self.checksum),
+            (self.prev_size, self.prev_checksum),
+        )
+
+
+def file_entry(
+    kind: FileKind,
+    root: Path,
+    path: Path,
+    symbol: str,
+    day: date,
+    rows: int,
+    written_at: datetime | None = None,
+    source: Path | None = None,
+) -> FileEntry:
+    """The ledger entry of the file at ``path`` below ``root``, checksumming ``source`` (the
+    temp file about to be renamed to ``path``) when given, else ``path`` itself."""
+    from stockdb.state.store import utcnow
+
+    size, digest = checksum_file(source or path)
+    rel = path.relative_to(root).as_posix()
+    return FileEntry(kind, rel, symbol, day, rows, size, digest, written_at or utcnow())
 
 
 class PartitionLedger:
     """Reads and writes ``partition_files``; every method raises StorageError on a DB error.
 
     ``state`` may be a factory, so a process that only reads bars opens no state store until
-    it has something to record (SQLAlchemy, too, is imported on first use: a bars read
-    builds a lake, and so a ledger, but never touches it).
+    it has something to record.
     """
 
     def __init__(self, state: StateStore | Callable[[], StateStore]) -> None:
@@ -57,20 +86,37 @@ class PartitionLedger:
         return self._state
 
     def record(self, entries: Sequence[FileEntry]) -> None:
-        """Upsert entries (a rewrite of a file replaces its entry and clears its status)."""
+        """Upsert entries before their files are renamed into place (write-ahead): a rewrite
+        keeps the entry's previous size and checksum, so the old file still verifies when a
+        crash stops the rename; it clears a damaged or missing status."""
+        from sqlalchemy import case
+        from sqlalchemy.dialects import postgresql, sqlite
         from sqlalchemy.exc import SQLAlchemyError
 
         from stockdb.state import tables
 
+        t = tables.partition_files
         rows = [asdict(e) for e in entries]
+        dialect = postgresql if self.state.dialect == "postgresql" else sqlite
         try:
             with self.state.engine.begin() as conn:
                 for start in range(0, len(rows), 500):
-                    self.state.upsert(
-                        conn,
-                        tables.partition_files,
-                        rows[start : start + 500],
-                        ["kind", "rel_path"],
+                    stmt = dialect.insert(t).values(rows[start : start + 500])
+                    new = stmt.excluded
+                    fresh = t.c.status == "ok"  # a damaged file's old checksum is no alibi
+                    conn.execute(
+                        stmt.on_conflict_do_update(
+                            index_elements=["kind", "rel_path"],
+                            set_={
+                                "prev_size": case((fresh, t.c.size), else_=None),
+                                "prev_checksum": case((fresh, t.c.checksum), else_=None),
+                                **{
+                                    c: new[c]
+                                    for c in rows[0]
+                                    if c not in ("kind", "rel_path", "prev_size", "prev_checksum")
+                                },
+                            },
+                        )
                     )
         except SQLAlchemyError as exc:
             raise StorageError(f"cannot record partition checksums: {exc}") from exc
@@ -105,6 +151,8 @@ class PartitionLedger:
                 written_at=as_utc(r["written_at"]) or utcnow(),
                 status=r["status"],
                 problem=r["problem"],
+                prev_size=r["prev_size"],
+                prev_checksum=r["prev_checksum"],
             )
             for r in rows
         ]
@@ -129,13 +177,13 @@ class PartitionLedger:
 
     def forget(self, kind: FileKind, rel_paths: Sequence[str]) -> None:
         """Drop the entries of files that were moved away."""
-        if not rel_paths:
-            return
         from sqlalchemy import and_, delete
         from sqlalchemy.exc import SQLAlchemyError
 
         from stockdb.state import tables
 
+        if not rel_paths:
+            return
         t = tables.partition_files
         try:
             with self.state.engine.begin() as conn:

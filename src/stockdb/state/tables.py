@@ -277,6 +277,10 @@ partition_files = Table(
     Column("rows", Integer, nullable=False),
     Column("size", BigInteger, nullable=False),
     Column("checksum", String(64), nullable=False),
+    # The previous write's size and checksum: a crash between recording and renaming leaves
+    # the old file, which must still verify.
+    Column("prev_size", BigInteger),
+    Column("prev_checksum", String(64)),
     Column("status", String(16), nullable=False, default="ok"),
     Column("problem", Text),
     Column("written_at", TS, nullable=False),

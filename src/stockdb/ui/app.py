@@ -86,7 +86,9 @@ def _page(render: Callable[[ApiClient], None], api: ApiClient) -> Callable[[], N
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Configure the page, pick the API client and run the selected page."""
-    st.set_page_config(page_title="stockdb", page_icon="📈", layout="wide")
+    st.set_page_config(
+        page_title="stockdb", page_icon=":material/candlestick_chart:", layout="wide"
+    )
     api = _client(api_url(sys.argv[1:] if argv is None else argv))
     health = _health(api)
     _sidebar(api, health)

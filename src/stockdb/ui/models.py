@@ -17,6 +17,8 @@ __all__ = [
     "TRAIN_KEY",
     "endpoint_missing",
     "flatten_metrics",
+    "headline_metrics",
+    "metric_rows",
     "job_result_id",
     "model_rows",
     "parse_tickers",
@@ -112,6 +114,45 @@ def _span(window: dict[str, Any]) -> str:
     return f"{human_time(window['start'], seconds=False)} → {human_time(window.get('end'), False)}"
 
 
+_HEADLINE = 3
+
+
+def headline_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The few scores the models table shows (test, else validation, else walk-forward mean),
+    so they fit on screen; every metric is in the model's details."""
+    for section in ("test", "validation", "walk_forward_mean"):
+        values = metrics.get(section)
+        if isinstance(values, dict) and values:
+            picked = [
+                (k, v)
+                for k, v in values.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "rows"
+            ][:_HEADLINE]
+            return {f"{section} {k}": round(float(v), 4) for k, v in picked}
+    return {}
+
+
+def metric_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every scalar metric as one row per name with a column per section (train, test, ...)."""
+    sections = [k for k, v in metrics.items() if isinstance(v, dict)]
+    names: list[str] = []
+    for section in sections:
+        names += [n for n in metrics[section] if n not in names]
+    rows = []
+    for name in names:
+        row: dict[str, Any] = {"metric": name}
+        for section in sections:
+            value = metrics[section].get(name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                row[section] = round(float(value), 4)
+            elif value is not None and not isinstance(value, (dict, list)):
+                row[section] = str(value)
+            else:
+                row[section] = None
+        rows.append(row)
+    return rows
+
+
 def stale_reason(model: dict[str, Any], set_hash: str | None) -> str:
     """Why ``model`` should be retrained ('' when it is current): the API's stale flag (bars
     changed under it after a corporate action) or another feature set than today's."""
@@ -135,12 +176,12 @@ def model_rows(models: list[dict[str, Any]], set_hash: str | None = None) -> lis
         rows.append(
             {
                 "id": m["id"],
-                "stale": f"⚠ {reason}" if reason else "",
+                "stale": f"STALE: {reason}" if reason else "",
                 "kind": m.get("kind"),
                 "tickers": ",".join(m.get("tickers") or []),
                 "target": m.get("target"),
                 "horizon": m.get("horizon"),
-                **flatten_metrics(m.get("metrics") or {}),
+                **headline_metrics(m.get("metrics") or {}),
                 "train_window": _span(train),
                 "test_window": _span(windows.get("test") or {}),
                 "train_rows": train.get("rows"),
@@ -237,7 +278,7 @@ def render(api: ApiClient) -> None:
     overview = guarded("Reading the feature set", api.features_overview) or {}
     set_hash = overview.get("set_hash")
     for line in stale_lines(models, set_hash):
-        st.warning(line, icon="⚠️")
+        st.warning(line, icon=":material/warning:")
     st.dataframe(table(model_rows(models, set_hash)), hide_index=True)
     _details(models)
 
@@ -266,4 +307,4 @@ def _details(models: list[dict[str, Any]]) -> None:
             hide_index=True,
         )
         st.markdown("**Metrics**")
-        st.dataframe(table([flatten_metrics(model.get("metrics") or {})]), hide_index=True)
+        st.dataframe(table(metric_rows(model.get("metrics") or {})), hide_index=True)

@@ -128,7 +128,7 @@ def run_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "buy_and_hold_return": bench.get("total_return"),
                 "sharpe": metrics.get("sharpe"),
                 "in_sample": "yes" if run.get("overlaps_training") else "",
-                "stale": "⚠ stale" if run.get("stale") else "",
+                "stale": "STALE" if run.get("stale") else "",
                 "created_at": human_time(run.get("created_at")),
             }
         )
@@ -209,7 +209,10 @@ def _result(api: ApiClient, simulation_id: str) -> None:
     st.subheader(f"Simulation {simulation_id}")
     note = stale_note(result)
     if note:
-        st.warning(f"This run is stale: {note}. Simulate again for current numbers.", icon="⚠️")
+        st.warning(
+            f"This run is stale: {note}. Simulate again for current numbers.",
+            icon=":material/warning:",
+        )
     st.caption(
         " · ".join(f"{k.replace('_', ' ')}: {v}" for k, v in run_params(result).items() if v != "")
     )

@@ -86,3 +86,12 @@ def test_look_alike_symbols_are_refused_by_every_command(
         assert code == 2, (argv, err)
         assert err.strip().splitlines() == [err.strip()] and "only ASCII" in err, (argv, err)
     assert not (data_dir / "parquet").exists()
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1"])
+def test_worker_heartbeat_must_be_finite(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    code, _, err = run(capsys, "worker", "--heartbeat", value)
+    assert code == 2 and err.strip() == "error: --heartbeat must be between 0 and 300 seconds"
+    assert not data_dir.exists()

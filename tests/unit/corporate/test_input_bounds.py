@@ -155,3 +155,15 @@ def test_an_accepted_symbol_is_the_ascii_text_upper_cased(raw: str) -> None:
     assert typed.isascii()
     assert symbol == typed.upper()
     assert _ACCEPTED.fullmatch(symbol)
+
+
+def test_alpaca_actions_out_of_range_are_skipped_not_stored() -> None:
+    from stockdb.providers.corporate_actions import parse_corporate_actions
+
+    def split(symbol: str, new: float) -> dict[str, object]:
+        return {"symbol": symbol, "new_rate": new, "old_rate": 1, "ex_date": "2024-01-02"}
+
+    payload = {"corporate_actions": {"forward_splits": [split("SPY", 1e308), split("QQQ", 4)]}}
+    actions, skipped = parse_corporate_actions(payload)
+    assert [(a.symbol, a.ratio) for a in actions] == [("QQQ", 4.0)]
+    assert skipped == 1

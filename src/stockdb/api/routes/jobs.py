@@ -11,6 +11,7 @@ from stockdb.api.errors import ERROR_RESPONSES, MUTATING_ERROR_RESPONSES, json_r
 from stockdb.api.schemas import ErrorResponse, JobModel
 from stockdb.errors import ConfigError
 from stockdb.jobs.records import JobRecord
+from stockdb.obs.redact import Redactor
 from stockdb.symbols import normalize_symbol
 
 __all__ = ["job_body", "router"]
@@ -24,9 +25,14 @@ _INGEST_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def job_body(job: JobRecord) -> dict[str, Any]:
-    """A job as the JSON the API answers with (ISO-8601 instants, progress fraction)."""
-    return job.to_dict()
+def job_body(job: JobRecord, redactor: Redactor | None = None) -> dict[str, Any]:
+    """A job as the JSON the API answers with (ISO-8601 instants, progress fraction); its
+    error and message without absolute paths or library frames (the server log has them)."""
+    body = job.to_dict()
+    if body.get("error") or body.get("message"):
+        clean = redactor or Redactor()
+        body["error"], body["message"] = clean.value(body["error"]), clean.value(body["message"])
+    return body
 
 
 @router.post(
@@ -77,7 +83,8 @@ def list_jobs(
 ) -> Response:
     """Jobs newest first, optionally of one status or kind."""
     jobs = ctx.jobs.list(status, limit, kind)
-    return json_response([job_body(j) for j in jobs])
+    clean = Redactor(ctx.app.settings.data_dir)
+    return json_response([job_body(j, clean) for j in jobs])
 
 
 @router.get(
@@ -89,7 +96,7 @@ def list_jobs(
 )
 def get_job(ctx: Ctx, job_id: JobId) -> Response:
     """The job ``job_id``; 404 when there is none."""
-    return json_response(job_body(ctx.jobs.get(job_id)))
+    return json_response(job_body(ctx.jobs.get(job_id), Redactor(ctx.app.settings.data_dir)))
 
 
 @router.delete(
