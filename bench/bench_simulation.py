@@ -1,4 +1,5 @@
-"""Benchmark: the simulation engine vs a Python loop and vectorbt; training and round-trip times."""
+"""Benchmark: the simulation engine vs a Python loop and vectorbt; metrics vs empyrical; the
+tearsheet vs a naive Plotly page; training and round-trip times."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pandas as pd
 
 from stockdb.config import Settings
 from stockdb.simulation.engine import SHARE_GUARD, simulate
+from stockdb.simulation.metrics import performance
 from stockdb.simulation.service import SimulationRequest, SimulationService
 from stockdb.state.store import StateStore
 from stockdb.testing.feature_frames import MemorySource
@@ -191,13 +193,81 @@ def _training_rows(folder: Path) -> list[tuple[str, float, float | None, str]]:
             f"overlap={result.overlaps_training}",
         )
     )
+    rows += _report_rows(simulator, result.id)
     state.dispose()
     return rows
 
 
+def _empyrical_figures(ts: pd.Series, equity: np.ndarray) -> dict[str, float]:
+    """The reference: pandas session grouping and empyrical's functions."""
+    import empyrical
+
+    local = pd.Series(equity, index=pd.DatetimeIndex(ts).tz_convert("America/New_York"))
+    daily = local.groupby(local.index.date).last()
+    r = daily.pct_change()
+    r.iloc[0] = daily.iloc[0] / CASH - 1.0
+    bars = pd.Series(np.concatenate(([CASH], equity))).pct_change().dropna()
+    return {
+        "sharpe": empyrical.sharpe_ratio(r),
+        "volatility": empyrical.annual_volatility(r),
+        "sortino": empyrical.sortino_ratio(r),
+        "cagr": empyrical.annual_return(r),
+        "calmar": empyrical.calmar_ratio(r),
+        "max_drawdown": empyrical.max_drawdown(bars),
+    }
+
+
+def _metrics_rows() -> list[tuple[str, float, float | None, str]]:
+    frame = _year_of_features(3)
+    close = frame["close"].to_numpy()
+    rng = np.random.default_rng(7)
+    signal = np.where(np.cumsum(rng.random(len(close)) < 0.02) % 2 == 0, 1, -1).astype(np.int8)
+    result = simulate(close, signal, cash=CASH, fee_bps=FEE_BPS)
+    ours_s, ours = _best(lambda: performance(result, frame["ts"]), 5)
+    ref_s, ref = _best(lambda: _empyrical_figures(frame["ts"], result.equity), 5)
+    worst = max(abs(ours[k] - v) / max(abs(v), 1e-12) for k, v in ref.items())
+    assert worst < 1e-9, worst
+    return [
+        ("metrics: performance(), 1 year of minutes", ours_s, None, f"{len(close)} bars"),
+        (
+            "metrics: pandas + empyrical reference",
+            ref_s,
+            ref_s / ours_s,
+            f"max relative diff {worst:.1e}",
+        ),
+    ]
+
+
+def _report_rows(
+    simulator: SimulationService, simulation_id: str
+) -> list[tuple[str, float, float | None, str]]:
+    import plotly.graph_objects as go
+    import plotly.io as pio
+    import pyarrow.parquet as pq
+
+    record = simulator.get(simulation_id)
+    ours_s, page = _best(lambda: simulator.report(simulation_id), 3)
+
+    def naive() -> str:
+        curve = pq.read_table(record.equity_path).to_pandas()
+        fig = go.Figure(go.Scatter(x=curve["ts"], y=curve["equity"], mode="lines"))
+        return str(pio.to_html(fig, include_plotlyjs=True))
+
+    naive_s, plain = _best(naive, 3)
+    return [
+        ("tearsheet: 4 charts + tables", ours_s, None, f"{len(page) / 1e6:.1f} MB"),
+        (
+            "naive: one unthinned equity chart",
+            naive_s,
+            naive_s / ours_s,
+            f"{len(plain) / 1e6:.1f} MB",
+        ),
+    ]
+
+
 def main() -> None:
     """Run both benchmarks and print one table (ratios are against the row marked 1.0)."""
-    rows = _simulation_rows()
+    rows = _simulation_rows() + _metrics_rows()
     with tempfile.TemporaryDirectory() as tmp:
         rows += _training_rows(Path(tmp))
     print(f"{'benchmark':<42} {'seconds':>10} {'ratio':>8}  notes")

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from stockdb.cli.common import make_app, out_console, progress_bar, warn
 from stockdb.cli.render import print_records
+from stockdb.errors import InvalidInput, StorageError
 
 __all__ = ["models_app", "register", "simulations_app"]
 
 models_app = typer.Typer(help="Registered models: list, show, delete.", no_args_is_help=True)
-simulations_app = typer.Typer(help="Stored backtests: list, show.", no_args_is_help=True)
+simulations_app = typer.Typer(help="Stored backtests: list, show, report.", no_args_is_help=True)
 
 
 def _metrics_rows(metrics: dict[str, Any], prefix: str = "") -> list[dict[str, object]]:
@@ -231,6 +234,37 @@ def simulations_show(
     from stockdb.formats import to_records
 
     print_records(to_records(table.slice(max(0, table.num_rows - trades))), "trades")
+
+
+def _write_text(dest: Path, text: str) -> None:
+    """Write ``text`` to ``dest`` through a temp file and a rename: whole or not at all."""
+    if not dest.parent.is_dir():
+        raise InvalidInput(f"--out: folder {dest.parent} does not exist")
+    if dest.is_dir():
+        raise InvalidInput(f"--out: {dest} is a folder")
+    tmp = dest.parent / f".tmp-{uuid.uuid4().hex}-{dest.name}"
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(dest)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StorageError(f"cannot write {dest}: {exc.strerror or type(exc).__name__}") from exc
+
+
+@simulations_app.command("report")
+def simulations_report(
+    ctx: typer.Context,
+    simulation_id: str,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="HTML file; default simulation-ID.html here")
+    ] = None,
+) -> None:
+    """Write a self-contained HTML tearsheet (opens offline): equity vs buy-and-hold,
+    drawdown, monthly returns, rolling Sharpe, metrics, trades and the run's settings."""
+    page = make_app(ctx).simulation.report(simulation_id)
+    dest = out if out is not None else Path(f"simulation-{simulation_id}.html")
+    _write_text(dest, page)
+    out_console().print(f"wrote {dest} ({len(page) / 1e6:.1f} MB)", highlight=False)
 
 
 def register(root: typer.Typer) -> None:

@@ -9,22 +9,25 @@ import re
 import shutil
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 from sqlalchemy import insert, select
 from sqlalchemy.engine import RowMapping
 
 from stockdb.config import Settings
-from stockdb.errors import Conflict, InvalidInput, NotFound
+from stockdb.errors import Conflict, InvalidInput, NotFound, StorageError
 from stockdb.lake.atomic import atomic_write_parquet
 from stockdb.simulation.engine import EngineResult, Fill, buy_and_hold, simulate
 from stockdb.simulation.metrics import performance
+from stockdb.simulation.period import first_date, out_of_sample_start, overlaps
+from stockdb.simulation.report import ReportInput, tearsheet
 from stockdb.simulation.signals import signals_from_predictions
 from stockdb.state import tables
 from stockdb.state.store import StateStore, as_utc, utcnow
@@ -45,7 +48,6 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int, str], None]
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 OVERLAP_WARNING = "the simulated window overlaps the model's training window"
-_NEW_YORK = "America/New_York"
 
 
 @dataclass(frozen=True)
@@ -97,51 +99,6 @@ class SimulationRecord:
     trades_path: str
     stale: bool = False
     warnings: tuple[str, ...] = field(default=())
-
-
-def overlaps(window: dict[str, Any] | None, start: pd.Timestamp, end: pd.Timestamp) -> bool:
-    """True when ``[start, end]`` shares any instant with a ``{"start", "end"}`` ISO window."""
-    if not window or window.get("start") is None or window.get("end") is None:
-        return False
-    lo = pd.Timestamp(window["start"])
-    hi = pd.Timestamp(window["end"])
-    return bool(start <= hi and end >= lo)
-
-
-def out_of_sample_start(window: dict[str, Any] | None) -> date | None:
-    """The first New York date after a ``{"end"}`` training window (None without one)."""
-    if not window or window.get("end") is None:
-        return None
-    last = pd.Timestamp(window["end"])
-    last = last.tz_localize("UTC") if last.tzinfo is None else last
-    return last.tz_convert(_NEW_YORK).date() + timedelta(days=1)
-
-
-def _start(request: SimulationRequest, model_id: str, train: dict[str, Any] | None) -> date | None:
-    """The first date to load: the request's, else the out-of-sample default (see
-    :meth:`SimulationService.preflight`)."""
-    oos_from = out_of_sample_start(train)
-    if request.in_sample or oos_from is None or not train:
-        return request.start
-    allow = "pass --in-sample (in_sample: true) to simulate over the training window"
-    if request.start is None:
-        if request.end is not None and request.end < oos_from:
-            raise InvalidInput(
-                f"nothing out of sample is left: model {model_id} trained on bars through "
-                f"{oos_from - timedelta(days=1)}, after end {request.end}; {allow}"
-            )
-        return oos_from
-    first = pd.Timestamp(train["start"])
-    first = first.tz_localize("UTC") if first.tzinfo is None else first
-    if request.start < oos_from and (
-        request.end is None or request.end >= first.tz_convert(_NEW_YORK).date()
-    ):
-        raise InvalidInput(
-            f"{request.start}..{request.end or 'the last bar'} overlaps model {model_id}'s "
-            f"training window ({train['start']} to {train['end']}); start on or after "
-            f"{oos_from} or {allow}"
-        )
-    return request.start
 
 
 def _record(row: RowMapping) -> SimulationRecord:
@@ -201,7 +158,7 @@ class SimulationService:
             raise InvalidInput(f"{symbol} is one of the model's context tickers")
         train = record.windows.get("train")
         oos_from = out_of_sample_start(train)
-        start = _start(request, record.id, train)
+        start = first_date(request, record.id, train)
         try:
             dataset = build_dataset(self.features, [symbol, *context], start, request.end)
         except NotFound:
@@ -283,7 +240,7 @@ class SimulationService:
         """
         request.validate()
         record = self.models.get(request.model_id)
-        return _start(request, record.id, record.windows.get("train"))
+        return first_date(request, record.id, record.windows.get("train"))
 
     @staticmethod
     def _params(
@@ -370,3 +327,38 @@ class SimulationService:
         with self.state.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         return [_record(row) for row in rows]
+
+    def report(self, simulation_id: str) -> str:
+        """The self-contained HTML tearsheet of a stored simulation.
+
+        Raises NotFound or InvalidInput for a bad id, StorageError when its stored curve or
+        trades cannot be read.
+        """
+        record = self.get(simulation_id)
+        try:
+            model: dict[str, Any] | None = asdict(self.models.get(record.model_id))
+        except NotFound:
+            model = None
+        try:
+            curve = pq.read_table(record.equity_path).to_pandas()
+            trades = pq.read_table(record.trades_path).to_pandas()
+        except (OSError, pa.ArrowException) as exc:
+            raise StorageError(
+                f"cannot read the results of simulation {record.id}: {type(exc).__name__}"
+            ) from exc
+        return tearsheet(
+            ReportInput(
+                simulation_id=record.id,
+                model_id=record.model_id,
+                symbol=record.symbol,
+                created_at=record.created_at.isoformat("T", "seconds"),
+                params=record.params,
+                metrics=record.metrics,
+                benchmark_metrics=record.benchmark_metrics,
+                warnings=record.warnings,
+                stale=record.stale,
+                model=model,
+                curve=curve,
+                trades=trades,
+            )
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 import streamlit as st
@@ -18,8 +19,10 @@ from stockdb.ui.widgets import follow_job, guarded, show_error, start_job
 __all__ = [
     "FILL_MODES",
     "SIMULATE_KEY",
+    "metric_text",
     "metrics_table",
     "render",
+    "report_url",
     "run_label",
     "run_params",
     "run_rows",
@@ -66,8 +69,26 @@ def simulate_request(
     return body
 
 
+_PERCENT = frozenset({"total_return", "cagr", "volatility", "max_drawdown", "win_rate", "exposure"})
+_MONEY = frozenset({"initial_cash", "final_equity", "fees"})
+
+
+def metric_text(name: str, value: Any) -> str:
+    """One metric as shown: ratios of cash in percent, counts with separators, None as a
+    dash (one text column, so numbers and timestamps can share it)."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if name in _PERCENT:
+        return f"{value * 100:,.2f} %"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.2f}" if name in _MONEY else f"{value:,.4f}"
+
+
 def metrics_table(result: dict[str, Any]) -> pd.DataFrame:
-    """Strategy and buy-and-hold metrics side by side, one row per metric name."""
+    """Strategy and buy-and-hold metrics side by side as text, one row per metric name."""
     ours: dict[str, Any] = result.get("metrics") or {}
     bench: dict[str, Any] = result.get("benchmark_metrics") or {}
     names = list(ours) + [k for k in bench if k not in ours]
@@ -75,14 +96,18 @@ def metrics_table(result: dict[str, Any]) -> pd.DataFrame:
     rows = [
         {
             "metric": name,
-            "strategy": ours.get(name),
-            "buy_and_hold": bench.get(name),
+            "strategy": metric_text(name, ours.get(name)),
+            "buy_and_hold": metric_text(name, bench.get(name)),
         }
         for name in names
         if isinstance(ours.get(name), scalar) and isinstance(bench.get(name), scalar)
     ]
-    frame = pd.DataFrame(rows, columns=["metric", "strategy", "buy_and_hold"])
-    return frame.astype({"strategy": "object", "buy_and_hold": "object"})
+    return pd.DataFrame(rows, columns=["metric", "strategy", "buy_and_hold"], dtype=str)
+
+
+def report_url(base_url: str, simulation_id: str) -> str:
+    """The address of a simulation's HTML tearsheet on the API (GET, no token needed)."""
+    return f"{base_url.rstrip('/')}/simulations/{quote(simulation_id, safe='')}/report"
 
 
 def _window(params: dict[str, Any]) -> str:
@@ -216,6 +241,11 @@ def _result(api: ApiClient, simulation_id: str) -> None:
     st.caption(
         " · ".join(f"{k.replace('_', ' ')}: {v}" for k, v in run_params(result).items() if v != "")
     )
+    st.link_button(
+        "Open the tearsheet (HTML report)",
+        report_url(api.base_url, simulation_id),
+        help=f"Or write it to a file: stockdb simulations report {simulation_id}",
+    )
     if result.get("overlaps_training"):
         st.warning(
             "The simulated window overlaps the model's training window: these results are "
@@ -230,6 +260,12 @@ def _result(api: ApiClient, simulation_id: str) -> None:
         st.plotly_chart(drawdown_figure(equity), key="sim-drawdown")
     st.markdown("**Metrics**")
     st.dataframe(metrics_table(result), hide_index=True)
+    sessions = (result.get("metrics") or {}).get("sessions")
+    if sessions is not None:
+        st.caption(
+            f"Sharpe, volatility, Sortino, CAGR and Calmar from {sessions} daily returns "
+            "(252 sessions a year); drawdown over every bar."
+        )
     st.markdown(f"**Trades** ({len(trades)})")
     if not trades.empty:
         trades["ts"] = human_times(trades["ts"])

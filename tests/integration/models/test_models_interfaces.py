@@ -173,6 +173,7 @@ def test_api_train_and_simulate_as_jobs(featured: App) -> None:
         ("post", "/train", {"tickers": ["SPY"], "start": "2024-03-10", "end": "2024-03-01"}, 422),
         ("post", "/simulate", {"model_id": "nope"}, 404),
         ("post", "/simulate", {"model_id": "x", "fill": "open"}, 422),
+        ("post", "/simulate", {"model_id": "x", "in_sample": "maybe"}, 422),
         ("get", "/models/nope", None, 404),
         ("get", "/simulations/nope", None, 404),
         ("delete", "/models/nope", None, 404),

@@ -115,6 +115,15 @@ def test_overlap_needs_in_sample_and_then_warns(trainer, simulator, caplog) -> N
     assert simulator.get(result.id).overlaps_training and simulator.get(result.id).warnings
 
 
+def test_in_sample_must_be_a_boolean() -> None:
+    from stockdb.training.requests import simulation_request
+
+    assert simulation_request({"model_id": "m", "in_sample": True}).in_sample is True
+    assert simulation_request({"model_id": "m"}).in_sample is False
+    with pytest.raises(InvalidInput, match="in_sample"):
+        simulation_request({"model_id": "m", "in_sample": "true"})
+
+
 def test_nothing_out_of_sample_left_is_refused(trainer, simulator, source) -> None:
     model = _train(trainer)
     with pytest.raises(InvalidInput, match="nothing out of sample is left"):

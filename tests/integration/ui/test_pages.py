@@ -267,3 +267,15 @@ def test_train_then_simulate_through_the_pages(api_url: str, poll: Any) -> None:
     assert "scatter" in kinds
     metrics = sim.dataframe[0].value
     assert {"metric", "strategy", "buy_and_hold"} <= set(metrics.columns)
+    # The default run is out of sample: no overlap warning, and nothing absurd in the table.
+    assert not [w for w in sim.warning if "overlap" in str(w.value)]
+    shown = metrics.set_index("metric")
+    for column in ("strategy", "buy_and_hold"):
+        cagr = float(shown.loc["cagr", column].rstrip(" %").replace(",", ""))
+        assert -100 <= cagr < 1e4  # percent; annualised from sessions, not from bars
+        sharpe = shown.loc["sharpe", column]  # None (a dash) over a single session
+        assert sharpe == "–" or abs(float(sharpe)) < 100
+    latest = httpx.get(f"{api_url}/simulations").json()[0]
+    assert latest["params"]["out_of_sample_from"] is not None
+    assert latest["overlaps_training"] is False
+    assert httpx.get(f"{api_url}/simulations/{latest['id']}/report").status_code == 200

@@ -8,6 +8,7 @@ from datetime import date
 import httpx
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from stockdb.cli.ui import streamlit_command
@@ -252,14 +253,35 @@ def test_training_and_simulation_requests() -> None:
 def test_metrics_side_by_side_and_drawdown() -> None:
     table = metrics_table(
         {
-            "metrics": {"total_return": 0.1, "trades": 4, "curve": [1]},
-            "benchmark_metrics": {"total_return": 0.05, "trades": 1},
+            "metrics": {
+                "total_return": 0.1,
+                "trades": 4,
+                "sharpe": 1.23456,
+                "max_drawdown_peak": "2024-03-08T10:20:00+00:00",
+                "win_rate": None,
+                "curve": [1],
+            },
+            "benchmark_metrics": {
+                "total_return": 0.05,
+                "trades": 1,
+                "sharpe": -0.5,
+                "max_drawdown_peak": None,
+                "win_rate": None,
+            },
         }
     )
     assert table.to_dict("records") == [
-        {"metric": "total_return", "strategy": 0.1, "buy_and_hold": 0.05},
-        {"metric": "trades", "strategy": 4, "buy_and_hold": 1},
+        {"metric": "total_return", "strategy": "10.00 %", "buy_and_hold": "5.00 %"},
+        {"metric": "trades", "strategy": "4", "buy_and_hold": "1"},
+        {"metric": "sharpe", "strategy": "1.2346", "buy_and_hold": "-0.5000"},
+        {
+            "metric": "max_drawdown_peak",
+            "strategy": "2024-03-08T10:20:00+00:00",
+            "buy_and_hold": "–",
+        },
+        {"metric": "win_rate", "strategy": "–", "buy_and_hold": "–"},
     ]
+    pa.Table.from_pandas(table)  # one type per column: Streamlit can ship it
     assert drawdown(pd.Series([100.0, 110.0, 99.0, 120.0])).tolist() == pytest.approx(
         [0.0, 0.0, -0.1, 0.0]
     )

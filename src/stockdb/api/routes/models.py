@@ -1,4 +1,5 @@
-"""POST /train, GET/DELETE /models, POST /simulate, GET /simulations: thin over the services.
+"""POST /train, GET/DELETE /models, POST /simulate, GET /simulations (and each one's HTML
+report): thin over the services.
 
 Training and simulation run as jobs (answer 202 with the job); the finished job's ``result``
 names the ``model_id`` or ``simulation_id`` to fetch.
@@ -13,6 +14,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import pyarrow.parquet as pq
 from fastapi import APIRouter, Path, Query, Response
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from stockdb.api.context import Ctx, RequireToken
@@ -242,3 +244,22 @@ def get_simulation(
     body["equity"] = _columns(record.equity_path, points)
     body["trades"] = _columns(record.trades_path, None)
     return json_response(body)
+
+
+@router.get(
+    "/simulations/{simulation_id}/report",
+    operation_id="get_simulation_report",
+    responses={
+        **ERROR_RESPONSES,
+        200: {
+            "description": "The report page",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        },
+    },
+    summary="A self-contained HTML tearsheet of one simulation",
+)
+def get_simulation_report(ctx: Ctx, simulation_id: SimulationId) -> Response:
+    """The tearsheet (Plotly inline, works offline): equity vs buy-and-hold, drawdown,
+    monthly returns, rolling Sharpe, the metric table, trades, model, window, fill and costs."""
+    page = ctx.app.simulation.report(simulation_id)
+    return HTMLResponse(page, headers={"Cache-Control": "no-store"})
