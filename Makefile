@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 LINTED := src tests bench app feature_service
 
-.PHONY: run test check lint typecheck unit bench clean venv services
+.PHONY: run test check lint typecheck deadcode unit bench clean venv services
 
 venv: $(STAMP)
 
@@ -28,7 +28,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-check: lint typecheck
+deadcode: $(STAMP)
+	$(BIN)/vulture
+
+check: lint typecheck deadcode
 
 services: $(STAMP)
 	bash scripts/test-services.sh ensure

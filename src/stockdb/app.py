@@ -10,30 +10,30 @@ import logging
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-import httpx
-import pyarrow as pa
-
 from stockdb.calendar import TradingCalendar
 from stockdb.clock import Clock, SystemClock
 from stockdb.config import Settings
 from stockdb.errors import ConfigError, InvalidInput
-from stockdb.ingest.backfill import BackfillService
-from stockdb.lake.locks import FileSymbolLocks
-from stockdb.lake.parquet_lake import ParquetLake
-from stockdb.lake.reader import BarReader
-from stockdb.providers.base import BarSource
-from stockdb.providers.throttle import RequestPacer
-from stockdb.state.coverage import CoverageRepo
-from stockdb.state.store import StateStore
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where built, so a command loads only the parts it uses
+    import httpx
+    import pyarrow as pa
+
     from stockdb.corporate.service import CorporateActionService
     from stockdb.features.service import FeatureService
+    from stockdb.ingest.backfill import BackfillService
+    from stockdb.lake.parquet_lake import ParquetLake
+    from stockdb.lake.reader import BarReader
     from stockdb.lake.verify import Verifier
+    from stockdb.providers.base import BarSource
     from stockdb.providers.corporate_actions import ActionSource
+    from stockdb.providers.throttle import RequestPacer
     from stockdb.simulation.service import SimulationService
+    from stockdb.state.coverage import CoverageRepo
     from stockdb.state.ledger import PartitionLedger
+    from stockdb.state.store import StateStore
     from stockdb.training.service import TrainingService
+    from stockdb.usecases.ingest import IngestService
 
 __all__ = ["PROVIDERS", "App"]
 
@@ -60,11 +60,13 @@ class App:
     @cached_property
     def lake(self) -> ParquetLake:
         """The bars lake; writer locks live in the state store when workers span hosts."""
-        from stockdb.lake.locks import SymbolLocks
-        from stockdb.lake.shared_locks import make_symbol_locks, wants_shared_locks
+        from stockdb.lake.locks import FileSymbolLocks, SymbolLocks
+        from stockdb.lake.parquet_lake import ParquetLake
 
         locks: SymbolLocks
-        if wants_shared_locks(self.settings):
+        if self.settings.writers_span_hosts:
+            from stockdb.lake.shared_locks import make_symbol_locks
+
             locks = make_symbol_locks(self.state, self.clock)
         else:
             locks = FileSymbolLocks(self.settings.data_dir / "locks")
@@ -98,16 +100,22 @@ class App:
 
     @cached_property
     def state(self) -> StateStore:
+        from stockdb.state.store import StateStore
+
         store = StateStore(self.settings.state_database_url)
         store.migrate()
         return store
 
     @cached_property
     def coverage(self) -> CoverageRepo:
+        from stockdb.state.coverage import CoverageRepo
+
         return CoverageRepo(self.state)
 
     @cached_property
     def reader(self) -> BarReader:
+        from stockdb.lake.reader import BarReader
+
         return BarReader(
             self.lake,
             self.calendar,
@@ -180,12 +188,23 @@ class App:
 
     @cached_property
     def backfill(self) -> BackfillService:
+        from stockdb.ingest.backfill import BackfillService
+
         return BackfillService(self.lake, self.coverage, self.calendar, self.clock)
+
+    @cached_property
+    def ingest(self) -> IngestService:
+        """Ingest as every entry point runs it (defaults, notice, provider, action sync)."""
+        from stockdb.usecases.ingest import IngestService
+
+        return IngestService(self)
 
     @cached_property
     def http_client(self) -> httpx.Client:
         """One pooled HTTP client for every Alpaca call of this process (keeps connections
         alive across jobs; creating a client per job costs milliseconds of TLS setup)."""
+        import httpx
+
         return httpx.Client(timeout=self.settings.alpaca_timeout_s)
 
     @cached_property

@@ -72,10 +72,6 @@ class ValidationResult:
     good: pa.Table
     rejections: list[Rejection] = field(default_factory=list)
 
-    @property
-    def rejected_rows(self) -> int:
-        return sum(r.rows for r in self.rejections)
-
 
 def validate_bars(
     table: pa.Table, start_us: int | None = None, end_us: int | None = None

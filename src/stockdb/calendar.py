@@ -9,21 +9,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import exchange_calendars as xcals
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from stockdb.errors import InvalidInput
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["NEW_YORK", "Session", "TradingCalendar"]
 
 NEW_YORK = ZoneInfo("America/New_York")
 _EXTENDED_OPEN_NY = timedelta(hours=4)
 _AFTER_HOURS = timedelta(hours=4)
-_US_PER_MINUTE = 60_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,29 +53,77 @@ class Session:
 
 
 def _to_us(values: pd.DatetimeIndex | pd.Series) -> npt.NDArray[np.int64]:
+    import pandas as pd
+
     index = pd.DatetimeIndex(values)
     return np.asarray(index.as_unit("us").asi8, dtype=np.int64)
 
 
+@dataclass(frozen=True, slots=True)
+class _Schedule:
+    """Session dates (days since the epoch) and bounds (UTC microseconds), one row each."""
+
+    dates: npt.NDArray[np.int64]
+    open_us: npt.NDArray[np.int64]
+    close_us: npt.NDArray[np.int64]
+    extended_open_us: npt.NDArray[np.int64]
+    extended_close_us: npt.NDArray[np.int64]
+
+
+def _load_schedule(first: date) -> _Schedule:
+    """XNYS sessions from ``first``; imports exchange_calendars and pandas (slow), so it runs
+    on the calendar's first use, not when a command merely builds the App."""
+    import exchange_calendars as xcals
+    import pandas as pd
+
+    schedule = xcals.get_calendar("XNYS", start=pd.Timestamp(first)).schedule
+    close_us = _to_us(schedule["close"])
+    midnight_ny = [
+        datetime.combine(d.date(), datetime.min.time(), NEW_YORK) for d in schedule.index
+    ]
+    extended_open_us = (
+        np.array([int(m.timestamp()) * 1_000_000 for m in midnight_ny], dtype=np.int64)
+        + int(_EXTENDED_OPEN_NY.total_seconds()) * 1_000_000
+    )
+    return _Schedule(
+        dates=np.asarray(schedule.index.values.astype("datetime64[D]").astype(np.int64)),
+        open_us=_to_us(schedule["open"]),
+        close_us=close_us,
+        extended_open_us=extended_open_us,
+        extended_close_us=close_us + int(_AFTER_HOURS.total_seconds()) * 1_000_000,
+    )
+
+
 class TradingCalendar:
-    """XNYS sessions between ``first`` and the calendar's end (a year ahead of today)."""
+    """XNYS sessions between ``first`` and the calendar's end (a year ahead of today), loaded
+    on first use."""
 
     def __init__(self, first: date = date(2000, 1, 3)) -> None:
-        self._cal = xcals.get_calendar("XNYS", start=pd.Timestamp(first))
-        schedule = self._cal.schedule
-        self._dates: npt.NDArray[np.int64] = np.asarray(
-            schedule.index.values.astype("datetime64[D]").astype(np.int64)
-        )
-        self.open_us = _to_us(schedule["open"])
-        self.close_us = _to_us(schedule["close"])
-        midnight_ny = [
-            datetime.combine(d.date(), datetime.min.time(), NEW_YORK) for d in schedule.index
-        ]
-        self.extended_open_us = (
-            np.array([int(m.timestamp()) * 1_000_000 for m in midnight_ny], dtype=np.int64)
-            + int(_EXTENDED_OPEN_NY.total_seconds()) * 1_000_000
-        )
-        self.extended_close_us = self.close_us + int(_AFTER_HOURS.total_seconds()) * 1_000_000
+        self._first = first
+
+    @cached_property
+    def _schedule(self) -> _Schedule:
+        return _load_schedule(self._first)
+
+    @property
+    def _dates(self) -> npt.NDArray[np.int64]:
+        return self._schedule.dates
+
+    @property
+    def open_us(self) -> npt.NDArray[np.int64]:
+        return self._schedule.open_us
+
+    @property
+    def close_us(self) -> npt.NDArray[np.int64]:
+        return self._schedule.close_us
+
+    @property
+    def extended_open_us(self) -> npt.NDArray[np.int64]:
+        return self._schedule.extended_open_us
+
+    @property
+    def extended_close_us(self) -> npt.NDArray[np.int64]:
+        return self._schedule.extended_close_us
 
     @property
     def first_session(self) -> date:
@@ -171,7 +221,3 @@ class TradingCalendar:
     def latest_session_on_or_before(self, day: date) -> Session:
         """The session on ``day`` or the last one before it."""
         return self.session(day) if self.is_session(day) else self.previous_session(day)
-
-    @staticmethod
-    def minute_us() -> int:
-        return _US_PER_MINUTE

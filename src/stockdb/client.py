@@ -14,8 +14,7 @@ from stockdb.app import App
 from stockdb.config import Settings
 from stockdb.dates import parse_date
 from stockdb.errors import InvalidInput
-from stockdb.ingest.backfill import IngestSummary, ProgressFn, plan_sessions
-from stockdb.ingest.gaps import gap_report
+from stockdb.ingest.backfill import IngestSummary, ProgressFn
 from stockdb.lake.reader import BarQuery
 from stockdb.symbols import normalize_symbol, normalize_symbols
 
@@ -61,15 +60,7 @@ class StockDB:
 
         Raises InvalidInput for bad arguments and NotFound when nothing is stored.
         """
-        query = BarQuery.parse(
-            symbol,
-            timeframe,
-            start,
-            end,
-            limit,
-            session,
-            adjustment,
-        )
+        query = BarQuery.parse(symbol, timeframe, start, end, limit, session, adjustment)
         return _convert(self.app.reader.bars(query), output)
 
     def actions(self, symbol: str) -> pd.DataFrame:
@@ -133,40 +124,26 @@ class StockDB:
     def ingest(
         self,
         symbols: str | Sequence[str],
-        start: str | date,
-        end: str | date,
+        start: str | date | None = None,
+        end: str | date | None = None,
         provider: str | None = None,
         progress: ProgressFn | None = None,
         replace: bool = False,
     ) -> IngestSummary:
-        """Fetch and store 1-minute bars for ``symbols`` over sessions ``start..end``."""
-        names = normalize_symbols([symbols] if isinstance(symbols, str) else symbols)
-        first, last = parse_date(start, "start"), parse_date(end, "end")
-        if first is None or last is None:
-            raise InvalidInput("ingest needs a start and an end date")
-        plan_sessions(self.app.calendar, self.app.clock.now(), first, last)
-        source = self.app.provider(provider)
-        try:
-            return self.app.backfill.run(names, first, last, source, progress, replace)
-        finally:
-            source.close()
+        """Fetch and store 1-minute bars for ``symbols`` over sessions ``start..end``
+        (inclusive; without dates, the latest five sessions), then their corporate actions,
+        exactly as ``stockdb ingest`` does. On synthetic data the notice is logged as a
+        warning. ``db.app.ingest`` gives the whole outcome (action sync report, notice)."""
+        request = self.app.ingest.request(symbols, start, end, provider, replace)
+        return self.app.ingest.run(request, progress).summary
 
     def gaps(
         self, symbol: str, start: str | date | None = None, end: str | date | None = None
     ) -> pd.DataFrame:
         """One row per expected session with its coverage status."""
-        first, last = parse_date(start, "start"), parse_date(end, "end")
-        if first is not None and last is not None and first > last:
-            raise InvalidInput(f"start {first} is after end {last}")
-        rows = gap_report(
-            self.app.calendar,
-            self.app.coverage,
-            normalize_symbol(symbol),
-            first,
-            last,
-            self.app.clock.now(),
-        )
-        return pd.DataFrame([r.to_dict() for r in rows])
+        from stockdb.usecases.operations import gap_rows
+
+        return pd.DataFrame([r.to_dict() for r in gap_rows(self.app, symbol, start, end)])
 
     def symbols(self) -> pd.DataFrame:
         """Known symbols with a coverage summary."""

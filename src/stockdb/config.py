@@ -33,6 +33,9 @@ def looks_like_placeholder(value: str) -> bool:
     return any(word in text for word in _PLACEHOLDER_WORDS) or set(text) <= set("x*-_")
 
 
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")  # what STOCKDB_QUEUE_URL may start with
+
+
 class Settings(BaseSettings):
     """Every knob stockdb reads. Secrets are ``SecretStr`` so they never print by accident."""
 
@@ -78,6 +81,13 @@ class Settings(BaseSettings):
     )
     state_url: str | None = Field(
         default=None, validation_alias=AliasChoices("STOCKDB_STATE_URL", "state_url")
+    )
+    api_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("STOCKDB_API_URL", "api_url")
+    )  # the REST API the dashboard talks to (default: stockdb.ui.DEFAULT_API_URL)
+    otel_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "otel_endpoint"),
     )
     api_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("STOCKDB_API_TOKEN", "api_token")
@@ -147,6 +157,16 @@ class Settings(BaseSettings):
         if self.iex_token is not None and self.iex_token.get_secret_value():
             notices.append(IEX_CLOUD_NOTICE)
         return notices
+
+    @property
+    def queue_is_redis(self) -> bool:
+        """True when ``STOCKDB_QUEUE_URL`` names a Redis server (the one place that decides)."""
+        return (self.queue_url or "").strip().lower().startswith(REDIS_SCHEMES)
+
+    @property
+    def writers_span_hosts(self) -> bool:
+        """True when writers may run on several hosts: a Redis queue or a PostgreSQL store."""
+        return self.queue_is_redis or (self.state_url or "").startswith("postgresql")
 
     @property
     def allowed_host_names(self) -> tuple[str, ...]:

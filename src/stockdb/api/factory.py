@@ -53,8 +53,7 @@ def wants_runtime(settings: Settings, run_runtime: bool | None) -> bool:
     """Run the in-process consumer and agents unless told otherwise or the queue is Redis."""
     if run_runtime is not None:
         return run_runtime
-    url = (settings.queue_url or "").strip().lower()
-    return not url.startswith(("redis://", "rediss://", "unix://"))
+    return not settings.queue_is_redis
 
 
 def _start(core: App, run_runtime: bool | None) -> Any:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from stockdb.cli.common import make_app, out_console, warn
 from stockdb.cli.render import print_records
-from stockdb.corporate.service import ActionUpdate
 from stockdb.dates import parse_date
 from stockdb.errors import InvalidInput
 from stockdb.symbols import normalize_symbol, normalize_symbols
+
+if TYPE_CHECKING:
+    from stockdb.corporate.service import ActionUpdate
 
 __all__ = ["register"]
 

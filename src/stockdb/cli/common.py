@@ -5,21 +5,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
-from stockdb.app import App
-from stockdb.config import Settings
-from stockdb.ingest.backfill import ProgressFn
+if TYPE_CHECKING:
+    from stockdb.app import App
+    from stockdb.ingest.backfill import ProgressFn
 
 __all__ = ["err_console", "make_app", "out_console", "progress_bar", "warn"]
 
@@ -37,8 +30,12 @@ def make_app(ctx: typer.Context) -> App:
     """The composition root for one CLI invocation; closed when the command ends.
 
     Closing matters: it checkpoints SQLite's WAL, so read-only commands leave the data dir
-    exactly as they found it.
+    exactly as they found it. Imported here, not at the top: ``stockdb --help`` and commands
+    that fail validation never load the App's libraries.
     """
+    from stockdb.app import App
+    from stockdb.config import Settings
+
     app = App(Settings())
     ctx.call_on_close(app.close)
     return app
@@ -52,6 +49,15 @@ def warn(message: str) -> None:
 @contextmanager
 def progress_bar(description: str) -> Iterator[ProgressFn]:
     """A rich progress bar on stderr, fed through a ``(done, total, message)`` callback."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

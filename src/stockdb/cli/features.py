@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import pyarrow as pa
 import typer
 from rich.table import Table
 
@@ -13,7 +12,6 @@ from stockdb.cli.common import make_app, out_console, progress_bar
 from stockdb.cli.render import emit
 from stockdb.dates import parse_date
 from stockdb.errors import InvalidInput
-from stockdb.formats import OUTPUT_FORMATS
 from stockdb.symbols import normalize_symbol
 
 __all__ = ["features_app"]
@@ -95,6 +93,10 @@ def show(
 
     Example: stockdb features show SPY --limit 5 --format csv --columns close,rsi_14
     """
+    import pyarrow as pa
+
+    from stockdb.formats import OUTPUT_FORMATS
+
     if fmt not in OUTPUT_FORMATS:
         raise InvalidInput(f"unknown format {fmt!r}: use {', '.join(OUTPUT_FORMATS)}")
     name = normalize_symbol(symbol)

@@ -5,23 +5,15 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import asdict
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
 from stockdb.cli.common import err_console, make_app, out_console, progress_bar, warn
 from stockdb.cli.render import emit, print_records
-from stockdb.corporate.sync import sync_actions
-from stockdb.dates import parse_date
 from stockdb.errors import InvalidInput, StockDBError, StorageError, exit_code
-from stockdb.formats import OUTPUT_FORMATS
-from stockdb.ingest.backfill import describe_replaced, plan_sessions
-from stockdb.ingest.gaps import gap_report
-from stockdb.lake.reader import BarQuery
-from stockdb.symbols import normalize_symbol, normalize_symbols
+from stockdb.symbols import normalize_symbol
 
 __all__ = ["app", "main"]
 
@@ -55,8 +47,12 @@ def _register_subapps() -> None:
 def ingest(
     ctx: typer.Context,
     symbols: Annotated[list[str], typer.Argument(help="Symbols, e.g. SPY QQQ or SPY,QQQ")],
-    start: Annotated[str | None, typer.Option(help="First session date YYYY-MM-DD")] = None,
-    end: Annotated[str | None, typer.Option(help="Last session date (inclusive)")] = None,
+    start: Annotated[
+        str | None, typer.Option(help="First session date (default: 4 sessions before END)")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(help="Last session date, inclusive (default: the latest session)")
+    ] = None,
     provider: Annotated[str | None, typer.Option(help="synthetic or alpaca")] = None,
     replace: Annotated[
         bool,
@@ -66,32 +62,19 @@ def ingest(
         ),
     ] = False,
 ) -> None:
-    """Fetch 1-minute bars for SYMBOLS over New York session dates START..END (inclusive)."""
-    names = normalize_symbols(symbols)
-    last = parse_date(end, "end") or date.today()
-    first = parse_date(start, "start") or last - timedelta(days=30)
-    if first > last:
-        raise InvalidInput(f"start {first} is after end {last}")
+    """Fetch 1-minute bars for SYMBOLS over New York session dates START..END (inclusive;
+    without dates, the latest five sessions), then their corporate actions."""
     stockdb = make_app(ctx)
-    plan_sessions(stockdb.calendar, stockdb.clock.now(), first, last)
-    source = stockdb.provider(provider)
+    request = stockdb.ingest.request(symbols, start, end, provider, replace)
     stockdb.coverage  # noqa: B018 - open the state store before announcing anything
-    notice = stockdb.provider_notice(source.name)
-    if notice:
-        warn(notice)
-    try:
-        with progress_bar(f"ingest {','.join(names)}") as update:
-            summary = stockdb.backfill.run(names, first, last, source, update, replace)
-    finally:
-        source.close()
+    with progress_bar(f"ingest {','.join(request.symbols)}") as update:
+        outcome = stockdb.ingest.run(request, update, announce=warn)
+    summary = outcome.summary
     if summary.no_data:
         warn(f"no bars served for {', '.join(summary.no_data)} (unknown symbol, or not trading)")
-    served = [name for name in names if name not in summary.no_data]
-    actions = sync_actions(stockdb, served, first, provider) if served else {}
-    if "error" in actions:
-        warn(f"corporate actions not fetched: {actions['error']}")
-    out = out_console()
-    out.print(
+    if "error" in outcome.actions:
+        warn(f"corporate actions not fetched: {outcome.actions['error']}")
+    out_console().print(
         f"{summary.provider}/{summary.feed}: sessions fetched {summary.sessions_fetched} "
         f"(complete {summary.sessions_complete}, partial {summary.sessions_partial}, "
         f"empty {summary.sessions_empty}), skipped {summary.sessions_skipped}; "
@@ -102,7 +85,9 @@ def ingest(
         highlight=False,
     )
     if replace:
-        out.print(describe_replaced(summary), highlight=False)
+        from stockdb.ingest.backfill import describe_replaced
+
+        out_console().print(describe_replaced(summary), highlight=False)
 
 
 @app.command()
@@ -121,17 +106,12 @@ def bars(
     ] = "raw",
 ) -> None:
     """Bars of SYMBOL at any timeframe, derived locally from 1-minute bars."""
+    from stockdb.formats import OUTPUT_FORMATS
+    from stockdb.lake.reader import BarQuery
+
     if fmt not in OUTPUT_FORMATS:
         raise InvalidInput(f"unknown format {fmt!r}: use {', '.join(OUTPUT_FORMATS)}")
-    query = BarQuery.parse(
-        symbol,
-        timeframe,
-        start,
-        end,
-        limit,
-        session,
-        adjustment,
-    )
+    query = BarQuery.parse(symbol, timeframe, start, end, limit, session, adjustment)
     table = make_app(ctx).reader.bars(query)
     emit(table, fmt, output, f"{query.symbol} {query.timeframe.name}")
 
@@ -145,14 +125,10 @@ def gaps(
     only_gaps: Annotated[bool, typer.Option("--only-gaps", help="Hide complete sessions")] = False,
 ) -> None:
     """Per expected session: status, minutes present vs possible, when fetched."""
+    from stockdb.usecases.operations import gap_rows
+
     name = normalize_symbol(symbol)
-    first, last = parse_date(start, "start"), parse_date(end, "end")
-    if first is not None and last is not None and first > last:
-        raise InvalidInput(f"start {first} is after end {last}")
-    stockdb = make_app(ctx)
-    rows = gap_report(stockdb.calendar, stockdb.coverage, name, first, last, stockdb.clock.now())
-    if only_gaps:
-        rows = [r for r in rows if r.status != "complete"]
+    rows = gap_rows(make_app(ctx), name, start, end, only_gaps)
     records = [
         {
             "session": r.session_date.isoformat(),
@@ -206,6 +182,13 @@ def _one_line(message: str) -> str:
     return " ".join(str(message).split())
 
 
+def _is_sqlalchemy_error(exc: BaseException) -> bool:
+    """True for a SQLAlchemy error; SQLAlchemy is not imported for it (a command that never
+    opened the state store cannot raise one, and ``--help`` stays fast)."""
+    module = sys.modules.get("sqlalchemy.exc")
+    return module is not None and isinstance(exc, module.SQLAlchemyError)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the CLI, turning every failure into one line on stderr."""
     _register_subapps()
@@ -227,14 +210,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except SQLAlchemyError as exc:
-        detail = getattr(exc, "orig", None) or type(exc).__name__
-        print(f"error: state store: {_one_line(str(detail))}", file=sys.stderr)
-        return exit_code(StorageError(str(detail)))
     except OSError as exc:
         err = StorageError(f"{exc.strerror or exc}: {exc.filename or ''}".strip(": "))
         print(f"error: {_one_line(str(err))}", file=sys.stderr)
         return exit_code(err)
+    except Exception as exc:
+        if not _is_sqlalchemy_error(exc):
+            raise
+        detail = getattr(exc, "orig", None) or type(exc).__name__
+        print(f"error: state store: {_one_line(str(detail))}", file=sys.stderr)
+        return exit_code(StorageError(str(detail)))
     return int(result) if isinstance(result, int) else 0
 
 

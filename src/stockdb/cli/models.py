@@ -8,13 +8,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
-import pyarrow.parquet as pq
 import typer
 
 from stockdb.cli.common import make_app, out_console, progress_bar, warn
 from stockdb.cli.render import print_records
 from stockdb.errors import InvalidInput, StorageError
-from stockdb.training.requests import simulation_request, train_request
 
 __all__ = ["models_app", "register", "simulations_app"]
 
@@ -85,6 +83,8 @@ def train(
             body["params"] = json.loads(params)
         except json.JSONDecodeError as exc:
             raise typer.BadParameter(f"--params is not JSON: {exc.msg}") from None
+    from stockdb.training.requests import train_request
+
     request = train_request(body)
     app = make_app(ctx)
     with progress_bar(f"train {model}") as update:
@@ -92,8 +92,9 @@ def train(
     out = out_console()
     out.print(f"model {record.id}", highlight=False)
     dataset = record.metrics.get("dataset", {})
-    if isinstance(dataset, dict) and dataset.get("dropped"):
-        out.print(f"rows dropped by context tickers: {dataset['dropped']}", highlight=False)
+    dropped = dataset.get("dropped_by_context") if isinstance(dataset, dict) else None
+    if dropped and any(dropped.values()):
+        out.print(f"rows dropped by context tickers: {dropped}", highlight=False)
     print_records(
         _metrics_rows({k: v for k, v in record.metrics.items() if k != "dataset"}),
         f"{record.id} metrics",
@@ -157,6 +158,8 @@ def simulate(
 
     Out of sample by default: without --start the period begins at the first session after
     the model's training window; overlapping it needs --in-sample."""
+    from stockdb.training.requests import simulation_request
+
     request = simulation_request(
         {
             "model_id": model,
@@ -231,6 +234,8 @@ def simulations_show(
     for message in record.warnings:
         warn(message)
     _print_comparison(record.metrics, record.benchmark_metrics, record.id)
+    import pyarrow.parquet as pq
+
     table = pq.read_table(record.trades_path)
     from stockdb.formats import to_records
 

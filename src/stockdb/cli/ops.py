@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
@@ -17,6 +17,9 @@ from stockdb.cli.render import print_records
 from stockdb.dates import parse_date_or_instant
 from stockdb.errors import InvalidInput
 from stockdb.symbols import normalize_symbols
+
+if TYPE_CHECKING:
+    from stockdb.usecases.operations import Operations
 
 __all__ = ["register"]
 
@@ -30,6 +33,14 @@ def _print_json(value: Any) -> None:
 
 def _progress(done: int, total: int) -> str:
     return f"{done}/{total}" if total else ""
+
+
+def _operations(ctx: typer.Context) -> Operations:
+    from stockdb.jobs.service import JobService
+    from stockdb.usecases.operations import Operations
+
+    app = make_app(ctx)
+    return Operations(app, JobService(app))
 
 
 # ---- worker ------------------------------------------------------------------------------------
@@ -255,21 +266,17 @@ def verify(
 @agents_app.command("start")
 def agents_start(ctx: typer.Context, name: str) -> None:
     """Let agent NAME take work again (persisted; workers pick it up within seconds)."""
-    from stockdb.jobs.controls import AgentControls, check_agent
-
-    agent = check_agent(name)
-    AgentControls(make_app(ctx).state).set(agent, True)
-    out_console().print(f"agent {agent}: started", highlight=False)
+    result = _operations(ctx).set_agent(name, True)
+    out_console().print(f"agent {result['name']}: started", highlight=False)
+    if result["dispatched"]:
+        out_console().print(f"dispatched {result['dispatched']} parked job(s)", highlight=False)
 
 
 @agents_app.command("stop")
 def agents_stop(ctx: typer.Context, name: str) -> None:
     """Stop agent NAME: it takes no new work and checkpoints its current job."""
-    from stockdb.jobs.controls import AgentControls, check_agent
-
-    agent = check_agent(name)
-    AgentControls(make_app(ctx).state).set(agent, False)
-    out_console().print(f"agent {agent}: stopped", highlight=False)
+    result = _operations(ctx).set_agent(name, False)
+    out_console().print(f"agent {result['name']}: stopped", highlight=False)
 
 
 # ---- logs ----------------------------------------------------------------------------------------
@@ -336,17 +343,7 @@ def track(
 ) -> None:
     """Mark SYMBOLS as tracked (or untracked) by the live agent."""
     names = normalize_symbols(symbols)
-    app = make_app(ctx)
-    if not untrack:
-        feed = "synthetic" if app.default_provider == "synthetic" else app.settings.alpaca_feed
-        for name in names:
-            if app.coverage.get_symbol(name) is None:
-                app.coverage.ensure_symbol(name, app.default_provider, feed)
-    for name in names:
-        if app.coverage.get_symbol(name) is None:
-            raise InvalidInput(f"{name} is not a known symbol")
-        app.coverage.set_tracked(name, not untrack)
-    tracked = app.coverage.tracked_symbols()
+    tracked = _operations(ctx).track(names, not untrack)
     out_console().print(
         f"{'untracked' if untrack else 'tracking'} {', '.join(names)}; "
         f"tracked now: {', '.join(tracked) or '-'}",

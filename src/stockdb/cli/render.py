@@ -5,13 +5,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
 from rich.table import Table
 
 from stockdb.cli.common import out_console
 from stockdb.errors import InvalidInput, StorageError
-from stockdb.formats import to_csv, to_json, to_parquet_bytes, to_records
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["emit", "print_records"]
 
@@ -36,6 +38,8 @@ def print_records(
 
 def emit(table: pa.Table, fmt: str, output: Path | None, title: str, table_rows: int = 20) -> None:
     """Write ``table`` as table|csv|json|parquet to ``output`` or stdout."""
+    from stockdb.formats import to_csv, to_json, to_parquet_bytes, to_records
+
     if fmt == "table":
         shown = table.slice(max(0, table.num_rows - table_rows)) if table_rows else table
         note = (

@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from stockdb.ui import entry_script
-from stockdb.ui.client import DEFAULT_API_URL
+from stockdb.ui import DEFAULT_API_URL, entry_script
 
 __all__ = ["register", "streamlit_command", "ui"]
 
@@ -50,7 +49,9 @@ def ui(
 ) -> None:
     """Serve the dashboard (Streamlit). It talks to the REST API only; start that with
     ``stockdb serve``. STOCKDB_API_TOKEN, when set, is sent as the bearer token."""
-    url = api_url or os.environ.get("STOCKDB_API_URL") or DEFAULT_API_URL
+    from stockdb.config import Settings
+
+    url = api_url or Settings().api_url or DEFAULT_API_URL
     typer.echo(f"dashboard on http://{host}:{port} (API {url})", err=True)
     command = streamlit_command(url, port, host)
     sys.stdout.flush()

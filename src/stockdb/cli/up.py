@@ -13,21 +13,18 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import timedelta
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import httpx
 import typer
 
-from stockdb.app import App
 from stockdb.cli.common import make_app, out_console, progress_bar, warn
 from stockdb.cli.render import emit
 from stockdb.cli.ui import streamlit_command
 from stockdb.errors import ConfigError
-from stockdb.ingest.backfill import plan_sessions
-from stockdb.lake.reader import BarQuery
-from stockdb.lake.views import refresh_views
+
+if TYPE_CHECKING:
+    from stockdb.app import App
 
 __all__ = ["SEED_SYMBOLS", "register", "up"]
 
@@ -53,19 +50,11 @@ def seed(app: App) -> bool:
     """
     if app.lake.symbols():
         return False
-    now = app.clock.now()
-    last = app.calendar.latest_session_on_or_before(now.date())
-    first = last.date - timedelta(days=_SEED_SESSIONS * 2)
-    sessions = plan_sessions(app.calendar, now, first, last.date)[-_SEED_SESSIONS:]
-    provider = app.provider()
-    notice = app.provider_notice(provider.name)
-    if notice:
-        warn(notice)
-    try:
-        with progress_bar("seeding") as update:
-            app.backfill.run(list(SEED_SYMBOLS), sessions[0].date, last.date, provider, update)
-    finally:
-        provider.close()
+    request = app.ingest.request(SEED_SYMBOLS, latest=_SEED_SESSIONS)
+    with progress_bar("seeding") as update:
+        app.ingest.run(request, update, announce=warn)
+    from stockdb.lake.views import refresh_views
+
     app.features.build(list(SEED_SYMBOLS))
     refresh_views(app.settings, app.lake)  # so the README's duckdb command works at once
     for symbol in SEED_SYMBOLS:  # the live agent keeps the seeds current from now on
@@ -74,6 +63,8 @@ def seed(app: App) -> bool:
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
+    import httpx
+
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -127,6 +118,8 @@ def up(
             raise ConfigError(
                 f"port {port} on {host} is in use; pick another with --api-port/--ui-port"
             )
+    from stockdb.lake.reader import BarQuery
+
     app = make_app(ctx)
     if seed_data and seed(app):
         emit(

@@ -8,6 +8,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from stockdb.errors import StockDBError
+from stockdb.jsonsafe import json_safe
 
 if TYPE_CHECKING:
     from stockdb.app import App
@@ -23,8 +24,6 @@ def sync_actions(
     """Fetch the symbols' splits and dividends from ``start`` on and record them (marking
     stale what a new one invalidates). A failure is logged and reported, never fatal: the
     bars are stored and the next run fetches the actions again."""
-    from stockdb.jobs.handlers import json_safe
-
     names = list(symbols)
     try:
         source = app.action_source(provider)

@@ -31,7 +31,7 @@ from stockdb.features.definitions import FeatureSet
 from stockdb.features.frame import BarFrame
 from stockdb.features.layout import FeatureLayout
 from stockdb.features.records import BuildRecord, PartitionLedger, PartitionRecord
-from stockdb.features.sources import ADJUSTMENT_MARK, BarHistory, BarSource
+from stockdb.features.sources import ADJUSTMENT_MARK, BarHistory, HistorySource
 from stockdb.lake.atomic import commit_temp, discard_temp, sweep_temp_tree, write_temp_parquet
 from stockdb.lake.locks import SymbolLocks
 from stockdb.state.ledger import FileEntry, file_entry
@@ -149,7 +149,7 @@ class FeatureBuilder:
 
     def __init__(
         self,
-        source: BarSource,
+        source: HistorySource,
         layout: FeatureLayout,
         records: PartitionLedger,
         calendar: TradingCalendar,

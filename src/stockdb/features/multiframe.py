@@ -25,7 +25,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from stockdb.calendar import TradingCalendar
-from stockdb.features.sources import BarHistory, BarSource, PartitionSlice
+from stockdb.features.sources import BarHistory, HistorySource, PartitionSlice
 from stockdb.timeframes import Timeframe, aggregate_by_keys, parse_timeframe
 
 __all__ = [
@@ -122,7 +122,7 @@ def available_from(ts_us: IntArray, timeframe: Timeframe, calendar: TradingCalen
 class TimeframeBarSource:
     """``inner``'s bars aggregated to ``timeframe``, same partitions and fingerprints."""
 
-    def __init__(self, inner: BarSource, timeframe: str, calendar: TradingCalendar) -> None:
+    def __init__(self, inner: HistorySource, timeframe: str, calendar: TradingCalendar) -> None:
         self.inner = inner
         self.timeframe = parse_timeframe(timeframe)
         self.calendar = calendar

@@ -34,8 +34,8 @@ from stockdb.features.multiframe import SharedHistorySource, TimeframeBarSource
 from stockdb.features.records import FeatureRecords, PartitionLedger
 from stockdb.features.sources import (
     AdjustedBarSource,
-    BarSource,
     DuckDBBarSource,
+    HistorySource,
     LakeBarSource,
 )
 from stockdb.features.store import FeatureStore
@@ -106,7 +106,7 @@ class FeatureService:
         lake: ParquetLake,
         state: StateStore,
         feature_set: FeatureSet | None = None,
-        source: BarSource | None = None,
+        source: HistorySource | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.settings = settings

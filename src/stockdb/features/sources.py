@@ -34,7 +34,7 @@ __all__ = [
     "ADJUSTMENT_MARK",
     "AdjustedBarSource",
     "BarHistory",
-    "BarSource",
+    "HistorySource",
     "DuckDBBarSource",
     "LakeBarSource",
     "PartitionSlice",
@@ -69,8 +69,9 @@ class BarHistory:
     anchor_us: npt.NDArray[np.int64] | None = None
 
 
-class BarSource(Protocol):
-    """What the feature builder needs from a store of 1-min bars."""
+class HistorySource(Protocol):
+    """What the feature builder needs from a store of 1-min bars (a bar *history*, not to be
+    confused with :class:`stockdb.providers.base.BarSource`, which fetches from a provider)."""
 
     def symbols(self) -> list[str]:
         """Every symbol with at least one partition, sorted."""
@@ -237,7 +238,7 @@ class AdjustedBarSource:
     splits; a session's fingerprint is ``inner``'s plus ``|split=<cumulative price factor>``
     when that factor is not 1."""
 
-    def __init__(self, inner: BarSource, steps: StepsFn) -> None:
+    def __init__(self, inner: HistorySource, steps: StepsFn) -> None:
         self.inner = inner
         self.steps = steps
 

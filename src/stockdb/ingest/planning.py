@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from stockdb.calendar import Session, TradingCalendar
 
-__all__ = ["Chunk", "SessionSplit", "month_chunks", "sessions_to_fetch", "split_by_session"]
+__all__ = ["Chunk", "SessionSplit", "month_chunks", "split_by_session"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,13 +24,6 @@ class Chunk:
     @property
     def key(self) -> str:
         return self.sessions[0].date.strftime("%Y-%m")
-
-
-def sessions_to_fetch(
-    sessions: Sequence[Session], complete: set[date] | Mapping[date, object]
-) -> list[Session]:
-    """The sessions not yet recorded complete."""
-    return [s for s in sessions if s.date not in complete]
 
 
 def month_chunks(sessions: Sequence[Session]) -> list[Chunk]:

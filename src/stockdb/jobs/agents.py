@@ -7,7 +7,6 @@ build for each (executed by the consumer as a ``features`` job).
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -82,12 +81,7 @@ class FeaturesAgent:
         self.interval_s = interval_s
         self._submitted: dict[str, datetime] = {}
 
-    def available(self) -> bool:
-        return importlib.util.find_spec("stockdb.features.service") is not None
-
     def run_once(self, now: datetime) -> StepResult:
-        if not self.available():
-            return StepResult("idle", "feature service not installed", next_in_s=300)
         due = {
             s: t
             for s, t in symbols_needing_features(self.jobs).items()

@@ -12,17 +12,13 @@ from __future__ import annotations
 
 import importlib
 import logging
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, is_dataclass
-from datetime import date, datetime
 from functools import cache
 from threading import Lock
 from typing import TYPE_CHECKING, Any
 
-from stockdb.corporate.sync import sync_actions
-from stockdb.dates import parse_date
 from stockdb.errors import ConfigError, InvalidInput
+from stockdb.jsonsafe import json_safe
 
 if TYPE_CHECKING:
     from stockdb.app import App
@@ -50,21 +46,6 @@ _LAZY = {
     "train": "stockdb.training.jobs:train",
     "simulate": "stockdb.training.jobs:simulate",
 }
-
-
-def json_safe(value: Any) -> Any:
-    """Dataclasses, dates and containers turned into JSON-safe values."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return json_safe(asdict(value))
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
-        return [json_safe(v) for v in value]
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if value is None or isinstance(value, str | bool | int | float):
-        return value
-    return str(value)
 
 
 class HandlerRegistry:
@@ -106,27 +87,25 @@ class HandlerRegistry:
 
 
 # ---- built-in handlers ---------------------------------------------------------------------
-def _dates(params: Mapping[str, Any]) -> tuple[date, date]:
-    start = parse_date(params.get("start"), "start")
-    end = parse_date(params.get("end"), "end")
-    if start is None or end is None:
-        raise InvalidInput("an ingest job needs start and end dates")
-    return start, end
-
-
 def ingest_handler(
     app: App, params: Mapping[str, Any], progress: ProgressFn, should_stop: StopFn
 ) -> Mapping[str, Any]:
-    """Backfill ``params['symbols']`` over ``start..end`` in month chunks, then fetch their
-    corporate actions from ``start`` on (``result['corporate_actions']``).
+    """Run the ingest of ``params`` (symbols, start, end, provider) through the use-case
+    layer (:class:`stockdb.usecases.ingest.IngestService`): month chunks, then the corporate
+    actions of the symbols from ``start`` on (``result['corporate_actions']``).
 
     Progress counts every planned (symbol, session) of the request, including sessions an
     earlier attempt already completed, so a resumed job keeps one continuous progress bar.
     The result lists the (symbol, month) chunks done.
     """
-    symbols = list(params["symbols"])
-    start, end = _dates(params)
-    planned = len(app.backfill.plan(symbols, start, end)) * len(symbols)
+    request = app.ingest.request(
+        params["symbols"],
+        params.get("start"),
+        params.get("end"),
+        params.get("provider"),
+        replace=bool(params.get("replace", False)),
+    )
+    planned = request.sessions * len(request.symbols)
     offset: list[int] = []
     chunks: list[str] = []
 
@@ -137,24 +116,8 @@ def ingest_handler(
             chunks.append(message.replace(" ", ":"))
         progress(offset[0] + done, planned, message)
 
-    source = app.provider(params.get("provider"))
-    try:
-        summary = app.backfill.run(
-            symbols,
-            start,
-            end,
-            source,
-            progress=report,
-            replace=bool(params.get("replace", False)),
-            should_stop=should_stop,
-        )
-    finally:
-        source.close()
-    result = dict(json_safe(summary.to_dict()))
+    result = app.ingest.run(request, report, should_stop).to_dict()
     result["chunks"] = chunks
-    began = time.monotonic()
-    result["corporate_actions"] = sync_actions(app, symbols, start, params.get("provider"))
-    result["corporate_actions_s"] = round(time.monotonic() - began, 4)
     return result
 
 

@@ -33,7 +33,6 @@ __all__ = ["CPU_KINDS", "LANES", "QUEUE_NAME", "JobQueue", "lane_of", "make_huey
 QUEUE_NAME = "stockdb"
 LANES = ("io", "cpu")
 CPU_KINDS = frozenset({"train", "simulate", "features"})
-_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 def queue_kind(settings: Settings) -> str:
@@ -41,7 +40,7 @@ def queue_kind(settings: Settings) -> str:
     url = settings.queue_url
     if not url or url.startswith("sqlite:///"):
         return "sqlite"
-    if url.startswith(_REDIS_SCHEMES):
+    if settings.queue_is_redis:
         return "redis"
     raise ConfigError(
         "STOCKDB_QUEUE_URL must be redis://host:port/db or sqlite:///path (got another scheme)"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import bisect
 import contextlib
 import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,7 +30,6 @@ from stockdb.errors import (
     DamagedPartition,
     DataIntegrityError,
     StockDBError,
-    StorageError,
 )
 from stockdb.lake.atomic import (
     commit_temp,
@@ -91,10 +89,6 @@ class WriteResult:
     rows_added: int
     rows_replaced: int
     table: pa.Table
-
-    @property
-    def rows_total(self) -> int:
-        return int(self.table.num_rows)
 
     @property
     def changed(self) -> bool:
@@ -386,14 +380,3 @@ class ParquetLake:
             merged = _sorted_unique(pa.concat_tables([existing, fresh]))
             added, replaced = fresh.num_rows, 0
         return WriteResult(added, replaced, merged)
-
-    def drop_symbol(self, symbol: str) -> int:
-        """Delete every stored session of ``symbol`` (caller holds the writer lock)."""
-        folder = self.symbol_dir(symbol)
-        count = len(self._partition_names(folder))
-        if folder.exists():
-            try:
-                shutil.rmtree(folder)
-            except OSError as exc:
-                raise StorageError(f"cannot delete {folder}: {exc.strerror}") from exc
-        return count

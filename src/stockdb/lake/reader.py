@@ -17,7 +17,6 @@ from typing import Literal
 
 import duckdb
 import numpy as np
-import polars as pl
 import pyarrow as pa
 
 from stockdb.bars import BAR_SCHEMA, conform
@@ -111,6 +110,9 @@ def _us(value: datetime) -> int:
     return int(value.timestamp() * 1_000_000)
 
 
+_FAST_MIN_FILES = 8  # sessions from which polars decodes faster than a DuckDB scan
+
+
 class BarReader:
     """Answers :class:`BarQuery` objects. One DuckDB connection per reader; cursors per call."""
 
@@ -151,7 +153,8 @@ class BarReader:
         """Read the given partition files, optionally filtered to ``lo_us <= ts < hi_us``."""
         if not paths:
             return BAR_SCHEMA.empty_table()
-        fast = _decode_in_order(paths, lo_us, hi_us)
+        # a few sessions: DuckDB answers before polars (which loads pandas) could even import
+        fast = _decode_in_order(paths, lo_us, hi_us) if len(paths) >= _FAST_MIN_FILES else None
         if fast is not None:
             return fast
         where = []
@@ -181,20 +184,6 @@ class BarReader:
         if culprit is None:
             return DataIntegrityError(f"cannot read the bars: {exc}; {REPAIR_HINT}")
         return self.lake.report_damaged(*culprit)
-
-    def minute_bars(
-        self,
-        symbol: str,
-        start: date | datetime | None = None,
-        end: date | datetime | None = None,
-    ) -> pa.Table:
-        """Stored 1-minute bars of ``symbol`` between ``start`` and ``end`` (dates inclusive)."""
-        lo_day = None if start is None else _session_floor(start)
-        hi_day = None if end is None else _day(end)
-        paths = [str(p) for _, p in self.lake.session_paths(symbol, lo_day, hi_day)]
-        lo_us = _us(start) if isinstance(start, datetime) else None
-        hi_us = _us(end) if isinstance(end, datetime) else None
-        return self.scan(paths, lo_us, hi_us)
 
     # ---- queries -----------------------------------------------------------------------
     def bars(self, query: BarQuery) -> pa.Table:
@@ -228,6 +217,8 @@ class BarReader:
             if self.adjuster is None:
                 raise ConfigError("this reader has no corporate actions to adjust bars with")
             minutes = self.adjuster(query.symbol, query.adjustment, minutes)
+        if not (query.regular_only or query.timeframe.daily):
+            return aggregate(minutes, query.timeframe)  # no session bounds needed
         ts = minutes.column("ts").cast(pa.int64()).to_numpy()
         positions = self.calendar.session_positions(ts)
         if query.regular_only:
@@ -254,6 +245,8 @@ def _decode_in_order(paths: list[str], lo_us: int | None, hi_us: int | None) -> 
     sorted, so the files in path (date) order are already in time order: no sort, just a
     check, and the time filter becomes two binary searches and a zero-copy slice.
     """
+    import polars as pl
+
     try:
         table = conform(pl.read_parquet(paths, columns=list(BAR_SCHEMA.names)).to_arrow())
     except (pl.exceptions.PolarsError, OSError, pa.ArrowException, ValueError, KeyError):

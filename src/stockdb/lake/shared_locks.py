@@ -48,7 +48,6 @@ __all__ = [
 
 log = logging.getLogger("stockdb.lake.locks")
 _KEY_NAMESPACE = "stockdb.lake.writer:"
-_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 def advisory_key(symbol: str) -> int:
@@ -250,9 +249,7 @@ class LeaseSymbolLocks:
 
 def wants_shared_locks(settings: Settings) -> bool:
     """True when writers may run on several hosts: a Redis queue or a PostgreSQL store."""
-    queue = settings.queue_url or ""
-    state = settings.state_url or ""
-    return queue.startswith(_REDIS_SCHEMES) or state.startswith("postgresql")
+    return settings.writers_span_hosts
 
 
 def make_symbol_locks(store: StateStore, clock: Clock | None = None) -> SymbolLocks:

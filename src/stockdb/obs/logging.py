@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import os
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -224,8 +223,9 @@ def setup_logging(
         sink = StateLogSink(store, scrubber, agent)
         handle.handlers.append(sink.handler)
         handle.closers.append(sink)
-    env = os.environ if environ is None else environ
-    endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    endpoint = (
+        settings.otel_endpoint if environ is None else environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
     if endpoint:
         otel = _otel_handler(endpoint)
         if otel is not None:

@@ -51,7 +51,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("stockdb.alpaca.limit")
-_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 _T = TypeVar("_T")
 _LOCAL = "<local>"  # a grant of the in-process fallback limiter
 # Alpaca counts requests per fixed window: the fleet spends a window's quota as soon as its
@@ -262,7 +261,7 @@ def make_rate_limiter(
     """Redis budget when the queue is Redis, PostgreSQL when the state store is, else the
     in-process limiter. ``state`` is called only for the PostgreSQL choice."""
     queue = settings.queue_url or ""
-    if queue.startswith(_REDIS_SCHEMES):
+    if settings.queue_is_redis:
         return SharedRateLimiter(RedisBudgetStore(queue, budget_key(settings)), clock, **kwargs)
     if settings.state_database_url.startswith("postgresql"):
         store = PostgresBudgetStore(state().engine, budget_key(settings))

@@ -11,16 +11,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Literal
-
-from sqlalchemy import and_, case, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
+from typing import TYPE_CHECKING, Literal
 
 from stockdb.errors import StorageError
 from stockdb.lake.integrity import checksum_file
-from stockdb.state import tables
-from stockdb.state.store import StateStore, as_utc, utcnow
+
+if TYPE_CHECKING:  # SQLAlchemy loads on first use: a bars read builds a ledger, never uses it
+    from stockdb.state.store import StateStore
 
 __all__ = ["FileEntry", "FileKind", "FileStatus", "PartitionLedger", "file_entry"]
 
@@ -65,6 +62,8 @@ def file_entry(
 ) -> FileEntry:
     """The ledger entry of the file at ``path`` below ``root``, checksumming ``source`` (the
     temp file about to be renamed to ``path``) when given, else ``path`` itself."""
+    from stockdb.state.store import utcnow
+
     size, digest = checksum_file(source or path)
     rel = path.relative_to(root).as_posix()
     return FileEntry(kind, rel, symbol, day, rows, size, digest, written_at or utcnow())
@@ -82,7 +81,7 @@ class PartitionLedger:
 
     @property
     def state(self) -> StateStore:
-        if not isinstance(self._state, StateStore):
+        if callable(self._state):
             self._state = self._state()
         return self._state
 
@@ -90,6 +89,12 @@ class PartitionLedger:
         """Upsert entries before their files are renamed into place (write-ahead): a rewrite
         keeps the entry's previous size and checksum, so the old file still verifies when a
         crash stops the rename; it clears a damaged or missing status."""
+        from sqlalchemy import case
+        from sqlalchemy.dialects import postgresql, sqlite
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from stockdb.state import tables
+
         t = tables.partition_files
         rows = [asdict(e) for e in entries]
         dialect = postgresql if self.state.dialect == "postgresql" else sqlite
@@ -118,6 +123,12 @@ class PartitionLedger:
 
     def entries(self, kind: FileKind, symbols: Iterable[str] | None = None) -> list[FileEntry]:
         """Entries of ``kind`` (for ``symbols`` when given), sorted by path."""
+        from sqlalchemy import select
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from stockdb.state import tables
+        from stockdb.state.store import as_utc, utcnow
+
         t = tables.partition_files
         query = select(t).where(t.c.kind == kind).order_by(t.c.rel_path)
         names = None if symbols is None else list(symbols)
@@ -148,6 +159,11 @@ class PartitionLedger:
 
     def mark(self, kind: FileKind, rel_path: str, status: FileStatus, problem: str | None) -> None:
         """Set the status of one entry (no-op when the file was never recorded)."""
+        from sqlalchemy import and_, update
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from stockdb.state import tables
+
         t = tables.partition_files
         try:
             with self.state.engine.begin() as conn:
@@ -161,6 +177,11 @@ class PartitionLedger:
 
     def forget(self, kind: FileKind, rel_paths: Sequence[str]) -> None:
         """Drop the entries of files that were moved away."""
+        from sqlalchemy import and_, delete
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from stockdb.state import tables
+
         if not rel_paths:
             return
         t = tables.partition_files
@@ -174,6 +195,11 @@ class PartitionLedger:
 
     def damaged_count(self) -> int:
         """How many recorded files are known damaged or missing (for /health)."""
+        from sqlalchemy import func, select
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from stockdb.state import tables
+
         t = tables.partition_files
         try:
             with self.state.engine.connect() as conn:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["entry_script"]
+__all__ = ["DEFAULT_API_URL", "entry_script"]
+
+DEFAULT_API_URL = "http://127.0.0.1:8000"  # the API `stockdb up` and `stockdb serve` start
 
 
 def entry_script() -> Path:

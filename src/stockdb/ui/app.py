@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -32,7 +31,11 @@ def api_url(argv: Sequence[str]) -> str:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--api-url", default=None)
     known, _ = parser.parse_known_args(list(argv))
-    return str(known.api_url or os.environ.get("STOCKDB_API_URL") or DEFAULT_API_URL)
+    if known.api_url:
+        return str(known.api_url)
+    from stockdb.config import Settings
+
+    return Settings().api_url or DEFAULT_API_URL
 
 
 @st.cache_resource(show_spinner=False)

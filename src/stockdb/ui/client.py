@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from datetime import date
@@ -10,6 +9,8 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+
+from stockdb.ui import DEFAULT_API_URL
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -19,7 +20,6 @@ __all__ = [
     "client_from_env",
 ]
 
-DEFAULT_API_URL = "http://127.0.0.1:8000"
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 _MAX_DETAIL = 500
 _PARAM = re.compile(r"\{[^}]*\}")
@@ -242,7 +242,11 @@ class ApiClient:
 
 def client_from_env(api_url: str | None = None) -> ApiClient:
     """A client for ``api_url``, else STOCKDB_API_URL, else :data:`DEFAULT_API_URL`, with the
-    bearer token from STOCKDB_API_TOKEN when set."""
-    url = api_url or os.environ.get("STOCKDB_API_URL") or DEFAULT_API_URL
-    token = os.environ.get("STOCKDB_API_TOKEN") or None
-    return ApiClient(url, token)
+    bearer token from STOCKDB_API_TOKEN when set (both read through Settings, so ``.env``
+    counts too)."""
+    from stockdb.config import Settings
+
+    settings = Settings()
+    url = api_url or settings.api_url or DEFAULT_API_URL
+    token = settings.api_token.get_secret_value() if settings.api_token is not None else None
+    return ApiClient(url, token or None)

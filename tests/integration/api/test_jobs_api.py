@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from stockdb.api.routes.jobs import default_range
 from stockdb.app import App
 from stockdb.state import tables
+from stockdb.usecases.ingest import default_range
 
 
 def test_the_same_ingest_request_returns_the_same_job(app: App, client: Any) -> None:

@@ -11,11 +11,11 @@ import pytest
 
 from stockdb.api.context import check_token
 from stockdb.api.errors import validation_detail
-from stockdb.api.routes.agents import agents_view
-from stockdb.api.routes.jobs import default_range
 from stockdb.api.tables import iter_parquet
 from stockdb.calendar import TradingCalendar
 from stockdb.errors import InvalidInput
+from stockdb.usecases.ingest import default_range
+from stockdb.usecases.operations import agents_view
 
 
 def test_check_token() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
@@ -11,53 +11,16 @@ from stockdb.api.context import Ctx, RequireToken
 from stockdb.api.errors import ERROR_RESPONSES, MUTATING_ERROR_RESPONSES, json_response
 from stockdb.api.schemas import AgentControlResult, AgentsResponse, LogRecordModel
 from stockdb.dates import parse_date_or_instant
-from stockdb.jobs.controls import AGENTS, check_agent
 from stockdb.obs.logquery import MAX_LOG_LIMIT, query_logs
 from stockdb.obs.redact import Redactor
+from stockdb.usecases.operations import Operations
 
-__all__ = ["agents_view", "router"]
+__all__ = ["router"]
 
 router = APIRouter(tags=["agents"])
 AgentName = Annotated[
     str, Path(max_length=32, description="backfill, live or features", examples=["live"])
 ]
-
-
-def agents_view(status: dict[str, Any]) -> dict[str, Any]:
-    """Reshape JobService.status() into one entry per agent with its workers' heartbeats."""
-    controls: dict[str, bool] = status.get("controls", {})
-    beats: list[dict[str, Any]] = status.get("agents", [])
-    names = list(AGENTS) + sorted({b["agent"] for b in beats} - set(AGENTS))
-    agents = []
-    for name in names:
-        workers = [b for b in beats if b["agent"] == name]
-        enabled = controls.get(name, True)
-        stalled = bool(workers) and all(b["stalled"] for b in workers)
-        if not enabled:
-            state = "stopped"
-        elif not workers:
-            state = "absent"
-        elif stalled:
-            state = "stalled"
-        else:
-            live = [b for b in workers if not b["stalled"]]
-            state = "working" if any(b["state"] == "working" for b in live) else live[0]["state"]
-        agents.append(
-            {
-                "name": name,
-                "enabled": enabled,
-                "state": state,
-                "stalled": stalled,
-                "workers": workers,
-            }
-        )
-    return {
-        "now": status["now"],
-        "agents": agents,
-        "alerts": status.get("alerts", []),
-        "queue": status.get("queue", {}),
-        "running": status.get("running", []),
-    }
 
 
 @router.get(
@@ -70,14 +33,7 @@ def agents_view(status: dict[str, Any]) -> dict[str, Any]:
 def list_agents(ctx: Ctx) -> Response:
     """Every agent with its workers' latest heartbeats; a heartbeat older than three
     intervals counts as stalled and raises an alert."""
-    return json_response(agents_view(ctx.jobs.status()))
-
-
-def _switch(ctx: Ctx, name: str, enabled: bool) -> dict[str, Any]:
-    agent = check_agent(name)
-    ctx.jobs.controls.set(agent, enabled)
-    dispatched = ctx.jobs.recover()["dispatched"] if enabled else 0
-    return {"name": agent, "enabled": enabled, "dispatched": dispatched}
+    return json_response(Operations(ctx.app, ctx.jobs).agents())
 
 
 @router.post(
@@ -90,7 +46,7 @@ def _switch(ctx: Ctx, name: str, enabled: bool) -> dict[str, Any]:
 )
 def start_agent(ctx: Ctx, name: AgentName) -> Response:
     """Switch ``name`` (backfill, live, features) on and dispatch its parked jobs."""
-    return json_response(_switch(ctx, name, True))
+    return json_response(Operations(ctx.app, ctx.jobs).set_agent(name, True))
 
 
 @router.post(
@@ -103,7 +59,7 @@ def start_agent(ctx: Ctx, name: AgentName) -> Response:
 )
 def stop_agent(ctx: Ctx, name: AgentName) -> Response:
     """Switch ``name`` off: it takes no new work and checkpoints its current job."""
-    return json_response(_switch(ctx, name, False))
+    return json_response(Operations(ctx.app, ctx.jobs).set_agent(name, False))
 
 
 def _since(raw: str | None) -> datetime | None:

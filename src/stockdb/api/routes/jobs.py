@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
@@ -10,16 +9,13 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response
 from stockdb.api.context import Ctx, RequireToken, Symbol
 from stockdb.api.errors import ERROR_RESPONSES, MUTATING_ERROR_RESPONSES, json_response
 from stockdb.api.schemas import ErrorResponse, JobModel
-from stockdb.calendar import TradingCalendar
-from stockdb.dates import parse_date
-from stockdb.errors import ConfigError, InvalidInput
+from stockdb.errors import ConfigError
 from stockdb.jobs.records import JobRecord
 from stockdb.obs.redact import Redactor
 from stockdb.symbols import normalize_symbol
 
-__all__ = ["DEFAULT_SESSIONS", "default_range", "job_body", "router"]
+__all__ = ["job_body", "router"]
 
-DEFAULT_SESSIONS = 5  # POST /ingest/SYMBOL without dates: the latest five sessions
 MAX_JOBS = 1000
 router = APIRouter(tags=["jobs"])
 JobId = Annotated[str, Path(min_length=1, max_length=64, description="Job id")]
@@ -37,27 +33,6 @@ def job_body(job: JobRecord, redactor: Redactor | None = None) -> dict[str, Any]
         clean = redactor or Redactor()
         body["error"], body["message"] = clean.value(body["error"]), clean.value(body["message"])
     return body
-
-
-def default_range(
-    calendar: TradingCalendar, now: datetime, start: date | None, end: date | None
-) -> tuple[date, date]:
-    """Fill a missing end with the latest session begun by ``now`` and a missing start with
-    the session :data:`DEFAULT_SESSIONS` - 1 before the end."""
-    if end is None:
-        end = calendar.session_date_of(now)
-    if end is None:  # outside extended hours: the latest session that has begun
-        latest = calendar.latest_session_on_or_before(now.date())
-        if latest.extended_open > now:
-            latest = calendar.previous_session(latest.date)
-        end = latest.date
-    if start is None:
-        start = calendar.latest_session_on_or_before(end).date
-        for _ in range(DEFAULT_SESSIONS - 1):
-            start = calendar.previous_session(start).date
-    if start > end:
-        raise InvalidInput(f"start {start} is after end {end}")
-    return start, end
 
 
 @router.post(
@@ -85,12 +60,9 @@ def post_ingest(
     """Queue an ingest of ``symbol`` over sessions ``start..end`` (default: the latest five)
     and answer 202 with the job; while that job is queued or running, the same request
     answers the same job."""
-    name = normalize_symbol(symbol)
-    first, last = parse_date(start, "start"), parse_date(end, "end")
-    app = ctx.app
-    first, last = default_range(app.calendar, app.clock.now(), first, last)
     try:
-        job = ctx.jobs.submit_ingest([name], first, last, provider, replace)
+        request = ctx.app.ingest.request(normalize_symbol(symbol), start, end, provider, replace)
+        job = ctx.app.ingest.submit(ctx.jobs, request)
     except ConfigError as exc:  # e.g. alpaca without keys: the caller can pick another
         raise HTTPException(status_code=400, detail=str(exc)) from exc
     return json_response(job_body(job), 202, {"Location": f"/jobs/{job.id}"})

@@ -7,8 +7,6 @@ names the ``model_id`` or ``simulation_id`` to fetch.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -23,8 +21,7 @@ from stockdb.api.context import Ctx, RequireToken
 from stockdb.api.errors import ERROR_RESPONSES, MUTATING_ERROR_RESPONSES, json_response
 from stockdb.api.routes.jobs import job_body
 from stockdb.api.schemas import JobModel
-from stockdb.errors import NotFound
-from stockdb.training.requests import simulation_request, train_request
+from stockdb.usecases.operations import Operations
 
 __all__ = ["router"]
 
@@ -127,11 +124,6 @@ class SimulationModel(_Body):
     trades: dict[str, list[Any]] | None = None
 
 
-def _key(kind: str, body: dict[str, Any]) -> str:
-    digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
-    return f"{kind}:{digest[:40]}"
-
-
 @router.post(
     "/train",
     operation_id="post_train",
@@ -144,12 +136,7 @@ def _key(kind: str, body: dict[str, Any]) -> str:
 def post_train(ctx: Ctx, body: TrainBody) -> Response:
     """Validate the request, queue it, answer 202 with the job (the same request while it is
     queued or running answers the same job)."""
-    params = body.model_dump(exclude_none=True)
-    request = train_request(params)  # bad input is refused now, not when a worker picks it up
-    for ticker in request.tickers:
-        if ctx.app.features.store.set_hash(ticker) is None:
-            raise NotFound(f"no features stored for {ticker}; rebuild features for it first")
-    job = ctx.jobs.submit("train", _key("train", params), params)
+    job = Operations(ctx.app, ctx.jobs).submit_train(body.model_dump(exclude_none=True))
     return json_response(job_body(job), 202, {"Location": f"/jobs/{job.id}"})
 
 
@@ -209,9 +196,7 @@ def delete_model(ctx: Ctx, model_id: ModelId) -> Response:
 def post_simulate(ctx: Ctx, body: SimulateBody) -> Response:
     """Validate the request (the model must exist; out of sample unless ``in_sample``), queue
     it, answer 202 with the job."""
-    params = body.model_dump(exclude_none=True)
-    ctx.app.simulation.preflight(simulation_request(params))
-    job = ctx.jobs.submit("simulate", _key("simulate", params), params)
+    job = Operations(ctx.app, ctx.jobs).submit_simulate(body.model_dump(exclude_none=True))
     return json_response(job_body(job), 202, {"Location": f"/jobs/{job.id}"})
 
 

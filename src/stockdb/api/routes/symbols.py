@@ -10,10 +10,7 @@ from fastapi import APIRouter, Query
 from stockdb.api.context import Ctx, Symbol
 from stockdb.api.errors import ERROR_RESPONSES
 from stockdb.api.schemas import GapRowModel, SymbolSummaryModel
-from stockdb.dates import parse_date
-from stockdb.errors import InvalidInput
-from stockdb.ingest.gaps import gap_report
-from stockdb.symbols import normalize_symbol
+from stockdb.usecases.operations import gap_rows
 
 __all__ = ["router"]
 
@@ -50,10 +47,4 @@ def get_gaps(
 
     404 when nothing was ever fetched for the symbol and no start is given.
     """
-    name = normalize_symbol(symbol)
-    first, last = parse_date(start, "start"), parse_date(end, "end")
-    if first is not None and last is not None and first > last:
-        raise InvalidInput(f"start {first} is after end {last}")
-    app = ctx.app
-    rows = gap_report(app.calendar, app.coverage, name, first, last, app.clock.now())
-    return [r.to_dict() for r in rows if not only_gaps or r.status != "complete"]
+    return [r.to_dict() for r in gap_rows(ctx.app, symbol, start, end, only_gaps)]

@@ -1,0 +1,151 @@
+"""Operations every entry point shares: agent switches and their derived state, train and
+simulate submissions, tracked symbols and coverage reports.
+
+The API routes and CLI commands call these and only shape the answer; the rules live here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from stockdb.dates import parse_date
+from stockdb.errors import InvalidInput, NotFound
+from stockdb.jobs.controls import AGENTS, check_agent
+from stockdb.symbols import normalize_symbol, normalize_symbols
+
+if TYPE_CHECKING:
+    from stockdb.app import App
+    from stockdb.ingest.gaps import GapRow
+    from stockdb.jobs.records import JobRecord
+    from stockdb.jobs.service import JobService
+
+__all__ = ["Operations", "agent_state", "agents_view", "gap_rows", "request_key"]
+
+
+def request_key(kind: str, params: Mapping[str, Any]) -> str:
+    """The dedupe key of a train or simulate request: its kind and a hash of its body."""
+    body = json.dumps(dict(params), sort_keys=True, default=str).encode()
+    return f"{kind}:{hashlib.sha256(body).hexdigest()[:40]}"
+
+
+def agent_state(enabled: bool, workers: Sequence[Mapping[str, Any]]) -> str:
+    """stopped (switched off), absent (no worker), stalled (every worker stalled), working
+    (a live worker is busy), or the first live worker's own state."""
+    if not enabled:
+        return "stopped"
+    if not workers:
+        return "absent"
+    live = [b for b in workers if not b["stalled"]]
+    if not live:
+        return "stalled"
+    return "working" if any(b["state"] == "working" for b in live) else str(live[0]["state"])
+
+
+def agents_view(status: Mapping[str, Any]) -> dict[str, Any]:
+    """Reshape JobService.status() into one entry per agent with its workers' heartbeats."""
+    controls: dict[str, bool] = status.get("controls", {})
+    beats: list[dict[str, Any]] = status.get("agents", [])
+    names = list(AGENTS) + sorted({b["agent"] for b in beats} - set(AGENTS))
+    agents = []
+    for name in names:
+        workers = [b for b in beats if b["agent"] == name]
+        enabled = controls.get(name, True)
+        agents.append(
+            {
+                "name": name,
+                "enabled": enabled,
+                "state": agent_state(enabled, workers),
+                "stalled": bool(workers) and all(b["stalled"] for b in workers),
+                "workers": workers,
+            }
+        )
+    return {
+        "now": status["now"],
+        "agents": agents,
+        "alerts": status.get("alerts", []),
+        "queue": status.get("queue", {}),
+        "running": status.get("running", []),
+    }
+
+
+def gap_rows(
+    app: App,
+    symbol: str,
+    start: str | date | None = None,
+    end: str | date | None = None,
+    only_gaps: bool = False,
+) -> list[GapRow]:
+    """Expected sessions of ``symbol`` in ``[start, end]`` with their coverage status
+    (``only_gaps`` hides complete ones); InvalidInput when start > end."""
+    from stockdb.ingest.gaps import gap_report
+
+    name = normalize_symbol(symbol)
+    first, last = parse_date(start, "start"), parse_date(end, "end")
+    if first is not None and last is not None and first > last:
+        raise InvalidInput(f"start {first} is after end {last}")
+    rows = gap_report(app.calendar, app.coverage, name, first, last, app.clock.now())
+    return [r for r in rows if not only_gaps or r.status != "complete"]
+
+
+class Operations:
+    """Agent control, job submissions and tracking over one App and its JobService."""
+
+    def __init__(self, app: App, jobs: JobService) -> None:
+        self.app = app
+        self.jobs = jobs
+
+    # ---- agents ----------------------------------------------------------------------------
+    def agents(self) -> dict[str, Any]:
+        """Every agent with its switch, derived state and workers; alerts, queue, running."""
+        return agents_view(self.jobs.status())
+
+    def set_agent(self, name: str, enabled: bool) -> dict[str, Any]:
+        """Switch agent ``name`` on or off (persisted); switching on dispatches the jobs that
+        were parked while it was off. InvalidInput for an unknown agent."""
+        agent = check_agent(name)
+        self.jobs.controls.set(agent, enabled)
+        dispatched = self.jobs.recover()["dispatched"] if enabled else 0
+        return {"name": agent, "enabled": enabled, "dispatched": dispatched}
+
+    # ---- train and simulate ----------------------------------------------------------------
+    def submit_train(self, params: Mapping[str, Any]) -> JobRecord:
+        """Validate a training request (bad input and tickers without stored features are
+        refused now, not when a worker picks it up) and queue it, deduplicated by its body."""
+        from stockdb.training.requests import train_request
+
+        request = train_request(dict(params))
+        for ticker in request.tickers:
+            if self.app.features.store.set_hash(ticker) is None:
+                raise NotFound(f"no features stored for {ticker}; rebuild features for it first")
+        return self.jobs.submit("train", request_key("train", params), params)
+
+    def submit_simulate(self, params: Mapping[str, Any]) -> JobRecord:
+        """Validate a backtest request (the model must exist; out of sample unless
+        ``in_sample``: see SimulationService.preflight) and queue it, deduplicated."""
+        from stockdb.training.requests import simulation_request
+
+        self.app.simulation.preflight(simulation_request(dict(params)))
+        return self.jobs.submit("simulate", request_key("simulate", params), params)
+
+    # ---- tracking --------------------------------------------------------------------------
+    def track(self, symbols: Sequence[str], tracked: bool = True) -> list[str]:
+        """Mark ``symbols`` tracked (or not) by the live agent; tracking a symbol not yet
+        known registers it under the default provider and feed. Returns every tracked
+        symbol. InvalidInput when untracking a symbol that is not known."""
+        coverage = self.app.coverage
+        names = normalize_symbols(symbols)
+        if tracked:
+            provider = self.app.default_provider
+            feed = "synthetic" if provider == "synthetic" else self.app.settings.alpaca_feed
+            for name in names:
+                if coverage.get_symbol(name) is None:
+                    coverage.ensure_symbol(name, provider, feed)
+        for name in names:
+            if coverage.get_symbol(name) is None:
+                raise InvalidInput(f"{name} is not a known symbol")
+            coverage.set_tracked(name, tracked)
+        return coverage.tracked_symbols()
