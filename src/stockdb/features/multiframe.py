@@ -145,7 +145,7 @@ class SharedHistorySource:
     unchanged, so building 1Min and every higher timeframe reads the history once.
     :meth:`forget` drops the kept histories (the service calls it after each symbol)."""
 
-    def __init__(self, inner: BarSource) -> None:
+    def __init__(self, inner: HistorySource) -> None:
         self.inner = inner
         self._kept: dict[str, tuple[dict[date, str], BarHistory]] = {}
 

@@ -176,10 +176,6 @@ def test_symbol_rows_and_staleness() -> None:
     assert staleness_rows(overview, symbols)[0]["stale_partitions"] == 4
 
 
-def _ts(*values: str) -> pd.Series:
-    return pd.to_datetime(pd.Series(values), utc=True)
-
-
 def test_bar_params_and_overlay_choices() -> None:
     assert bars_params("5Min", None, None, True, 500) == {
         "timeframe": "5Min",
