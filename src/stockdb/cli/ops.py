@@ -36,11 +36,10 @@ def _progress(done: int, total: int) -> str:
 
 
 def _operations(ctx: typer.Context) -> Operations:
-    from stockdb.jobs.service import JobService
     from stockdb.usecases.operations import Operations
 
     app = make_app(ctx)
-    return Operations(app, JobService(app))
+    return Operations(app, app.jobs)
 
 
 # ---- worker ------------------------------------------------------------------------------------
@@ -63,7 +62,7 @@ def worker(
         raise InvalidInput("--heartbeat must be between 0 and 300 seconds")
     names = [a.strip().lower() for a in agents.split(",") if a.strip()]
     app = make_app(ctx)
-    logs = setup_logging(app.settings, agent="worker")
+    logs = setup_logging(app.settings, agent="worker", state=app.state)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -97,9 +96,8 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Agents and their heartbeat age, stall alerts, queue depth, running jobs with progress."""
-    from stockdb.jobs.service import JobService
 
-    report = JobService(make_app(ctx)).status()
+    report = make_app(ctx).jobs.status()
     if as_json:
         _print_json(report)
         return
@@ -157,9 +155,8 @@ def jobs_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Jobs, newest first."""
-    from stockdb.jobs.service import JobService
 
-    found = JobService(make_app(ctx)).list(status, limit, kind)
+    found = make_app(ctx).jobs.list(status, limit, kind)
     if as_json:
         _print_json([j.to_dict() for j in found])
         return
@@ -184,17 +181,15 @@ def jobs_list(
 @jobs_app.command("show")
 def jobs_show(ctx: typer.Context, job_id: str) -> None:
     """Everything about one job (JSON)."""
-    from stockdb.jobs.service import JobService
 
-    _print_json(JobService(make_app(ctx)).get(job_id).to_dict())
+    _print_json(make_app(ctx).jobs.get(job_id).to_dict())
 
 
 @jobs_app.command("cancel")
 def jobs_cancel(ctx: typer.Context, job_id: str) -> None:
     """Cancel a queued job, or stop a running one at its next chunk."""
-    from stockdb.jobs.service import JobService
 
-    job = JobService(make_app(ctx)).cancel(job_id)
+    job = make_app(ctx).jobs.cancel(job_id)
     out_console().print(f"{job.id}: {job.status} ({job.message})", highlight=False)
 
 
@@ -207,9 +202,8 @@ def jobs_ingest(
     provider: Annotated[str | None, typer.Option(help="synthetic or alpaca")] = None,
 ) -> None:
     """Queue a background backfill (a running `stockdb worker` executes it); prints its id."""
-    from stockdb.jobs.service import JobService
 
-    job = JobService(make_app(ctx)).submit_ingest(symbols, start, end, provider)
+    job = make_app(ctx).jobs.submit_ingest(symbols, start, end, provider)
     out_console().print(f"{job.id} {job.status} {job.key}", highlight=False)
 
 

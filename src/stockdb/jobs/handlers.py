@@ -125,11 +125,8 @@ def features_handler(
     app: App, params: Mapping[str, Any], progress: ProgressFn, should_stop: StopFn
 ) -> Mapping[str, Any]:
     """Build features for ``params['symbols']`` (all stored symbols when absent)."""
-    from stockdb.features.service import FeatureService
-
-    service = FeatureService(app.settings, app.calendar, app.lake, app.state)
     symbols = params.get("symbols") or None
-    results = service.build(
+    results = app.features.build(
         symbols,
         full=bool(params.get("full", False)),
         progress=progress,
@@ -143,8 +140,6 @@ def verify_handler(
 ) -> Mapping[str, Any]:
     """Check partitions against the ledger (``params['symbols']``, all when absent); with
     ``params['repair']``, quarantine the damaged ones and queue ingests that refetch them."""
-    from stockdb.jobs.service import JobService
-
     report = app.verifier.check(app.clock.now(), params.get("symbols") or None)
     if params.get("repair") and report.findings:
         report = app.verifier.repair(report, app.clock.now())
@@ -154,7 +149,7 @@ def verify_handler(
         for symbol, days in report.sessions_to_refetch().items():
             known = app.coverage.get_symbol(symbol)
             provider = known.provider if known is not None else None
-            jobs.append(JobService(app).submit_ingest([symbol], days[0], days[-1], provider).id)
+            jobs.append(app.jobs.submit_ingest([symbol], days[0], days[-1], provider).id)
     result["ingest_jobs"] = jobs
     progress(1, 1, "done")
     return result

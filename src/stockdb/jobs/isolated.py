@@ -94,8 +94,8 @@ def _run_child(
     from stockdb.app import App
     from stockdb.obs.logging import log_context, setup_logging
 
-    logs = setup_logging(settings, agent="worker")
     app = App(settings)
+    logs = setup_logging(settings, agent="worker", state=app.state)
 
     def progress(done: int, total: int, message: str) -> None:
         conn.send(("progress", int(done), int(total), str(message)))

@@ -22,7 +22,7 @@ def test_a_crashed_job_is_served_without_absolute_paths(
     app.settings.parquet_dir.mkdir(parents=True)
     (app.settings.parquet_dir / "SPY").write_text("a file where the symbol folder goes")
     server_log = io.StringIO()
-    handle = setup_logging(app.settings, agent="api", stream=server_log)
+    handle = setup_logging(app.settings, agent="api", state=app.state, stream=server_log)
     try:
         client = make_client()
         posted = client.post("/ingest/SPY?start=2024-03-04&end=2024-03-05")

@@ -105,8 +105,7 @@ def test_the_backfill_job_fetches_the_symbols_actions(
     fake: FakeAlpacaServer, data_dir: Path, calendar: TradingCalendar
 ) -> None:
     symbol = _payer()
-    app = App(fake.settings(data_dir=data_dir))
-    app.__dict__["calendar"] = calendar
+    app = App(fake.settings(data_dir=data_dir), calendar=calendar)
     try:
         params = {"symbols": [symbol], "start": "2024-03-04", "end": "2024-03-05"}
         result = ingest_handler(
@@ -136,8 +135,7 @@ def test_the_live_agent_checks_actions_once_a_day(
     clock = ManualClock(datetime(2024, 3, 5, 15, 0, tzinfo=UTC))
     with FakeAlpacaServer(calendar=calendar, clock=clock) as fake:
         fake.actions.add(make_action("SPY", "forward_split", date(2024, 3, 4), ratio=2.0))
-        app = App(fake.settings(data_dir=data_dir), clock)
-        app.__dict__["calendar"] = calendar
+        app = App(fake.settings(data_dir=data_dir), clock, calendar=calendar)
         try:
             app.coverage.ensure_symbol("SPY", "alpaca", "iex")
             app.coverage.set_tracked("SPY", True)

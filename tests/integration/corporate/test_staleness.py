@@ -65,7 +65,7 @@ def built(app: App, write_raw: WriteFn) -> tuple[App, FeatureService]:
     """AAA and BBB with bars and up-to-date features; three models and three simulations."""
     for symbol in ("AAA", "BBB"):
         write_raw(symbol, FIRST, LAST, None)
-    service = FeatureService(app.settings, app.calendar, app.lake, app.state, clock=app.clock)
+    service = app.feature_service()
     service.build(["AAA", "BBB"])
     with app.state.engine.begin() as conn:
         conn.execute(
