@@ -6,10 +6,11 @@ validation touches nothing on disk. CLI, API, jobs and the Python API all start 
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable, Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from stockdb.calendar import TradingCalendar
 from stockdb.clock import Clock, SystemClock
@@ -39,9 +40,30 @@ if TYPE_CHECKING:  # imported where built, so a command loads only the parts it 
     from stockdb.training.service import TrainingService
     from stockdb.usecases.ingest import IngestService
 
-__all__ = ["PROVIDERS", "App"]
+__all__ = ["INJECTABLE", "PROVIDERS", "App"]
 
 PROVIDERS = ("synthetic", "alpaca")
+# The parts of an App a job handler may ask for by naming a keyword-only parameter.
+INJECTABLE = frozenset(
+    {
+        "settings",
+        "clock",
+        "calendar",
+        "state",
+        "coverage",
+        "lake",
+        "reader",
+        "ledger",
+        "verifier",
+        "corporate",
+        "features",
+        "training",
+        "simulation",
+        "backfill",
+        "ingest",
+        "jobs",
+    }
+)
 log = logging.getLogger("stockdb.app")
 
 IEX_CLOUD_GONE = (
@@ -316,6 +338,32 @@ class App:
         return AlpacaProvider(
             self.settings, limiter=self.rate_limiter, client=self.http_client, clock=self.clock
         )
+
+    def bind(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        """``handler`` with the parts of this App it declares injected (cosmicpython's
+        ``bootstrap.py``): a handler ``fn(params, progress, should_stop, *, features, jobs)``
+        gets ``self.features`` and ``self.jobs``; one with four positional parameters
+        ``fn(app, params, progress, should_stop)`` gets the App itself first. Parts are built
+        when the bound handler runs. ConfigError names a part the App does not have."""
+        signature = inspect.signature(handler)
+        positional = [
+            p
+            for p in signature.parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        wanted = [p.name for p in signature.parameters.values() if p.kind == p.KEYWORD_ONLY]
+        unknown = sorted(set(wanted) - INJECTABLE)
+        if unknown:
+            raise ConfigError(
+                f"handler {getattr(handler, '__name__', handler)!r} asks for "
+                f"{', '.join(unknown)}, which the App does not provide"
+            )
+        lead = (self,) if len(positional) == 4 else ()
+
+        def bound(*args: Any) -> Any:
+            return handler(*lead, *args, **{name: getattr(self, name) for name in wanted})
+
+        return bound
 
     def close(self) -> None:
         """Release connections (DuckDB, SQL engine)."""

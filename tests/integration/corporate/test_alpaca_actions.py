@@ -108,8 +108,8 @@ def test_the_backfill_job_fetches_the_symbols_actions(
     app = App(fake.settings(data_dir=data_dir), calendar=calendar)
     try:
         params = {"symbols": [symbol], "start": "2024-03-04", "end": "2024-03-05"}
-        result = ingest_handler(
-            app, {**params, "provider": "alpaca"}, lambda *_: None, lambda: False
+        result = app.bind(ingest_handler)(
+            {**params, "provider": "alpaca"}, lambda *_: None, lambda: False
         )
         calls = [r for r in fake.requests if r.path == ACTIONS_PATH]
         assert len(calls) == 1 and calls[0].params["start"] == "2024-03-04"
@@ -120,8 +120,8 @@ def test_the_backfill_job_fetches_the_symbols_actions(
         assert terms(stored) == terms(want)
         assert result["corporate_actions"]["new"] == len(want) > 0
         assert {a.source for a in stored} == {"alpaca"}
-        again = ingest_handler(
-            app, {**params, "provider": "alpaca"}, lambda *_: None, lambda: False
+        again = app.bind(ingest_handler)(
+            {**params, "provider": "alpaca"}, lambda *_: None, lambda: False
         )
         assert again["corporate_actions"]["new"] == 0
         assert again["corporate_actions"]["unchanged"] == len(want)

@@ -252,7 +252,7 @@ def test_the_queued_rebuild_clears_every_stale_partition_it_rebuilt(
     expected = [d for d in app.lake.sessions("AAA") if d < EX_DATE]
     assert before == {"1Min": expected, "1Hour": expected}
     job = JobService(app).get(update.rebuild_job or "")
-    result = features_handler(app, job.params, lambda *_: None, lambda: False)
+    result = app.bind(features_handler)(job.params, lambda *_: None, lambda: False)
     written = {(b["symbol"], b["timeframe"]): b["partitions_written"] for b in result["builds"]}
     # from the first stale session on: later sessions' indicators look back across the split
     rewritten = len([d for d in app.lake.sessions("AAA") if d >= expected[0]])

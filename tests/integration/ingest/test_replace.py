@@ -98,7 +98,7 @@ def test_python_api_and_job_replace_only_their_range(
     before = snapshot(ingested / "parquet")
     job = JobService(app).submit_ingest(["SPY"], TARGET, TARGET, "synthetic", replace=True)
     assert job.params["replace"] is True and job.key.endswith(":replace")
-    result = ingest_handler(app, job.params, lambda *_: None, lambda: False)
+    result = app.bind(ingest_handler)(job.params, lambda *_: None, lambda: False)
     assert result["replaced"] == {"SPY": [TARGET.isoformat()]}
     assert result["sessions_replaced"] == 1
     after = snapshot(ingested / "parquet")
