@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 from stockdb.app import App
-from stockdb.jobs.service import JobService
 from stockdb.obs.logging import setup_logging
 
 ABSOLUTE = re.compile(r"(?<![\w.~/:$-])/(tmp|root|home|usr|work|var|opt|data|lib)\b")
@@ -28,7 +27,7 @@ def test_a_crashed_job_is_served_without_absolute_paths(
         posted = client.post("/ingest/SPY?start=2024-03-04&end=2024-03-05")
         assert posted.status_code == 202
         job_id = posted.json()["id"]
-        JobService(app).execute(job_id)
+        app.jobs.execute(job_id)
         handle.flush()
 
         job = client.get(f"/jobs/{job_id}").json()
