@@ -22,7 +22,7 @@ from stockdb.lake.locks import FileSymbolLocks
 from stockdb.lake.parquet_lake import ParquetLake
 from stockdb.lake.reader import BarReader
 from stockdb.providers.base import BarSource
-from stockdb.providers.throttle import RateLimiter
+from stockdb.providers.throttle import RequestPacer
 from stockdb.state.coverage import CoverageRepo
 from stockdb.state.store import StateStore
 
@@ -189,9 +189,12 @@ class App:
         return httpx.Client(timeout=self.settings.alpaca_timeout_s)
 
     @cached_property
-    def rate_limiter(self) -> RateLimiter:
-        """The one Alpaca rate limiter shared by everything in this process."""
-        return RateLimiter(clock=self.clock)
+    def rate_limiter(self) -> RequestPacer:
+        """The Alpaca rate limiter of this process: one budget in Redis (Redis queue) or
+        PostgreSQL (PostgreSQL state) shared by every worker, else in-process."""
+        from stockdb.providers.shared_limit import make_rate_limiter
+
+        return make_rate_limiter(self.settings, self.clock, lambda: self.state)
 
     @property
     def default_provider(self) -> str:
@@ -219,6 +222,9 @@ class App:
             from stockdb.providers.synthetic import SyntheticProvider
 
             return SyntheticProvider(self.calendar, self.clock)
+        placeholder = self.settings.placeholder_key_problem()
+        if placeholder:
+            raise ConfigError(placeholder)
         if not self.settings.has_alpaca_keys:
             raise ConfigError(
                 "the alpaca provider needs ALPACA_API_KEY_ID and ALPACA_API_SECRET_KEY "
@@ -238,3 +244,5 @@ class App:
             self.state.dispose()
         if "http_client" in self.__dict__:
             self.http_client.close()
+        if "rate_limiter" in self.__dict__:
+            self.rate_limiter.close()

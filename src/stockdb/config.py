@@ -8,9 +8,29 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEFAULT_ALPACA_DATA_URL", "Settings"]
+__all__ = [
+    "DEFAULT_ALPACA_DATA_URL",
+    "IEX_CLOUD_NOTICE",
+    "Settings",
+    "looks_like_placeholder",
+]
 
 DEFAULT_ALPACA_DATA_URL = "https://data.alpaca.markets"
+IEX_CLOUD_NOTICE = (
+    "IEX_TOKEN is set but IEX Cloud shut down on 2024-08-31, so stockdb ignores it; for "
+    "IEX-exchange bars set ALPACA_API_KEY_ID and ALPACA_API_SECRET_KEY (free Alpaca account, "
+    "ALPACA_FEED=iex), or leave the keys unset to use synthetic data"
+)
+# Words that mark a value copied unchanged from .env.example or a tutorial.
+_PLACEHOLDER_WORDS = ("your", "change", "replace", "example", "placeholder", "<", "...")
+
+
+def looks_like_placeholder(value: str) -> bool:
+    """True for values such as ``your-key-id``, ``<secret>``, ``changeme`` or ``xxxx``."""
+    text = value.strip().lower()
+    if not text:
+        return False
+    return any(word in text for word in _PLACEHOLDER_WORDS) or set(text) <= set("x*-_")
 
 
 class Settings(BaseSettings):
@@ -62,6 +82,11 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("STOCKDB_API_TOKEN", "api_token")
     )
+    allowed_hosts: str = Field(
+        default="",
+        validation_alias=AliasChoices("STOCKDB_ALLOWED_HOSTS", "allowed_hosts"),
+        description="Extra Host names the API serves, comma-separated (* for any)",
+    )
     duckdb_memory_limit: str = Field(
         default="2GB",
         validation_alias=AliasChoices("STOCKDB_DUCKDB_MEMORY_LIMIT", "duckdb_memory_limit"),
@@ -96,6 +121,37 @@ class Settings(BaseSettings):
             and self.alpaca_key_id.get_secret_value()
             and self.alpaca_secret_key.get_secret_value()
         )
+
+    def placeholder_key_problem(self) -> str | None:
+        """A one-line explanation when an Alpaca key still holds a placeholder (for example
+        copied unchanged from .env.example); None when the keys look real or are unset."""
+        names = [
+            name
+            for name, secret in (
+                ("ALPACA_API_KEY_ID", self.alpaca_key_id),
+                ("ALPACA_API_SECRET_KEY", self.alpaca_secret_key),
+            )
+            if secret is not None and looks_like_placeholder(secret.get_secret_value())
+        ]
+        if not names:
+            return None
+        return (
+            f"{' and '.join(names)} still hold{'s' if len(names) == 1 else ''} a placeholder "
+            "(copied from .env.example?): put your real Alpaca keys in .env, or comment the "
+            "lines out to use synthetic data"
+        )
+
+    def startup_notices(self) -> list[str]:
+        """Lines every command prints once when it starts (IEX_TOKEN set on its own)."""
+        notices = []
+        if self.iex_token is not None and self.iex_token.get_secret_value():
+            notices.append(IEX_CLOUD_NOTICE)
+        return notices
+
+    @property
+    def allowed_host_names(self) -> tuple[str, ...]:
+        """STOCKDB_ALLOWED_HOSTS split on commas (the API also serves localhost names)."""
+        return tuple(h.strip() for h in self.allowed_hosts.split(",") if h.strip())
 
     @property
     def parquet_dir(self) -> Path:

@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -108,17 +109,36 @@ def _agent_enabled(api: str, name: str) -> bool:
     return bool(next(a for a in agents if a["name"] == name)["enabled"])
 
 
+def _refuse(seen: list[str]) -> Callable[[Any], None]:
+    """A route handler that records and aborts every request off this machine (no network)."""
+
+    def handler(route: Any) -> None:
+        seen.append(route.request.url)
+        route.abort()
+
+    return handler
+
+
+def _synthetic_badge(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.get_by_text("SYNTHETIC DATA")).to_be_visible()
+
+
 def test_dashboard_in_chromium(stack: tuple[str, str]) -> None:
     if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
         pytest.skip("Debian's chromium is not installed")
     from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=30_000)  # a loaded 2-core machine renders Streamlit slowly
+
     api, ui = stack
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    expect.set_options(timeout=30_000)  # 2 shared cores: Streamlit reruns can take seconds
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1800})
+            page = browser.new_page(viewport={"width": 1400, "height": 2400})
             page.set_default_timeout(30_000)
 
             # Overview: agents listed; stop and start one.
@@ -126,7 +146,7 @@ def test_dashboard_in_chromium(stack: tuple[str, str]) -> None:
             stop = page.locator(".st-key-stop-backfill button")
             expect(stop).to_be_visible()
             expect(page.get_by_text("API ok")).to_be_visible()
-            page.screenshot(path=ARTIFACTS / "overview.png", full_page=True)
+            _synthetic_badge(page)
             stop.click()
             expect(page.locator(".st-key-start-backfill button")).to_be_visible()
             assert _agent_enabled(api, "backfill") is False
@@ -143,6 +163,7 @@ def test_dashboard_in_chromium(stack: tuple[str, str]) -> None:
             expect(bar).to_have_attribute("aria-valuenow", "100")
             expect(page.get_by_text(re.compile(r"ingest succeeded \d+/\d+"))).to_be_visible()
             expect(page.get_by_text("SPY sessions")).to_be_visible()  # the heatmap's title
+            _synthetic_badge(page)
             page.screenshot(path=ARTIFACTS / "data.png", full_page=True)
 
             # Bars: the candlestick chart renders with data.
@@ -151,6 +172,8 @@ def test_dashboard_in_chromium(stack: tuple[str, str]) -> None:
             expect(candles.first).to_be_attached()
             assert candles.count() > 0
             expect(page.get_by_role("button", name="Download CSV")).to_be_visible()
+            _synthetic_badge(page)
+            expect(page.get_by_text("time (New York, ET)").first).to_be_attached()
             page.screenshot(path=ARTIFACTS / "bars.png", full_page=True)
 
             page.goto(f"{ui}/features")
@@ -159,16 +182,47 @@ def test_dashboard_in_chromium(stack: tuple[str, str]) -> None:
             expect(page.get_by_text(re.compile(r"Job \w+ succeeded"))).to_be_visible(timeout=60_000)
             expect(page.get_by_text("SPY features")).to_be_visible()  # the chart's title
             expect(page.locator('[data-testid="stDataFrame"]').nth(2)).to_be_visible()
+            _synthetic_badge(page)
             page.screenshot(path=ARTIFACTS / "features.png", full_page=True)
 
             page.goto(f"{ui}/models")
             page.get_by_role("button", name="Train").click()
             expect(page.get_by_text(re.compile(r"Job \w+ succeeded"))).to_be_visible(timeout=90_000)
+            _synthetic_badge(page)
             page.screenshot(path=ARTIFACTS / "models.png", full_page=True)
 
             page.goto(f"{ui}/simulation")
             page.get_by_role("button", name="Simulate").click()
             expect(page.get_by_text("equity vs buy and hold")).to_be_visible(timeout=90_000)
+            expect(page.get_by_text("Past runs")).to_be_visible()
+            _synthetic_badge(page)
             page.screenshot(path=ARTIFACTS / "simulation.png", full_page=True)
+
+            # Overview again, now with jobs and logs behind it.
+            page.goto(f"{ui}/")
+            expect(page.locator(".st-key-stop-backfill button")).to_be_visible()
+            expect(page.get_by_text("Recent logs")).to_be_visible()
+            page.screenshot(path=ARTIFACTS / "overview.png", full_page=True)
+
+            # Swagger UI and ReDoc render with every request off this machine refused.
+            offline = browser.new_context(viewport={"width": 1400, "height": 1400})
+            outside: list[str] = []
+            offline.route(
+                re.compile(r"^(?!https?://127\.0\.0\.1[:/]|data:|blob:)"), _refuse(outside)
+            )
+            docs = offline.new_page()
+            docs.goto(f"{api}/docs")
+            expect(docs.locator(".swagger-ui .opblock").first).to_be_visible()
+            expect(docs.get_by_text("/bars/{symbol}").first).to_be_visible()
+            docs.screenshot(path=ARTIFACTS / "api-docs.png")
+            docs.goto(f"{api}/redoc")
+            health = "Liveness plus state-store and lake checks"
+            expect(docs.get_by_text(health).first).to_be_attached()
+            # ReDoc's bundle links its "API docs by Redocly" footer logo; nothing else may leave.
+            needed = [u for u in outside if not u.endswith("/redoc/logo-mini.svg")]
+            assert needed == [], f"the docs tried to reach the network: {needed[:5]}"
+        except AssertionError:
+            page.screenshot(path=ARTIFACTS / "failed.png", full_page=True)
+            raise
         finally:
             browser.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import asdict
 from datetime import date, timedelta
@@ -32,6 +33,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+_NOTICES_SHOWN = "STOCKDB_NOTICES_SHOWN"
 db_app = typer.Typer(help="The DuckDB browsing database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
@@ -40,10 +42,11 @@ def _register_subapps() -> None:
     """Sub-apps live in their own modules; registered here, once per process."""
     if any(group.name == "features" for group in app.registered_groups):
         return
-    from stockdb.cli import actions, models, ops, serve, ui, up
+    from stockdb.cli import actions, dbshell, models, ops, serve, ui, up
     from stockdb.cli.features import features_app
 
     app.add_typer(features_app, name="features")
+    dbshell.register(db_app)
     for module in (models, serve, ops, ui, up, actions):
         module.register(app)
 
@@ -187,6 +190,18 @@ def db_refresh(ctx: typer.Context) -> None:
     out_console().print(f"{path}: views {', '.join(views)}", highlight=False)
 
 
+def _startup_notices() -> None:
+    """Print the configuration notices once per command line (child processes, such as the
+    API that ``stockdb up`` starts, inherit the marker and stay quiet)."""
+    if os.environ.get(_NOTICES_SHOWN):
+        return
+    from stockdb.config import Settings
+
+    for line in Settings().startup_notices():
+        warn(line)
+    os.environ[_NOTICES_SHOWN] = "1"
+
+
 def _one_line(message: str) -> str:
     return " ".join(str(message).split())
 
@@ -195,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the CLI, turning every failure into one line on stderr."""
     _register_subapps()
     try:
+        _startup_notices()
         result = app(args=argv, standalone_mode=False)
     except typer.Exit as exc:
         return int(exc.exit_code)

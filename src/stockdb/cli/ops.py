@@ -48,7 +48,7 @@ def worker(
     from stockdb.jobs.runtime import RuntimeOptions, start_runtime
     from stockdb.obs.logging import setup_logging
 
-    if heartbeat <= 0 or heartbeat > 300:
+    if not 0 < heartbeat <= 300:  # also refuses nan
         raise InvalidInput("--heartbeat must be between 0 and 300 seconds")
     names = [a.strip().lower() for a in agents.split(",") if a.strip()]
     app = make_app(ctx)

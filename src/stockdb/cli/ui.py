@@ -30,6 +30,8 @@ def streamlit_command(api_url: str, port: int, host: str) -> list[str]:
         "true",
         "--browser.gatherUsageStats",
         "false",
+        "--client.toolbarMode",
+        "minimal",
         "--",
         "--api-url",
         api_url,

@@ -27,6 +27,7 @@ from stockdb.cli.ui import streamlit_command
 from stockdb.errors import ConfigError
 from stockdb.ingest.backfill import plan_sessions
 from stockdb.lake.reader import BarQuery
+from stockdb.lake.views import refresh_views
 
 __all__ = ["SEED_SYMBOLS", "register", "up"]
 
@@ -66,6 +67,7 @@ def seed(app: App) -> bool:
     finally:
         provider.close()
     app.features.build(list(SEED_SYMBOLS))
+    refresh_views(app.settings, app.lake)  # so the README's duckdb command works at once
     for symbol in SEED_SYMBOLS:  # the live agent keeps the seeds current from now on
         app.coverage.set_tracked(symbol, True)
     return True

@@ -19,6 +19,7 @@ from typing import Protocol
 
 import duckdb
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -57,10 +58,15 @@ class PartitionSlice:
 
 @dataclass(frozen=True, slots=True)
 class BarHistory:
-    """A symbol's whole history (bar columns without ``symbol``, sorted by ``ts``)."""
+    """A symbol's whole history (bar columns without ``symbol``, sorted by ``ts``).
+
+    ``anchor_us``, when given, is the instant each bar starts as features should see it, where
+    it differs from the ``ts`` label (a 1Day bar is labelled 00:00 but starts at the open).
+    """
 
     table: pa.Table
     partitions: tuple[PartitionSlice, ...]
+    anchor_us: npt.NDArray[np.int64] | None = None
 
 
 class BarSource(Protocol):

@@ -166,7 +166,12 @@ def features_handler(
 
     service = FeatureService(app.settings, app.calendar, app.lake, app.state)
     symbols = params.get("symbols") or None
-    results = service.build(symbols, full=bool(params.get("full", False)), progress=progress)
+    results = service.build(
+        symbols,
+        full=bool(params.get("full", False)),
+        progress=progress,
+        timeframe=params.get("timeframe"),
+    )
     return {"builds": json_safe(results)}
 
 

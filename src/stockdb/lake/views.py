@@ -24,6 +24,10 @@ __all__ = ["refresh_views", "sweep_temp_databases"]
 
 _TEMP_PREFIX = ".tmp-"
 
+# Written in a storage format the DuckDB CLI installed with stockdb (duckdb-cli) can open.
+_CLI_STORAGE: dict[str, str | bool | int | float | list[str]] = {
+    "storage_compatibility_version": "v1.4.0"
+}
 _DERIVED = {"bars_5min": "5 minutes", "bars_15min": "15 minutes", "bars_1hour": "1 hour"}
 
 
@@ -104,7 +108,7 @@ def refresh_views(settings: Settings, lake: ParquetLake) -> tuple[Path, list[str
         with _refresh_lock(dest.parent):
             sweep_temp_databases(dest.parent)
             try:
-                con = duckdb.connect(str(tmp))
+                con = duckdb.connect(str(tmp), config=_CLI_STORAGE)
                 try:
                     views = _build(con, settings, lake)
                 finally:

@@ -6,13 +6,15 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import streamlit as st
 
 from stockdb.ui import bars, data, features, models, overview, simulation
 from stockdb.ui.client import DEFAULT_API_URL, ApiClient, ApiError, client_from_env
+from stockdb.ui.format import provider_badge
 
-__all__ = ["PAGES", "api_url", "main"]
+__all__ = ["PAGES", "api_url", "data_source", "main"]
 
 # (title, url path, render function) of every page, in menu order.
 PAGES: tuple[tuple[str, str, Callable[[ApiClient], None]], ...] = (
@@ -39,13 +41,19 @@ def _client(url: str) -> ApiClient:
     return client_from_env(url)
 
 
-def _sidebar(api: ApiClient) -> None:
+def _health(api: ApiClient) -> dict[str, Any] | None:
+    try:
+        return api.health()
+    except ApiError as exc:
+        with st.sidebar:
+            st.error(f"API unavailable: {exc.detail}")
+        return None
+
+
+def _sidebar(api: ApiClient, health: dict[str, Any] | None) -> None:
     with st.sidebar:
         st.caption(f"API {api.base_url}")
-        try:
-            health = api.health()
-        except ApiError as exc:
-            st.error(f"API unavailable: {exc.detail}")
+        if health is None:
             return
         status = health.get("status", "unknown")
         line = f"API {status}, stockdb {health.get('version', '?')}"
@@ -53,6 +61,17 @@ def _sidebar(api: ApiClient) -> None:
             st.success(line)
         else:
             st.warning(line)
+        if health.get("provider"):
+            st.caption(f"bars from {health['provider']} (feed {health.get('feed', '?')})")
+
+
+def data_source(health: dict[str, Any] | None) -> None:
+    """The badge at the top of every page when the bars are synthetic."""
+    badge = provider_badge(health or {})
+    if badge is not None:
+        label, explanation = badge
+        st.badge(label, icon=":material/science:", color="orange")
+        st.caption(explanation)
 
 
 def _page(render: Callable[[ApiClient], None], api: ApiClient) -> Callable[[], None]:
@@ -64,9 +83,13 @@ def _page(render: Callable[[ApiClient], None], api: ApiClient) -> Callable[[], N
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Configure the page, pick the API client and run the selected page."""
-    st.set_page_config(page_title="stockdb", page_icon="📈", layout="wide")
+    st.set_page_config(
+        page_title="stockdb", page_icon=":material/candlestick_chart:", layout="wide"
+    )
     api = _client(api_url(sys.argv[1:] if argv is None else argv))
-    _sidebar(api)
+    health = _health(api)
+    _sidebar(api, health)
+    data_source(health)
     pages = [
         st.Page(_page(render, api), title=title, url_path=path, default=path == "overview")
         for title, path, render in PAGES

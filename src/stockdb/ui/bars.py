@@ -12,9 +12,12 @@ import streamlit as st
 
 from stockdb.ui.charts import NEW_YORK, candlestick_figure, to_frame
 from stockdb.ui.client import ApiClient, ApiError
+from stockdb.ui.format import TZ_LABEL, human_times, table
 from stockdb.ui.widgets import guarded, show_error
 
 __all__ = [
+    "ADJUSTMENTS",
+    "ADJUSTMENT_LABELS",
     "BOLLINGER",
     "TIMEFRAMES",
     "align_overlays",
@@ -26,21 +29,36 @@ __all__ = [
 
 TIMEFRAMES: dict[str, int] = {"1Min": 1, "5Min": 5, "15Min": 15, "30Min": 30, "1Hour": 60}
 BOLLINGER = "Bollinger"
+ADJUSTMENTS: tuple[str, ...] = ("raw", "split", "dividend", "all")
+ADJUSTMENT_LABELS: dict[str, str] = {
+    "raw": "raw",
+    "split": "split-adjusted",
+    "dividend": "dividend-adjusted",
+    "all": "split+dividend-adjusted",
+}
 _BANDS = ("bb_upper", "bb_middle", "bb_lower")
 _PRICE_PREFIXES = ("sma_", "ema_")
 _REGULAR_CLOSE_MINUTE = 16 * 60
 
 
 def bars_params(
-    timeframe: str, start: date | None, end: date | None, regular_only: bool, limit: int | None
+    timeframe: str,
+    start: date | None,
+    end: date | None,
+    regular_only: bool,
+    limit: int | None,
+    adjustment: str = "raw",
 ) -> dict[str, Any]:
-    """Query parameters of GET /bars for the page's filters (a limit only without dates)."""
+    """Query parameters of GET /bars for the page's filters (a limit only without dates;
+    ``adjustment`` only when not raw)."""
     params: dict[str, Any] = {
         "timeframe": timeframe,
         "session": "regular" if regular_only else "extended",
         "start": start,
         "end": end,
     }
+    if adjustment != "raw":
+        params["adjustment"] = adjustment
     if start is None and end is None:
         params["limit"] = limit
     return params
@@ -143,7 +161,18 @@ def render(api: ApiClient) -> None:
     start = top[2].date_input("From", value=None, key="bars-start")
     end = top[3].date_input("To", value=None, key="bars-end")
     limit = int(top[4].number_input("Latest N (no dates)", 10, 100_000, 1000, key="bars-limit"))
-    regular = st.toggle("Regular hours only", value=False, key="bars-regular")
+    left, right = st.columns([2, 3])
+    regular = left.toggle("Regular hours only", value=False, key="bars-regular")
+    adjustment = str(
+        right.segmented_control(
+            "Prices",
+            ADJUSTMENTS,
+            default="raw",
+            format_func=lambda a: ADJUSTMENT_LABELS[a],
+            key="bars-adjustment",
+        )
+        or "raw"
+    )
     overview = guarded("Reading the feature definitions", api.features_overview) or {}
     chosen = st.multiselect(
         "Overlays", overlay_choices(overview.get("definitions", [])), key="bars-overlays"
@@ -154,6 +183,7 @@ def render(api: ApiClient) -> None:
         end if isinstance(end, date) else None,
         regular,
         limit,
+        adjustment,
     )
     rows = guarded(f"Reading the bars of {symbol}", lambda: api.bars(symbol, **params))
     if rows is None:
@@ -164,14 +194,16 @@ def render(api: ApiClient) -> None:
         return
     overlays = _read_overlays(api, symbol, bars, chosen, timeframe, regular)
     session = "regular" if regular else "all"
-    title = f"{symbol} {timeframe} ({len(bars)} bars)"
+    title = f"{symbol} {timeframe} ({len(bars)} bars, {ADJUSTMENT_LABELS[adjustment]} prices)"
     st.plotly_chart(candlestick_figure(bars, overlays, title, timeframe, session), key="bars-chart")
-    table = bars.copy()
-    table["ts"] = table["ts"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    st.dataframe(table, hide_index=True, height=320)
+    shown = bars.copy()
+    shown.insert(0, f"time ({TZ_LABEL})", human_times(shown.pop("ts")))
+    st.dataframe(table(shown), hide_index=True, height=320)
+    download = bars.copy()
+    download["ts"] = download["ts"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     st.download_button(
         "Download CSV",
-        table.to_csv(index=False).encode("utf-8"),
+        download.to_csv(index=False).encode("utf-8"),
         file_name=f"{symbol}_{timeframe}.csv",
         mime="text/csv",
         key="bars-download",

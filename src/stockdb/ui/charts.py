@@ -22,6 +22,7 @@ __all__ = [
     "drawdown_figure",
     "equity_figure",
     "line_figure",
+    "rangebreaks_for",
     "to_frame",
     "with_local_time",
 ]
@@ -36,6 +37,10 @@ COVERAGE_COLORS: dict[str, str] = {
     "error": "#6a1b9a",
 }
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri")
+TIME_AXIS = "time (New York, ET)"
+STRATEGY_COLOR = "#1f77b4"  # blue
+BENCHMARK_COLOR = "#ff7f0e"  # orange: never mistaken for the strategy
+DRAWDOWN_COLOR = "#d62728"  # red
 
 
 def to_frame(rows: Any) -> pd.DataFrame:
@@ -54,13 +59,35 @@ def with_local_time(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _rangebreaks(timeframe: str, session: str) -> list[dict[str, Any]]:
-    """Hide weekends, and the hours outside the session for intraday bars."""
+def rangebreaks_for(times: pd.Series, daily: bool = False) -> list[dict[str, Any]]:
+    """Plotly rangebreaks hiding every stretch without bars, so no line or candle spans a
+    night, weekend or holiday: weekends, the weekdays between the first and last point that
+    have no point (holidays, missing sessions) and, for intraday points, the hours outside
+    the earliest-to-latest bar of the day. ``times`` are naive New York wall-clock times."""
     breaks: list[dict[str, Any]] = [{"bounds": ["sat", "mon"]}]
-    if timeframe != "1Day":
-        hours = [16, 9.5] if session == "regular" else [20, 4]
-        breaks.append({"bounds": hours, "pattern": "hour"})
+    if times.empty:
+        return breaks
+    days = pd.DatetimeIndex(times.dt.normalize().unique())
+    weekdays = pd.bdate_range(days.min(), days.max())
+    missing = weekdays.difference(days)
+    if len(missing):
+        breaks.append({"values": [d.strftime("%Y-%m-%d") for d in missing]})
+    if daily:
+        return breaks
+    minutes = times.dt.hour * 60 + times.dt.minute
+    by_day = pd.DataFrame({"day": times.dt.normalize(), "t": times}).sort_values("t")
+    steps = by_day.groupby("day")["t"].diff().dropna()
+    width = int(pd.Timedelta(steps.median()).total_seconds() // 60) if len(steps) else 1
+    first, last = int(minutes.min()), int(minutes.max()) + max(1, width)
+    if last < 24 * 60 and first > 0:
+        breaks.append({"bounds": [last / 60.0, first / 60.0], "pattern": "hour"})
     return breaks
+
+
+def _rangebreaks(timeframe: str, session: str, times: pd.Series) -> list[dict[str, Any]]:
+    """Hide weekends, holidays and, for intraday bars, the hours without bars."""
+    del session  # the bars themselves say which hours they cover
+    return rangebreaks_for(times, daily=timeframe == "1Day")
 
 
 def candlestick_figure(
@@ -108,7 +135,8 @@ def candlestick_figure(
         row=2,
         col=1,
     )
-    fig.update_xaxes(rangebreaks=_rangebreaks(timeframe, session))
+    fig.update_xaxes(rangebreaks=_rangebreaks(timeframe, session, frame["time"]))
+    fig.update_xaxes(title_text=TIME_AXIS, row=2, col=1)
     fig.update_layout(
         title=title,
         xaxis_rangeslider_visible=False,
@@ -178,6 +206,10 @@ def coverage_heatmap(rows: Sequence[dict[str, Any]], title: str = "") -> go.Figu
     return fig
 
 
+def _time_axis(fig: go.Figure, times: pd.Series, daily: bool = False) -> None:
+    fig.update_xaxes(title_text=TIME_AXIS, rangebreaks=rangebreaks_for(times, daily))
+
+
 def line_figure(frame: pd.DataFrame, columns: Sequence[str], title: str = "") -> go.Figure:
     """One line per column of ``frame`` against New York time."""
     local = with_local_time(frame)
@@ -185,6 +217,7 @@ def line_figure(frame: pd.DataFrame, columns: Sequence[str], title: str = "") ->
     for column in columns:
         fig.add_trace(go.Scatter(x=local["time"], y=local[column], mode="lines", name=column))
     fig.update_layout(title=title, height=380, margin={"l": 40, "r": 20, "t": 40, "b": 30})
+    _time_axis(fig, local["time"])
     return fig
 
 
@@ -195,32 +228,58 @@ def drawdown(equity: pd.Series) -> pd.Series:
 
 
 def equity_figure(equity: pd.DataFrame, title: str = "") -> go.Figure:
-    """The strategy's equity against buy-and-hold on one chart."""
+    """The strategy's equity (solid blue) against buy-and-hold (dashed orange) on one chart."""
     local = with_local_time(equity)
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=local["time"], y=local["equity"], mode="lines", name="strategy"))
     fig.add_trace(
-        go.Scatter(x=local["time"], y=local["benchmark_equity"], mode="lines", name="buy and hold")
+        go.Scatter(
+            x=local["time"],
+            y=local["equity"],
+            mode="lines",
+            name="strategy",
+            line={"color": STRATEGY_COLOR, "width": 2},
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=local["time"],
+            y=local["benchmark_equity"],
+            mode="lines",
+            name="buy and hold",
+            line={"color": BENCHMARK_COLOR, "width": 2, "dash": "dash"},
+        )
     )
     fig.update_layout(title=title, height=400, margin={"l": 40, "r": 20, "t": 40, "b": 30})
     fig.update_yaxes(title_text="equity")
+    _time_axis(fig, local["time"])
     return fig
 
 
 def drawdown_figure(equity: pd.DataFrame) -> go.Figure:
-    """Drawdowns of the strategy and of buy-and-hold, in percent."""
+    """Drawdowns in percent: the strategy filled red, buy-and-hold a dashed orange line."""
     local = with_local_time(equity)
     fig = go.Figure()
-    for column, name in (("equity", "strategy"), ("benchmark_equity", "buy and hold")):
-        fig.add_trace(
-            go.Scatter(
-                x=local["time"],
-                y=drawdown(local[column]) * 100.0,
-                mode="lines",
-                fill="tozeroy",
-                name=name,
-            )
+    fig.add_trace(
+        go.Scatter(
+            x=local["time"],
+            y=drawdown(local["equity"]) * 100.0,
+            mode="lines",
+            fill="tozeroy",
+            name="strategy",
+            line={"color": DRAWDOWN_COLOR, "width": 1.5},
+            fillcolor="rgba(214, 39, 40, 0.25)",
         )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=local["time"],
+            y=drawdown(local["benchmark_equity"]) * 100.0,
+            mode="lines",
+            name="buy and hold",
+            line={"color": BENCHMARK_COLOR, "width": 1.5, "dash": "dash"},
+        )
+    )
     fig.update_layout(title="drawdown", height=280, margin={"l": 40, "r": 20, "t": 40, "b": 30})
     fig.update_yaxes(title_text="%")
+    _time_axis(fig, local["time"])
     return fig

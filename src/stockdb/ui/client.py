@@ -231,6 +231,10 @@ class ApiClient:
         """POST /simulate: the queued simulation job."""
         return self.post("/simulate", body=dict(request))  # type: ignore[no-any-return]
 
+    def simulations(self, model_id: str | None = None) -> list[dict[str, Any]]:
+        """GET /simulations: stored runs, newest first, without curves."""
+        return self.get("/simulations", {"model_id": model_id})  # type: ignore[no-any-return]
+
     def simulation(self, simulation_id: str) -> dict[str, Any]:
         """GET /simulations/{id}: metrics, equity curve, trades, overlap flag."""
         return self.get(f"/simulations/{_seg(simulation_id)}")  # type: ignore[no-any-return]

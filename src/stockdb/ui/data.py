@@ -10,6 +10,7 @@ import streamlit as st
 
 from stockdb.ui.charts import COVERAGE_STATUSES, coverage_heatmap
 from stockdb.ui.client import ApiClient, ApiError
+from stockdb.ui.format import human_time, table
 from stockdb.ui.widgets import follow_job, guarded, show_error, start_job
 
 __all__ = [
@@ -30,7 +31,8 @@ def default_ingest_range(today: date) -> tuple[date, date]:
 
 
 def symbol_rows(symbols: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The symbols table: coverage counts, share of complete sessions, rows, date span."""
+    """The symbols table: share of complete sessions, date span and last fetch first (the
+    fields people look for), then the counts by status."""
     rows = []
     for s in symbols:
         sessions = int(s.get("sessions") or 0)
@@ -38,18 +40,18 @@ def symbol_rows(symbols: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "symbol": s["symbol"],
+                "coverage_%": round(100.0 * complete / sessions, 1) if sessions else 0.0,
+                "first_session": s.get("first_session"),
+                "last_session": s.get("last_session"),
+                "last_fetched": human_time(s.get("last_fetched_at")),
+                "tracked": "live" if s.get("tracked") else "",
                 "provider": s.get("provider"),
                 "sessions": sessions,
                 "complete": complete,
                 "partial": int(s.get("partial") or 0),
                 "empty": int(s.get("empty") or 0),
                 "error": int(s.get("error") or 0),
-                "coverage_%": round(100.0 * complete / sessions, 1) if sessions else 0.0,
                 "rows": int(s.get("rows") or 0),
-                "first_session": s.get("first_session"),
-                "last_session": s.get("last_session"),
-                "tracked": bool(s.get("tracked")),
-                "last_fetched_at": s.get("last_fetched_at"),
             }
         )
     return rows
@@ -118,7 +120,7 @@ def render(api: ApiClient) -> None:
     if not symbols:
         st.info("No symbols yet: queue an ingest above.")
         return
-    st.dataframe(symbol_rows(symbols), hide_index=True)
+    st.dataframe(table(symbol_rows(symbols)), hide_index=True)
     st.subheader("Coverage by session")
     by_name = {s["symbol"]: s for s in symbols}
     pick, since, until = st.columns([2, 2, 2])

@@ -10,6 +10,7 @@ import streamlit as st
 
 from stockdb.ui.charts import line_figure, to_frame
 from stockdb.ui.client import ApiClient, ApiError
+from stockdb.ui.format import TZ_LABEL, human_time, human_times, table
 from stockdb.ui.widgets import follow_job, guarded, show_error, start_job
 
 __all__ = [
@@ -49,7 +50,9 @@ def _instant(value: Any) -> datetime | None:
 
 
 def staleness_rows(overview: dict[str, Any], symbols: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per symbol with bars: its latest build and how many partitions look stale.
+    """Per symbol with bars: how much of its whole history has current features
+    (``current_partitions`` of ``sessions_with_bars``), how many partitions look stale, and
+    its latest build (``last_build_wrote`` is what that build wrote, often a few sessions).
 
     When the API reports stale partitions (``overview["stale"]``, per symbol with counts by
     reason such as ``corporate_action``), those counts are shown. Otherwise: all sessions with
@@ -81,17 +84,20 @@ def staleness_rows(overview: dict[str, Any], symbols: list[dict[str, Any]]) -> l
         built_at = _instant(build.get("built_at")) if build else None
         fetched_at = _instant(s.get("last_fetched_at"))
         changed = built_at is not None and fetched_at is not None and fetched_at > built_at
+        fresh = max(0, with_bars - stale) if build else 0
         rows.append(
             {
                 "symbol": s["symbol"],
                 "sessions_with_bars": with_bars,
-                "built_partitions": int(build.get("partitions") or 0) if build else 0,
+                "current_partitions": fresh,
+                "coverage_%": round(100.0 * fresh / with_bars, 1) if with_bars else 0.0,
                 "stale_partitions": stale,
                 "stale_reasons": reasons,
                 "bars_changed_since_build": changed,
                 "current_set": bool(build) and build.get("set_hash") == current,
-                "built_at": build.get("built_at") if build else None,
-                "last_ts": build.get("last_ts") if build else None,
+                "built_at": human_time(build.get("built_at")) if build else "",
+                "last_build_wrote": int(build.get("partitions") or 0) if build else 0,
+                "features_until": human_time(build.get("last_ts")) if build else "",
             }
         )
     return rows
@@ -136,15 +142,15 @@ def render(api: ApiClient) -> None:
         return
     st.caption(f"Feature set {overview.get('set_hash', '')[:16]}")
     st.subheader("Definitions")
-    st.dataframe(definition_rows(overview), hide_index=True)
+    st.dataframe(table(definition_rows(overview)), hide_index=True)
     symbols = guarded("Reading the symbols", api.symbols) or []
     names = [s["symbol"] for s in symbols]
     st.subheader("Builds and stale partitions")
     if names:
         split_stale = corporate_action_stale(overview)
         if split_stale:
-            st.warning(f"stale after a corporate action: {split_stale}", icon="⚠️")
-        st.dataframe(staleness_rows(overview, symbols), hide_index=True)
+            st.warning(f"stale after a corporate action: {split_stale}", icon=":material/warning:")
+        st.dataframe(table(staleness_rows(overview, symbols)), hide_index=True)
     else:
         st.info("No symbols yet: queue an ingest on the Data page.")
     _rebuild(api, names)
@@ -170,6 +176,6 @@ def render(api: ApiClient) -> None:
     shown = st.multiselect("Chart", columns, default=columns[:1], key="features-chart-cols")
     if shown:
         st.plotly_chart(line_figure(frame, shown, f"{symbol} features"), key="features-chart")
-    table = frame.copy()
-    table["ts"] = table["ts"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    st.dataframe(table, hide_index=True, height=320)
+    preview = frame.copy()
+    preview.insert(0, f"time ({TZ_LABEL})", human_times(preview.pop("ts")))
+    st.dataframe(table(preview), hide_index=True, height=320)

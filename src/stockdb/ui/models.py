@@ -8,7 +8,8 @@ from typing import Any
 import streamlit as st
 
 from stockdb.ui.client import ApiClient, ApiError
-from stockdb.ui.widgets import follow_job, show_error, start_job
+from stockdb.ui.format import TZ_LABEL, human_time, table
+from stockdb.ui.widgets import follow_job, guarded, show_error, start_job
 
 __all__ = [
     "MODEL_NAMES",
@@ -16,10 +17,14 @@ __all__ = [
     "TRAIN_KEY",
     "endpoint_missing",
     "flatten_metrics",
+    "headline_metrics",
+    "metric_rows",
     "job_result_id",
     "model_rows",
     "parse_tickers",
     "render",
+    "stale_lines",
+    "stale_reason",
     "train_request",
 ]
 
@@ -102,26 +107,100 @@ def flatten_metrics(metrics: dict[str, Any], sections: tuple[str, ...] = _SCORED
     return out
 
 
-def model_rows(models: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The models table: identity, what it learns, its windows' sizes and scored metrics."""
+def _span(window: dict[str, Any]) -> str:
+    """``2024-03-04 09:30 ET → 2024-03-06 15:59 ET`` for a window with a start and end."""
+    if not window.get("start"):
+        return ""
+    return f"{human_time(window['start'], seconds=False)} → {human_time(window.get('end'), False)}"
+
+
+_HEADLINE = 3
+
+
+def headline_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The few scores the models table shows (test, else validation, else walk-forward mean),
+    so they fit on screen; every metric is in the model's details."""
+    for section in ("test", "validation", "walk_forward_mean"):
+        values = metrics.get(section)
+        if isinstance(values, dict) and values:
+            picked = [
+                (k, v)
+                for k, v in values.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "rows"
+            ][:_HEADLINE]
+            return {f"{section} {k}": round(float(v), 4) for k, v in picked}
+    return {}
+
+
+def metric_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every scalar metric as one row per name with a column per section (train, test, ...)."""
+    sections = [k for k, v in metrics.items() if isinstance(v, dict)]
+    names: list[str] = []
+    for section in sections:
+        names += [n for n in metrics[section] if n not in names]
+    rows = []
+    for name in names:
+        row: dict[str, Any] = {"metric": name}
+        for section in sections:
+            value = metrics[section].get(name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                row[section] = round(float(value), 4)
+            elif value is not None and not isinstance(value, (dict, list)):
+                row[section] = str(value)
+            else:
+                row[section] = None
+        rows.append(row)
+    return rows
+
+
+def stale_reason(model: dict[str, Any], set_hash: str | None) -> str:
+    """Why ``model`` should be retrained ('' when it is current): the API's stale flag (bars
+    changed under it after a corporate action) or another feature set than today's."""
+    reasons = []
+    if model.get("stale"):
+        reasons.append("its bars changed after a corporate action")
+    trained_on = model.get("feature_set_hash")
+    if set_hash and trained_on and trained_on != set_hash:
+        reasons.append(f"trained on feature set {trained_on[:10]}, now {set_hash[:10]}")
+    return "; ".join(reasons)
+
+
+def model_rows(models: list[dict[str, Any]], set_hash: str | None = None) -> list[dict[str, Any]]:
+    """The models table: identity, staleness, what it learns, its windows and scored metrics
+    (the columns people need first, so none is off the right edge)."""
     rows = []
     for m in models:
         windows = m.get("windows") or {}
         train = windows.get("train") or {}
+        reason = stale_reason(m, set_hash)
         rows.append(
             {
                 "id": m["id"],
-                "created_at": m.get("created_at"),
+                "stale": f"STALE: {reason}" if reason else "",
                 "kind": m.get("kind"),
                 "tickers": ",".join(m.get("tickers") or []),
                 "target": m.get("target"),
                 "horizon": m.get("horizon"),
-                "features": len(m.get("features") or []),
+                **headline_metrics(m.get("metrics") or {}),
+                "train_window": _span(train),
+                "test_window": _span(windows.get("test") or {}),
                 "train_rows": train.get("rows"),
-                **flatten_metrics(m.get("metrics") or {}),
+                "features": len(m.get("features") or []),
+                "feature_set": str(m.get("feature_set_hash") or "")[:10],
+                "created_at": human_time(m.get("created_at")),
             }
         )
     return rows
+
+
+def stale_lines(models: list[dict[str, Any]], set_hash: str | None) -> list[str]:
+    """One warning line per stale model."""
+    out = []
+    for m in models:
+        reason = stale_reason(m, set_hash)
+        if reason:
+            out.append(f"Model {m['id']} is stale ({reason}): retrain it before trusting it.")
+    return out
 
 
 def endpoint_missing(api: ApiClient, method: str, path: str) -> str | None:
@@ -196,4 +275,36 @@ def render(api: ApiClient) -> None:
     if not models:
         st.info("No models yet: train one above.")
         return
-    st.dataframe(model_rows(models), hide_index=True)
+    overview = guarded("Reading the feature set", api.features_overview) or {}
+    set_hash = overview.get("set_hash")
+    for line in stale_lines(models, set_hash):
+        st.warning(line, icon=":material/warning:")
+    st.dataframe(table(model_rows(models, set_hash)), hide_index=True)
+    _details(models)
+
+
+def _details(models: list[dict[str, Any]]) -> None:
+    ids = [m["id"] for m in models]
+    chosen = st.selectbox("Model details", ids, key="models-detail")
+    model = next(m for m in models if m["id"] == chosen)
+    left, right = st.columns(2)
+    with left:
+        st.markdown(f"**Features** ({len(model.get('features') or [])})")
+        st.caption(", ".join(model.get("features") or []) or "none")
+        st.markdown("**Parameters**")
+        st.json(model.get("params") or {}, expanded=False)
+    with right:
+        windows = model.get("windows") or {}
+        st.markdown("**Windows** (" + TZ_LABEL + ")")
+        st.dataframe(
+            table(
+                [
+                    {"window": name, "span": _span(w), "rows": w.get("rows")}
+                    for name, w in windows.items()
+                    if isinstance(w, dict)
+                ]
+            ),
+            hide_index=True,
+        )
+        st.markdown("**Metrics**")
+        st.dataframe(table(metric_rows(model.get("metrics") or {})), hide_index=True)

@@ -3,12 +3,14 @@ depth and recent logs, refreshed on their own."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
 import streamlit as st
 
 from stockdb.ui.client import ApiClient, ApiError
+from stockdb.ui.format import human_time, table
 from stockdb.ui.widgets import job_progress, show_error
 
 __all__ = [
@@ -21,7 +23,9 @@ __all__ = [
     "log_rows",
     "queue_metrics",
     "render",
+    "readable",
     "stall_messages",
+    "status_line",
 ]
 
 AGENT_REFRESH = timedelta(seconds=3)
@@ -50,22 +54,45 @@ def agent_rows(body: dict[str, Any]) -> list[dict[str, Any]]:
     for agent in body.get("agents", []):
         workers = sorted(agent.get("workers", []), key=lambda w: float(w.get("age_s", 0.0)))
         fresh = workers[0] if workers else {}
+        enabled = bool(agent.get("enabled", True))
+        stalled = bool(agent.get("stalled", False))
+        stopped = not enabled or agent.get("state") == "stopped"
         rows.append(
             {
                 "agent": agent["name"],
-                "enabled": bool(agent.get("enabled", True)),
+                "enabled": enabled,
                 "state": agent.get("state", "unknown"),
-                "stalled": bool(agent.get("stalled", False)),
+                "stalled": stalled,
                 "heartbeat_age_s": fresh.get("age_s"),
                 "heartbeat_age": format_age(fresh.get("age_s")),
                 "workers": len(workers),
                 "current_job": fresh.get("current_job"),
                 "progress_done": fresh.get("progress_done"),
                 "progress_total": fresh.get("progress_total"),
-                "next_step": fresh.get("next_step"),
+                "next_step": "" if stopped else readable(fresh.get("next_step")),
+                "status": status_line(agent.get("state", "unknown"), stalled, enabled),
             }
         )
     return rows
+
+
+def status_line(state: str, stalled: bool, enabled: bool) -> str:
+    """The agent's state in one word or two, upper case when it needs attention."""
+    if stalled:
+        return "STALLED"
+    if not enabled or state == "stopped":
+        return "stopped"
+    if state == "absent":
+        return "NO WORKER"
+    return state
+
+
+_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})")
+
+
+def readable(text: str | None) -> str:
+    """``text`` with every ISO instant in it shown as New York time."""
+    return _INSTANT.sub(lambda m: human_time(m.group(0)), text or "")
 
 
 def stall_messages(body: dict[str, Any]) -> list[str]:
@@ -93,7 +120,7 @@ def log_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Log records newest first, with the columns the table shows."""
     rows = [
         {
-            "time": r.get("timestamp"),
+            "time": human_time(r.get("timestamp")),
             "level": r.get("level"),
             "agent": r.get("agent"),
             "symbol": r.get("symbol"),
@@ -133,16 +160,21 @@ def _agents(api: ApiClient) -> None:
         show_error(exc, "Reading the agents")
         return
     for line in stall_messages(body):
-        st.error(line, icon="🚨")
+        st.error(line, icon=":material/error:")
     for row in agent_rows(body):
         name = row["agent"]
         left, mid, right = st.columns([2, 5, 1.2])
-        left.metric(name, row["state"], f"heartbeat {row['heartbeat_age']} ago", delta_color="off")
+        beat = "no heartbeat yet" if row["heartbeat_age_s"] is None else "heartbeat"
+        ago = "" if row["heartbeat_age_s"] is None else f" {row['heartbeat_age']} ago"
+        left.metric(name, row["status"], f"{beat}{ago}", delta_color="off")
         with mid:
-            if row["current_job"]:
+            if row["current_job"] and not row["stalled"]:
                 done, total = row["progress_done"] or 0, row["progress_total"] or 0
                 st.progress(min(1.0, done / total) if total else 0.0, text=row["current_job"])
-            st.caption(f"next: {row['next_step'] or '-'}")
+            if row["next_step"]:
+                st.caption(f"next: {row['next_step']}")
+            elif not row["enabled"]:
+                st.caption("stopped: press Start to resume")
         if name not in SWITCHABLE:
             right.caption("always on")
         elif row["enabled"]:
@@ -180,7 +212,7 @@ def _logs(api: ApiClient) -> None:
         show_error(exc, "Reading the logs")
         return
     if records:
-        st.dataframe(log_rows(records), hide_index=True, height=360)
+        st.dataframe(table(log_rows(records)), hide_index=True, height=360)
     else:
         st.info("No log records match these filters yet.")
 

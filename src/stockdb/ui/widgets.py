@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import streamlit as st
@@ -15,6 +15,7 @@ __all__ = [
     "follow_job",
     "guarded",
     "job_progress",
+    "running_for",
     "show_error",
     "start_job",
 ]
@@ -39,7 +40,31 @@ def job_progress(job: dict[str, Any]) -> tuple[float, str]:
     steps = f" {done}/{total}" if total > 0 else ""
     note = job.get("error") if status == "failed" else job.get("message")
     caption = f"{job.get('kind', 'job')} {status}{steps}"
-    return fraction, f"{caption} — {note}" if note else caption
+    caption = f"{caption} — {note}" if note else caption
+    elapsed = running_for(job)
+    return fraction, f"{caption} · running for {elapsed}" if elapsed else caption
+
+
+def running_for(job: dict[str, Any]) -> str | None:
+    """How long a running job has worked, from its start to its latest heartbeat (the worker
+    pulses every few seconds, so this moves while a long step such as a model fit runs)."""
+    if job.get("status") != "running":
+        return None
+    started, beat = _instant(job.get("started_at")), _instant(job.get("heartbeat_at"))
+    if started is None or beat is None or beat < started:
+        return None
+    seconds = int((beat - started).total_seconds())
+    return f"{seconds // 60}m {seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def _instant(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def show_error(error: ApiError, action: str | None = None) -> None:

@@ -82,6 +82,8 @@ def test_overview_lists_agents_and_switches_one_off_and_on(api_url: str) -> None
     assert agents["backfill"]["enabled"] is False
     assert agents["backfill"]["state"] == "stopped"
     assert {m.label: m.value for m in at.metric}["backfill"] == "stopped"
+    captions = [str(c.value) for c in at.caption]
+    assert "stopped: press Start to resume" in captions  # instead of a next step
 
     at.button(key="start-backfill").click().run()
     agents = {a["name"]: a for a in httpx.get(f"{api_url}/agents").json()["agents"]}

@@ -74,9 +74,12 @@ def get_health(ctx: Ctx) -> Response:
             detail=f"{lake.detail}; {damaged} damaged or missing partitions "
             "(run `stockdb verify --repair`)",
         )
+    provider = ctx.app.default_provider
     body = HealthResponse(
         status="ok" if ok else "degraded",
         version=stockdb.__version__,
+        provider=provider,
+        feed=ctx.app.settings.alpaca_feed if provider == "alpaca" else provider,
         checks=checks,
         damaged_partitions=damaged,
     )
