@@ -205,11 +205,14 @@ def jobs_ingest(
     start: Annotated[str, typer.Option(help="First session date YYYY-MM-DD")],
     end: Annotated[str, typer.Option(help="Last session date (inclusive)")],
     provider: Annotated[str | None, typer.Option(help="synthetic or alpaca")] = None,
+    replace: Annotated[
+        bool, typer.Option(help="Re-fetch START..END and rewrite exactly those sessions")
+    ] = False,
 ) -> None:
     """Queue a background backfill (a running `stockdb worker` executes it); prints its id."""
     from stockdb.jobs.service import JobService
 
-    job = JobService(make_app(ctx)).submit_ingest(symbols, start, end, provider)
+    job = JobService(make_app(ctx)).submit_ingest(symbols, start, end, provider, replace)
     out_console().print(f"{job.id} {job.status} {job.key}", highlight=False)
 
 
