@@ -15,7 +15,7 @@ __all__ = ["features_app"]
 
 features_app = typer.Typer(
     name="features",
-    help="Versioned features over each ticker's whole 1-minute history.",
+    help="Versioned features over each ticker's whole 1-minute history: build, list, show, status.",
     no_args_is_help=True,
 )
 
@@ -28,7 +28,10 @@ def build(
     ] = None,
     full: Annotated[bool, typer.Option("--full", help="Rewrite every partition")] = False,
 ) -> None:
-    """Compute the feature set and write the partitions that are stale."""
+    """Compute the feature set and write the partitions that are stale.
+
+    Example: stockdb features build SPY QQQ
+    """
     service = make_app(ctx).features
     with progress_bar("features") as update:
         results = service.build(symbols or None, full=full, progress=update)
@@ -44,7 +47,10 @@ def build(
 
 @features_app.command("list")
 def list_features(ctx: typer.Context) -> None:
-    """The feature definitions of the current set, with versions and parameters."""
+    """The feature definitions of the current set, with versions and parameters.
+
+    Example: stockdb features list
+    """
     service = make_app(ctx).features
     table = Table(title=f"feature set {service.set_hash[:12]}")
     for column in ("name", "version", "params", "warm-up", "columns", "code"):
@@ -62,13 +68,16 @@ def list_features(ctx: typer.Context) -> None:
 @features_app.command("show")
 def show(
     ctx: typer.Context,
-    symbol: str,
+    symbol: Annotated[str, typer.Argument(help="Ticker, e.g. SPY")],
     start: Annotated[str | None, typer.Option(help="First session date YYYY-MM-DD")] = None,
     end: Annotated[str | None, typer.Option(help="Last session date (inclusive)")] = None,
     columns: Annotated[str | None, typer.Option(help="Comma-separated columns")] = None,
     limit: Annotated[int, typer.Option(help="Latest N rows")] = 20,
 ) -> None:
-    """The latest feature rows of SYMBOL."""
+    """The latest feature rows of SYMBOL.
+
+    Example: stockdb features show SPY --columns rsi_14,sma_20 --limit 5
+    """
     name = normalize_symbol(symbol)
     first, last = parse_date(start, "start"), parse_date(end, "end")
     names = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
@@ -84,7 +93,10 @@ def show(
 @features_app.command("status")
 def status(ctx: typer.Context) -> None:
     """Per symbol, feature partitions that are stale (missing, old set, newer bars, a
-    corporate action)."""
+    corporate action).
+
+    Example: stockdb features status
+    """
     service = make_app(ctx).features
     table = Table(title=f"feature set {service.set_hash[:12]}")
     for column in ("symbol", "bar partitions", "stale", "reasons", "first stale"):

@@ -27,14 +27,17 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="stockdb",
-    help="A local warehouse of US-stock minute bars.",
+    help="A local warehouse of US-stock minute bars. First time? Run: stockdb up",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
 _NOTICES_SHOWN = "STOCKDB_NOTICES_SHOWN"
-db_app = typer.Typer(help="The DuckDB browsing database.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="The DuckDB browsing database: refresh its views, or open a shell on it.",
+    no_args_is_help=True,
+)
 app.add_typer(db_app, name="db")
 
 
@@ -60,7 +63,10 @@ def ingest(
     provider: Annotated[str | None, typer.Option(help="synthetic or alpaca")] = None,
     replace: Annotated[bool, typer.Option(help="Discard bars of another provider")] = False,
 ) -> None:
-    """Fetch 1-minute bars for SYMBOLS over New York session dates START..END (inclusive)."""
+    """Fetch 1-minute bars for SYMBOLS over New York session dates START..END (inclusive).
+
+    Example: stockdb ingest SPY QQQ --start 2024-03-01 --end 2024-03-28
+    """
     names = normalize_symbols(symbols)
     last = parse_date(end, "end") or date.today()
     first = parse_date(start, "start") or last - timedelta(days=30)
@@ -100,7 +106,7 @@ def ingest(
 @app.command()
 def bars(
     ctx: typer.Context,
-    symbol: str,
+    symbol: Annotated[str, typer.Argument(help="Ticker, e.g. SPY")],
     timeframe: Annotated[str, typer.Option(help="1Min 5Min 15Min 30Min 1Hour 1Day")] = "1Min",
     start: Annotated[str | None, typer.Option(help="Session date or RFC-3339 instant")] = None,
     end: Annotated[str | None, typer.Option(help="Session date or RFC-3339 instant")] = None,
@@ -112,7 +118,10 @@ def bars(
         str, typer.Option(help="raw, split, dividend or all (corporate actions)")
     ] = "raw",
 ) -> None:
-    """Bars of SYMBOL at any timeframe, derived locally from 1-minute bars."""
+    """Bars of SYMBOL at any timeframe, derived locally from 1-minute bars.
+
+    Example: stockdb bars SPY --timeframe 5Min --start 2024-03-04 --format csv
+    """
     if fmt not in OUTPUT_FORMATS:
         raise InvalidInput(f"unknown format {fmt!r}: use {', '.join(OUTPUT_FORMATS)}")
     query = BarQuery.parse(
@@ -131,12 +140,15 @@ def bars(
 @app.command()
 def gaps(
     ctx: typer.Context,
-    symbol: str,
+    symbol: Annotated[str, typer.Argument(help="Ticker, e.g. SPY")],
     start: Annotated[str | None, typer.Option(help="First session date")] = None,
     end: Annotated[str | None, typer.Option(help="Last session date")] = None,
     only_gaps: Annotated[bool, typer.Option("--only-gaps", help="Hide complete sessions")] = False,
 ) -> None:
-    """Per expected session: status, minutes present vs possible, when fetched."""
+    """Per expected session: status, minutes present vs possible, when fetched.
+
+    Example: stockdb gaps SPY --start 2024-03-01 --only-gaps
+    """
     name = normalize_symbol(symbol)
     first, last = parse_date(start, "start"), parse_date(end, "end")
     if first is not None and last is not None and first > last:
@@ -167,14 +179,20 @@ def gaps(
 
 @app.command()
 def symbols(ctx: typer.Context) -> None:
-    """Known symbols with a coverage summary."""
+    """Known symbols with a coverage summary.
+
+    Example: stockdb symbols
+    """
     rows = [asdict(s) for s in make_app(ctx).coverage.summaries()]
     print_records(rows, "symbols")
 
 
 @db_app.command("refresh")
 def db_refresh(ctx: typer.Context) -> None:
-    """(Re)build {data}/duckdb/market.duckdb with views over the lake."""
+    """(Re)build {data}/duckdb/market.duckdb with views over the lake.
+
+    Example: stockdb db refresh
+    """
     from stockdb.lake.views import refresh_views
 
     stockdb = make_app(ctx)

@@ -49,7 +49,10 @@ def ui(
     ),
 ) -> None:
     """Serve the dashboard (Streamlit). It talks to the REST API only; start that with
-    ``stockdb serve``. STOCKDB_API_TOKEN, when set, is sent as the bearer token."""
+    ``stockdb serve``. STOCKDB_API_TOKEN, when set, is sent as the bearer token.
+
+    Example: stockdb ui --api-url http://127.0.0.1:8000
+    """
     url = api_url or os.environ.get("STOCKDB_API_URL") or DEFAULT_API_URL
     typer.echo(f"dashboard on http://{host}:{port} (API {url})", err=True)
     command = streamlit_command(url, port, host)

@@ -4,7 +4,9 @@ and the CLI's help texts."""
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -149,3 +151,63 @@ def test_db_shell_runs_sql_on_fresh_views(data_dir: Path) -> None:
 
     rows = sum(pq.read_metadata(p).num_rows for p in (data_dir / "parquet").rglob("*.parquet"))
     assert done.stdout.strip().splitlines()[-1] == f"{rows},QQQ"
+
+
+def _commands() -> list[tuple[list[str], Any]]:
+    import typer
+    from typer._click import Context
+    from typer.core import TyperGroup
+
+    from stockdb.cli.main import _register_subapps, app
+
+    _register_subapps()
+    root = typer.main.get_command(app)
+    ctx = Context(root)
+    out: list[tuple[list[str], Any]] = []
+
+    def walk(command: Any, path: list[str]) -> None:
+        out.append((path, command))
+        if isinstance(command, TyperGroup):
+            for name in command.list_commands(ctx):
+                walk(command.get_command(ctx, name), [*path, name])
+
+    walk(root, [])
+    return out
+
+
+def test_every_command_has_a_description_an_example_and_option_help() -> None:
+    from typer.core import TyperGroup
+
+    commands = _commands()
+    assert len(commands) > 30
+    for path, command in commands:
+        where = "stockdb " + " ".join(path)
+        text = (command.help or "").strip()
+        assert text and len(text.splitlines()[0]) > 10, where
+        for param in command.params:
+            assert getattr(param, "help", None), f"{where}: {param.name} has no help"
+        if isinstance(command, TyperGroup):
+            continue
+        examples = [line.strip() for line in text.splitlines() if line.strip().startswith("Ex")]
+        assert examples, f"{where} has no example"
+        example = examples[0].removeprefix("Example:").strip()
+        assert example.startswith(where), (where, example)
+        flags = {opt for p in command.params for opt in getattr(p, "opts", [])}
+        flags |= {opt for p in command.params for opt in getattr(p, "secondary_opts", [])}
+        for word in example.split():
+            if word.startswith("--"):
+                assert word in flags, f"{where}: the example uses unknown {word}"
+        args = shlex.split(example)[1 + len(path) :]
+        try:  # the example parses: arguments, options, values
+            command.make_context(where, args)
+        except Exception as exc:
+            raise AssertionError(f"{where}: {example!r} does not parse: {exc}") from None
+
+
+def test_jobs_help_names_its_real_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "jobs", "--help")
+    assert code == 0
+    assert "submit" not in out
+    commands = out.split("Commands:")[1].split()
+    assert {"list", "show", "cancel", "ingest"} <= set(commands)
+    assert "jobs ingest" in out
