@@ -211,3 +211,46 @@ def test_jobs_help_names_its_real_commands(capsys: pytest.CaptureFixture[str]) -
     commands = out.split("Commands:")[1].split()
     assert {"list", "show", "cancel", "ingest"} <= set(commands)
     assert "jobs ingest" in out
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("flag", [None, "--access-log"])
+def test_serve_keeps_access_lines_out_of_the_console_unless_asked(
+    data_dir: Path, flag: str | None
+) -> None:
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    cmd = [str(Path(sys.executable).parent / "stockdb"), "serve", "--port", str(port)]
+    cmd += [flag] if flag else []
+    log = data_dir.parent / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy())  # noqa: S603
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+            for _ in range(5):
+                httpx.get(f"http://127.0.0.1:{port}/symbols", timeout=5)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+    console = log.read_text()
+    assert "stockdb API ready" in console  # the JSON logs still reach the console
+    lines = [x for x in console.splitlines() if '"GET /symbols HTTP/1.1" 200' in x]
+    assert len(lines) == (5 if flag else 0), console[-2000:]
