@@ -22,15 +22,17 @@ from stockdb.lake.locks import FileSymbolLocks
 from stockdb.lake.parquet_lake import ParquetLake
 from stockdb.lake.reader import BarReader
 from stockdb.providers.base import BarSource
-from stockdb.providers.throttle import RateLimiter
+from stockdb.providers.throttle import RequestPacer
 from stockdb.state.coverage import CoverageRepo
 from stockdb.state.store import StateStore
 
 if TYPE_CHECKING:
     from stockdb.corporate.service import CorporateActionService
     from stockdb.features.service import FeatureService
+    from stockdb.lake.verify import Verifier
     from stockdb.providers.corporate_actions import ActionSource
     from stockdb.simulation.service import SimulationService
+    from stockdb.state.ledger import PartitionLedger
     from stockdb.training.service import TrainingService
 
 __all__ = ["PROVIDERS", "App"]
@@ -66,7 +68,33 @@ class App:
             locks = make_symbol_locks(self.state, self.clock)
         else:
             locks = FileSymbolLocks(self.settings.data_dir / "locks")
-        return ParquetLake(self.settings.parquet_dir, locks)
+        return ParquetLake(
+            self.settings.parquet_dir,
+            locks,
+            ledger=self.ledger,
+            clock=self.clock,
+            quarantine_root=self.settings.data_dir / "quarantine",
+        )
+
+    @cached_property
+    def verifier(self) -> Verifier:
+        """Checks (and repairs) every partition against the ledger (``stockdb verify``)."""
+        from stockdb.lake.verify import Verifier
+
+        return Verifier(
+            self.lake,
+            self.settings.features_dir,
+            self.ledger,
+            self.coverage,
+            self.settings.data_dir,
+        )
+
+    @cached_property
+    def ledger(self) -> PartitionLedger:
+        """Row counts and checksums of every partition file (``stockdb verify``)."""
+        from stockdb.state.ledger import PartitionLedger
+
+        return PartitionLedger(lambda: self.state)
 
     @cached_property
     def state(self) -> StateStore:
@@ -161,9 +189,12 @@ class App:
         return httpx.Client(timeout=self.settings.alpaca_timeout_s)
 
     @cached_property
-    def rate_limiter(self) -> RateLimiter:
-        """The one Alpaca rate limiter shared by everything in this process."""
-        return RateLimiter(clock=self.clock)
+    def rate_limiter(self) -> RequestPacer:
+        """The Alpaca rate limiter of this process: one budget in Redis (Redis queue) or
+        PostgreSQL (PostgreSQL state) shared by every worker, else in-process."""
+        from stockdb.providers.shared_limit import make_rate_limiter
+
+        return make_rate_limiter(self.settings, self.clock, lambda: self.state)
 
     @property
     def default_provider(self) -> str:
@@ -213,3 +244,5 @@ class App:
             self.state.dispose()
         if "http_client" in self.__dict__:
             self.http_client.close()
+        if "rate_limiter" in self.__dict__:
+            self.rate_limiter.close()

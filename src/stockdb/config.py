@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("STOCKDB_API_TOKEN", "api_token")
     )
+    allowed_hosts: str = Field(
+        default="",
+        validation_alias=AliasChoices("STOCKDB_ALLOWED_HOSTS", "allowed_hosts"),
+        description="Extra Host names the API serves, comma-separated (* for any)",
+    )
     duckdb_memory_limit: str = Field(
         default="2GB",
         validation_alias=AliasChoices("STOCKDB_DUCKDB_MEMORY_LIMIT", "duckdb_memory_limit"),
@@ -142,6 +147,11 @@ class Settings(BaseSettings):
         if self.iex_token is not None and self.iex_token.get_secret_value():
             notices.append(IEX_CLOUD_NOTICE)
         return notices
+
+    @property
+    def allowed_host_names(self) -> tuple[str, ...]:
+        """STOCKDB_ALLOWED_HOSTS split on commas (the API also serves localhost names)."""
+        return tuple(h.strip() for h in self.allowed_hosts.split(",") if h.strip())
 
     @property
     def parquet_dir(self) -> Path:

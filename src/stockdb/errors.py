@@ -13,6 +13,7 @@
      ├── NotFound                  the thing asked for does not exist (HTTP 404)
      ├── Conflict                  the request contradicts stored state (HTTP 409)
      ├── DataIntegrityError        stored or served data breaks an invariant
+     │    └── DamagedPartition     a stored file is unreadable or fails its checksum
      ├── StorageError              the disk refused a write (full, read-only, permissions)
      └── ConfigError               the configuration is unusable
 
@@ -29,6 +30,7 @@ __all__ = [
     "BadRequest",
     "ConfigError",
     "Conflict",
+    "DamagedPartition",
     "DataIntegrityError",
     "InvalidInput",
     "NotFound",
@@ -99,6 +101,17 @@ class Conflict(StockDBError):
 
 class DataIntegrityError(StockDBError):
     """Data breaks an invariant (bad bars, hash mismatch, corrupt file)."""
+
+
+class DamagedPartition(DataIntegrityError):
+    """A stored partition file is unreadable, truncated or differs from its ledger checksum.
+
+    The message names the partition and the repair command; ``path`` is the damaged file.
+    """
+
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class StorageError(StockDBError):

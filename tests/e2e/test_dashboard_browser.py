@@ -130,6 +130,8 @@ def test_dashboard_in_chromium(stack: tuple[str, str]) -> None:
         pytest.skip("Debian's chromium is not installed")
     from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=30_000)  # a loaded 2-core machine renders Streamlit slowly
+
     api, ui = stack
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     expect.set_options(timeout=30_000)  # 2 shared cores: Streamlit reruns can take seconds

@@ -56,7 +56,7 @@ Symbol = Annotated[
     str,
     Path(
         max_length=40,
-        description="Ticker: 1-10 letters, digits or dots, starting with a letter",
+        description="Ticker: 1-10 ASCII letters, digits, dots or dashes, starting with a letter",
         examples=["SPY"],
     ),
 ]

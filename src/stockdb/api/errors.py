@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from stockdb.api.schemas import ErrorResponse
 from stockdb.errors import StockDBError, StorageError, http_status
+from stockdb.obs.redact import Redactor
 
 __all__ = [
     "ERROR_RESPONSES",
@@ -67,12 +68,20 @@ def validation_detail(errors: Sequence[Any]) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-async def _on_stockdb_error(_request: Request, exc: Exception) -> Response:
+def _redactor(request: Request) -> Redactor:
+    """Paths in the data dir of the serving App read as ``$STOCKDB_DATA_DIR/...``."""
+    ctx = getattr(request.app.state, "stockdb", None)
+    settings = getattr(getattr(ctx, "app", None), "settings", None)
+    return Redactor(getattr(settings, "data_dir", None))
+
+
+async def _on_stockdb_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StockDBError)
     status = http_status(exc)
     if status >= 500:
         log.warning("request failed: %s: %s", type(exc).__name__, exc)
-    return _error(status, " ".join(str(exc).split()) or type(exc).__name__)
+    detail = " ".join(str(exc).split()) or type(exc).__name__
+    return _error(status, _redactor(request).text(detail) if "/" in detail else detail)
 
 
 async def _on_validation_error(_request: Request, exc: Exception) -> Response:

@@ -22,7 +22,18 @@ from stockdb.api.context import ApiContext
 from stockdb.api.docs import install_offline_docs
 from stockdb.api.errors import install_error_handlers
 from stockdb.api.metrics import ApiMetrics, MetricsMiddleware, read_snapshot
-from stockdb.api.routes import actions, agents, bars, features, jobs, models, symbols, system
+from stockdb.api.routes import (
+    actions,
+    agents,
+    bars,
+    features,
+    jobs,
+    models,
+    symbols,
+    system,
+    verify,
+)
+from stockdb.api.security import SecurityMiddleware, declare_bearer
 from stockdb.app import App
 from stockdb.config import Settings
 
@@ -31,8 +42,10 @@ __all__ = ["create_app", "wants_runtime"]
 log = logging.getLogger("stockdb.api")
 
 _DESCRIPTION = (
-    "A local warehouse of US-stock minute bars. Mutating endpoints need "
-    "`Authorization: Bearer <STOCKDB_API_TOKEN>` when that variable is set."
+    "A local warehouse of US-stock minute bars. Every endpoint but /health needs "
+    "`Authorization: Bearer <STOCKDB_API_TOKEN>` when that variable is set. Requests whose "
+    "`Host` is not a local name (or one in STOCKDB_ALLOWED_HOSTS) and mutating requests from "
+    "another origin are refused."
 )
 
 
@@ -106,8 +119,11 @@ def create_app(
         redoc_url=None,
     )
     install_offline_docs(api)
+    # Starlette runs the last added middleware first: metrics also count refused requests.
+    api.add_middleware(SecurityMiddleware, settings=settings or (app.settings if app else None))
     api.add_middleware(MetricsMiddleware, metrics=metrics)
     install_error_handlers(api)
-    for module in (bars, symbols, jobs, agents, features, models, actions, system):
+    for module in (bars, symbols, jobs, agents, features, models, actions, system, verify):
         api.include_router(module.router)
+    declare_bearer(api)
     return api

@@ -97,6 +97,11 @@ class HealthResponse(_Model):
     provider: str = Field(description="Where new bars come from: synthetic or alpaca")
     feed: str = Field(description="The provider's feed (iex, sip, ...; synthetic for synthetic)")
     checks: dict[str, HealthCheck]
+    damaged_partitions: int | None = Field(
+        default=None,
+        description="Partitions known damaged or missing (run `stockdb verify --repair`); "
+        "null when the state store cannot be read",
+    )
 
 
 class JobModel(_Model):
@@ -194,6 +199,7 @@ class FeatureDefinitionInfo(_Model):
     params: dict[str, Any]
     params_hash: str
     warmup: int
+    warmups: dict[str, int] = Field(default_factory=dict)
     columns: list[str]
     code_ref: str
 
@@ -214,6 +220,7 @@ class FeatureStaleInfo(_Model):
     ``reasons`` counts partitions per reason (``corporate_action``: a new split)."""
 
     symbol: str
+    timeframe: str = "1Min"
     bar_partitions: int
     stale_partitions: int
     reasons: dict[str, int]
@@ -233,3 +240,6 @@ class FeaturesOverview(_Model):
 class FeatureRebuildRequest(_Model):
     symbols: list[str] = Field(default_factory=list, max_length=500)
     full: bool = False
+    timeframe: str | None = Field(
+        default=None, max_length=20, description="1Min, 5Min, 15Min, 1Hour or 1Day"
+    )

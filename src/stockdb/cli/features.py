@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
+import pyarrow as pa
 import typer
 from rich.table import Table
 
 from stockdb.cli.common import make_app, out_console, progress_bar
+from stockdb.cli.render import emit
 from stockdb.dates import parse_date
+from stockdb.errors import InvalidInput
+from stockdb.formats import OUTPUT_FORMATS
 from stockdb.symbols import normalize_symbol
 
 __all__ = ["features_app"]
@@ -27,19 +32,27 @@ def build(
         list[str] | None, typer.Argument(help="Symbols (default: every symbol with bars)")
     ] = None,
     full: Annotated[bool, typer.Option("--full", help="Rewrite every partition")] = False,
+    timeframe: Annotated[
+        str | None,
+        typer.Option(
+            help="Build at 1Min, 5Min, 15Min, 1Hour or 1Day only (default: 1Min and every "
+            "timeframe already built for the symbol)"
+        ),
+    ] = None,
 ) -> None:
     """Compute the feature set and write the partitions that are stale.
 
-    Example: stockdb features build SPY QQQ
+    Example: stockdb features build SPY --timeframe 1Day
     """
     service = make_app(ctx).features
     with progress_bar("features") as update:
-        results = service.build(symbols or None, full=full, progress=update)
+        results = service.build(symbols or None, full=full, progress=update, timeframe=timeframe)
     out = out_console()
     for r in results:
         state = "up to date" if r.up_to_date else f"wrote {r.partitions_written}"
+        label = r.symbol if r.timeframe == "1Min" else f"{r.symbol} {r.timeframe}"
         out.print(
-            f"{r.symbol}: {state} of {r.partitions} partitions, {r.rows} rows, "
+            f"{label}: {state} of {r.partitions} partitions, {r.rows} rows, "
             f"set {r.set_hash[:12]}, {r.seconds:.2f}s",
             highlight=False,
         )
@@ -71,35 +84,57 @@ def show(
     symbol: Annotated[str, typer.Argument(help="Ticker, e.g. SPY")],
     start: Annotated[str | None, typer.Option(help="First session date YYYY-MM-DD")] = None,
     end: Annotated[str | None, typer.Option(help="Last session date (inclusive)")] = None,
-    columns: Annotated[str | None, typer.Option(help="Comma-separated columns")] = None,
-    limit: Annotated[int, typer.Option(help="Latest N rows")] = 20,
+    columns: Annotated[
+        str | None, typer.Option(help="Comma-separated columns, e.g. close,rsi_14,macd")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Latest N rows (table: 20)")] = None,
+    timeframe: Annotated[
+        str, typer.Option(help="1Min, 5Min, 15Min, 1Hour or 1Day features")
+    ] = "1Min",
+    fmt: Annotated[str, typer.Option("--format", help="table csv json parquet")] = "table",
+    output: Annotated[Path | None, typer.Option(help="Write to this file")] = None,
 ) -> None:
-    """The latest feature rows of SYMBOL.
+    """Feature rows of SYMBOL (the latest 20 as a table; every row in csv/json/parquet).
 
-    Example: stockdb features show SPY --columns rsi_14,sma_20 --limit 5
+    Example: stockdb features show SPY --limit 5 --format csv --columns close,rsi_14
     """
+    if fmt not in OUTPUT_FORMATS:
+        raise InvalidInput(f"unknown format {fmt!r}: use {', '.join(OUTPUT_FORMATS)}")
     name = normalize_symbol(symbol)
     first, last = parse_date(start, "start"), parse_date(end, "end")
     names = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
-    frame = make_app(ctx).features.read(name, first, last, names, limit)
-    table = Table(title=f"{name} features")
+    if limit is None and fmt == "table":
+        limit = 20
+    frame = make_app(ctx).features.read(name, first, last, names, limit, timeframe)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    title = f"{name} {timeframe} features"
+    if fmt != "table":
+        emit(table, fmt, output, title)
+        return
+    shown = Table(title=title)
     for column in frame.columns:
-        table.add_column(str(column))
+        shown.add_column(str(column), no_wrap=True)
     for row in frame.itertuples(index=False):
-        table.add_row(*(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row))
-    out_console().print(table)
+        shown.add_row(*(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row))
+    out = out_console()
+    out.print(shown)
+    if len(frame.columns) > 8 and names is None:
+        out.print(
+            f"{len(frame.columns)} columns: pick some with --columns, or use --format csv",
+            style="dim",
+        )
 
 
 @features_app.command("status")
 def status(ctx: typer.Context) -> None:
-    """Per symbol, feature partitions that are stale (missing, old set, newer bars, a
-    corporate action).
+    """Per symbol and timeframe, feature partitions that are stale (missing, old set, newer
+    bars, a corporate action).
 
     Example: stockdb features status
     """
     service = make_app(ctx).features
     table = Table(title=f"feature set {service.set_hash[:12]}")
-    for column in ("symbol", "bar partitions", "stale", "reasons", "first stale"):
+    for column in ("symbol", "timeframe", "bar partitions", "stale", "reasons", "first stale"):
         table.add_column(column)
     for s in service.status():
         reasons: dict[str, int] = {}
@@ -107,6 +142,7 @@ def status(ctx: typer.Context) -> None:
             reasons[p.reason] = reasons.get(p.reason, 0) + 1
         table.add_row(
             s.symbol,
+            s.timeframe,
             str(s.bar_partitions),
             str(len(s.stale)),
             ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) or "up to date",

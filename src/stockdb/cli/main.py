@@ -18,7 +18,7 @@ from stockdb.corporate.sync import sync_actions
 from stockdb.dates import parse_date
 from stockdb.errors import InvalidInput, StockDBError, StorageError, exit_code
 from stockdb.formats import OUTPUT_FORMATS
-from stockdb.ingest.backfill import plan_sessions
+from stockdb.ingest.backfill import describe_replaced, plan_sessions
 from stockdb.ingest.gaps import gap_report
 from stockdb.lake.reader import BarQuery
 from stockdb.symbols import normalize_symbol, normalize_symbols
@@ -61,7 +61,13 @@ def ingest(
     start: Annotated[str | None, typer.Option(help="First session date YYYY-MM-DD")] = None,
     end: Annotated[str | None, typer.Option(help="Last session date (inclusive)")] = None,
     provider: Annotated[str | None, typer.Option(help="synthetic or alpaca")] = None,
-    replace: Annotated[bool, typer.Option(help="Discard bars of another provider")] = False,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            help="Re-fetch the sessions START..END and rewrite them exactly as served "
+            "(other sessions are never touched)"
+        ),
+    ] = False,
 ) -> None:
     """Fetch 1-minute bars for SYMBOLS over New York session dates START..END (inclusive).
 
@@ -101,6 +107,8 @@ def ingest(
         f"{summary.gap_refetches}; {summary.elapsed_s:.1f}s",
         highlight=False,
     )
+    if replace:
+        out.print(describe_replaced(summary), highlight=False)
 
 
 @app.command()

@@ -167,8 +167,14 @@ def simulate(
     fill: Annotated[str, typer.Option(help="close or next_open")] = "close",
     fee_bps: Annotated[float, typer.Option(help="Fee per fill, basis points")] = 0.0,
     slippage_bps: Annotated[float, typer.Option(help="Slippage per fill, basis points")] = 0.0,
+    in_sample: Annotated[
+        bool, typer.Option("--in-sample", help="Allow overlap with the training window")
+    ] = False,
 ) -> None:
     """Replay a model's signals all-in/all-out and compare with buy-and-hold.
+
+    Out of sample by default: without --start the period begins at the first session after
+    the model's training window; overlapping it needs --in-sample.
 
     Example: stockdb simulate --model MODEL_ID --start 2024-03-20 --fill next_open --fee-bps 1
     """
@@ -182,6 +188,7 @@ def simulate(
             "fill": fill,
             "fee_bps": fee_bps,
             "slippage_bps": slippage_bps,
+            "in_sample": in_sample,
         }
     )
     app = make_app(ctx)
@@ -199,14 +206,13 @@ def _print_comparison(metrics: dict[str, Any], bench: dict[str, Any], title: str
         for k, v in metrics.items()
         if not isinstance(v, dict | list)
     ]
-    factor = metrics.get("annualisation")
-    note = None
-    if isinstance(factor, dict):
-        note = (
-            f"annualised with {factor.get('bars_per_year'):,.0f} bars a year "
-            f"({factor.get('bar_minutes'):g}-minute bars x {factor.get('session_minutes'):g} "
-            "session minutes x 252 sessions)"
-        )
+    sessions = metrics.get("sessions")
+    note = (
+        f"sharpe, volatility, sortino, cagr and calmar from {sessions} daily returns "
+        "(equity at each session's last bar, 252 sessions a year); drawdown over every bar"
+        if sessions is not None
+        else None
+    )
     print_records(rows, f"{title}: strategy vs buy-and-hold", note)
 
 

@@ -1,4 +1,4 @@
-"""Operations commands: worker, status, jobs, agents, logs and track."""
+"""Operations commands: worker, status, jobs, agents, logs, track and verify."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def worker(
     from stockdb.jobs.runtime import RuntimeOptions, start_runtime
     from stockdb.obs.logging import setup_logging
 
-    if heartbeat <= 0 or heartbeat > 300:
+    if not 0 < heartbeat <= 300:  # also refuses nan
         raise InvalidInput("--heartbeat must be between 0 and 300 seconds")
     names = [a.strip().lower() for a in agents.split(",") if a.strip()]
     app = make_app(ctx)
@@ -226,6 +226,55 @@ def jobs_ingest(
     out_console().print(f"{job.id} {job.status} {job.key}", highlight=False)
 
 
+# ---- verify --------------------------------------------------------------------------------------
+def verify(
+    ctx: typer.Context,
+    symbols: Annotated[
+        list[str] | None, typer.Argument(help="Symbols to check (default: every one)")
+    ] = None,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            help="Move damaged files to {data}/quarantine/ (never deleted) and mark their "
+            "sessions missing, so the next ingest fetches them again"
+        ),
+    ] = False,
+) -> None:
+    """Check every bars and features partition against the checksums recorded when written.
+
+    Prints one line per damaged or missing partition (symbol, dt, file) and exits 8 when any
+    is found; with --repair, quarantines them and exits 0 once all are repaired.
+    Example: stockdb verify SPY --repair
+    """
+    app = make_app(ctx)
+    report = app.verifier.check(app.clock.now(), symbols or None)
+    if repair and report.findings:
+        report = app.verifier.repair(report, app.clock.now())
+    out = out_console()
+    for finding in report.findings:
+        out.print(finding.line(), highlight=False, soft_wrap=True)
+    counts = report.to_dict()
+    summary = (
+        f"checked {report.checked} partitions: {counts['damaged']} damaged, "
+        f"{counts['missing']} missing"
+    )
+    if report.ok:
+        out.print(f"{summary}; all intact", highlight=False)
+    elif report.repaired:
+        out.print(
+            f"{summary}; repaired: damaged files moved to {app.settings.data_dir / 'quarantine'}, "
+            "sessions marked missing (the next `stockdb ingest` or backfill fetches them again; "
+            "`stockdb features build` rebuilds features)",
+            highlight=False,
+            soft_wrap=True,
+        )
+    else:
+        err_console().print(
+            f"error: {summary}; run `stockdb verify --repair`", highlight=False, soft_wrap=True
+        )
+        raise typer.Exit(8)
+
+
 # ---- agents --------------------------------------------------------------------------------------
 @agents_app.command("start")
 def agents_start(
@@ -348,7 +397,7 @@ def track(
 
 
 def register(app: typer.Typer) -> None:
-    """Add worker, status, jobs, agents, logs and track to the root ``stockdb`` command."""
+    """Add worker, status, jobs, agents, logs, track and verify to the root ``stockdb`` command."""
     if getattr(app, "_stockdb_ops_registered", False):
         return
     app._stockdb_ops_registered = True  # type: ignore[attr-defined]
@@ -356,5 +405,6 @@ def register(app: typer.Typer) -> None:
     app.command("status")(status)
     app.command("logs")(logs)
     app.command("track")(track)
+    app.command("verify")(verify)
     app.add_typer(jobs_app, name="jobs")
     app.add_typer(agents_app, name="agents")

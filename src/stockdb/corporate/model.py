@@ -1,7 +1,14 @@
-"""The corporate-action model: splits (new/old ratio) and cash dividends, validated on creation."""
+"""The corporate-action model: splits (new/old ratio) and cash dividends, validated on creation.
+
+Sane ranges, whatever the source (CSV, Alpaca, API): a split ratio lies between
+``1 / MAX_SPLIT_FACTOR`` and ``MAX_SPLIT_FACTOR`` (1:10000 to 10000:1, beyond every split on
+record, so a typo like ``1e308`` can never zero prices or overflow volumes), a cash dividend is
+above 0 and at most :data:`MAX_CASH` per share, and neither may be NaN or infinite.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Literal, cast
@@ -12,6 +19,8 @@ from stockdb.symbols import normalize_symbol
 __all__ = [
     "ACTION_TYPES",
     "ADJUSTMENTS",
+    "MAX_CASH",
+    "MAX_SPLIT_FACTOR",
     "SPLIT_TYPES",
     "ActionType",
     "Adjustment",
@@ -26,6 +35,8 @@ ACTION_TYPES: tuple[str, ...] = ("forward_split", "reverse_split", "cash_dividen
 SPLIT_TYPES: frozenset[str] = frozenset({"forward_split", "reverse_split"})
 Adjustment = Literal["raw", "split", "dividend", "all"]
 ADJUSTMENTS: tuple[str, ...] = ("raw", "split", "dividend", "all")
+MAX_SPLIT_FACTOR = 10_000.0
+MAX_CASH = 1_000_000.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +95,21 @@ def _ratio_text(ratio: float) -> str:
     return f"1:{1 / ratio:g}"
 
 
+def _check_ratio(kind: str, ratio: float | None) -> None:
+    """Raise InvalidInput unless ``ratio`` is a finite split ratio in the range of ``kind``."""
+    limit = f"{MAX_SPLIT_FACTOR:g}"
+    if ratio is None or not math.isfinite(ratio) or ratio <= 0:
+        raise InvalidInput(f"a {kind} needs a positive, finite ratio (new shares per old share)")
+    if kind == "forward_split" and not 1 < ratio <= MAX_SPLIT_FACTOR:
+        raise InvalidInput(
+            f"a forward_split ratio must be above 1 and at most {limit} ({limit}:1), got {ratio:g}"
+        )
+    if kind == "reverse_split" and not 1 / MAX_SPLIT_FACTOR <= ratio < 1:
+        raise InvalidInput(
+            f"a reverse_split ratio must be below 1 and at least 1:{limit}, got {ratio:g}"
+        )
+
+
 def make_action(
     symbol: str,
     type: str,  # noqa: A002 - the column's name
@@ -94,25 +120,24 @@ def make_action(
     fetched_at: datetime | None = None,
 ) -> CorporateAction:
     """A validated action. Raises InvalidInput for a bad symbol, an unknown type, a split
-    without a positive ratio (forward > 1, reverse < 1) or a dividend without a positive cash
-    amount, or a value given for the other kind."""
+    without a finite ratio in range (forward: above 1 up to :data:`MAX_SPLIT_FACTOR`, reverse:
+    below 1 down to its inverse), a dividend without a finite cash amount in
+    ``(0, MAX_CASH]``, or a value given for the other kind."""
     name = normalize_symbol(symbol)
     if type not in ACTION_TYPES:
-        raise InvalidInput(f"unknown action type {type!r}: use one of {', '.join(ACTION_TYPES)}")
+        shown = type if len(type) <= 20 else type[:20] + "..."
+        raise InvalidInput(f"unknown action type {shown!r}: use one of {', '.join(ACTION_TYPES)}")
     if type in SPLIT_TYPES:
         if cash is not None:
             raise InvalidInput(f"a {type} has a ratio, not a cash amount")
-        if ratio is None or not (ratio > 0 and ratio < float("inf")):
-            raise InvalidInput(f"a {type} needs a positive ratio (new shares per old share)")
-        if type == "forward_split" and ratio <= 1:
-            raise InvalidInput(f"a forward_split ratio must be above 1, got {ratio:g}")
-        if type == "reverse_split" and ratio >= 1:
-            raise InvalidInput(f"a reverse_split ratio must be below 1, got {ratio:g}")
+        _check_ratio(type, ratio)
     else:
         if ratio is not None:
             raise InvalidInput("a cash_dividend has a cash amount, not a ratio")
-        if cash is None or not (cash > 0 and cash < float("inf")):
-            raise InvalidInput("a cash_dividend needs a positive cash amount per share")
+        if cash is None or not math.isfinite(cash) or not 0 < cash <= MAX_CASH:
+            raise InvalidInput(
+                f"a cash_dividend needs a cash amount per share above 0 and at most {MAX_CASH:,.0f}"
+            )
     return CorporateAction(name, cast(ActionType, type), ex_date, ratio, cash, source, fetched_at)
 
 

@@ -38,7 +38,7 @@ from stockdb.corporate.csvfile import parse_actions_csv
 from stockdb.corporate.model import CorporateAction, adjusts_for
 from stockdb.corporate.repository import CorporateActionRepo, RecordResult
 from stockdb.corporate.staleness import StaleMarks, has_feature_partitions, mark_stale
-from stockdb.errors import InvalidInput, StorageError
+from stockdb.errors import InvalidInput
 from stockdb.lake.parquet_lake import ParquetLake
 from stockdb.state.store import StateStore
 from stockdb.symbols import normalize_symbol, normalize_symbols
@@ -162,8 +162,8 @@ class CorporateActionService:
         day, path = stored[-1]
         try:
             table = pq.read_table(path, columns=["ts", "close"])
-        except OSError as exc:
-            raise StorageError(f"cannot read the bars of {symbol} on {day}: {exc}") from exc
+        except (OSError, pa.ArrowException) as exc:
+            raise self.lake.report_damaged(path, str(exc)) from exc
         if table.num_rows == 0:
             return None
         ts = table.column("ts").cast(pa.int64()).to_numpy()

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -29,10 +30,12 @@ from stockdb.errors import NotFound
 from stockdb.features.definitions import FeatureSet
 from stockdb.features.frame import BarFrame
 from stockdb.features.layout import FeatureLayout
-from stockdb.features.records import BuildRecord, FeatureRecords, PartitionRecord
+from stockdb.features.records import BuildRecord, PartitionLedger, PartitionRecord
 from stockdb.features.sources import ADJUSTMENT_MARK, BarHistory, BarSource
-from stockdb.lake.atomic import atomic_write_parquet
+from stockdb.lake.atomic import commit_temp, discard_temp, sweep_temp_tree, write_temp_parquet
 from stockdb.lake.locks import SymbolLocks
+from stockdb.state.ledger import FileEntry, file_entry
+from stockdb.state.ledger import PartitionLedger as FileLedger
 from stockdb.symbols import normalize_symbol
 
 __all__ = [
@@ -92,6 +95,7 @@ class BuildResult:
     first_ts: datetime | None
     last_ts: datetime | None
     seconds: float
+    timeframe: str = "1Min"
 
     @property
     def up_to_date(self) -> bool:
@@ -133,10 +137,12 @@ class FeatureBuilder:
         self,
         source: BarSource,
         layout: FeatureLayout,
-        records: FeatureRecords,
+        records: PartitionLedger,
         calendar: TradingCalendar,
         feature_set: FeatureSet,
         locks: SymbolLocks,
+        ledger: FileLedger,
+        ledger_root: Path | None = None,
         write_threads: int = 4,
     ) -> None:
         self.source = source
@@ -145,6 +151,9 @@ class FeatureBuilder:
         self.calendar = calendar
         self.feature_set = feature_set
         self.locks = locks
+        self.ledger = ledger
+        # Ledger paths are relative to the features folder, so every timeframe's differ.
+        self.ledger_root = layout.root if ledger_root is None else ledger_root
         self.write_threads = max(1, write_threads)
 
     def plan(self, symbol: str, fingerprints: dict[date, str] | None = None) -> BuildPlan:
@@ -173,7 +182,12 @@ class FeatureBuilder:
 
     def compute(self, history: BarHistory) -> pa.Table:
         """The wide table (base columns then features) for the whole history; pure."""
-        bars = BarFrame.from_table(history.table, self.calendar)
+        table = history.table
+        if history.anchor_us is not None:
+            # Features see each bar at its start (a 1Day bar at the open, not its 00:00 label).
+            anchors = pa.array(history.anchor_us, pa.int64()).cast(table.schema.field("ts").type)
+            table = table.set_column(table.column_names.index("ts"), "ts", anchors)
+        bars = BarFrame.from_table(table, self.calendar)
         values = self.feature_set.compute(bars)
         arrays = [history.table.column(c) for c in BASE_COLUMNS]
         arrays += [pa.array(values[c], type=pa.float64()) for c in self.feature_set.columns]
@@ -194,6 +208,7 @@ class FeatureBuilder:
         symbol = normalize_symbol(symbol)
         self.layout.check_writable()
         with self.locks.hold(symbol):
+            sweep_temp_tree(self.layout.symbol_dir(symbol))  # a killed build's leftovers
             with self.source.reading(symbol):
                 fps = self.source.fingerprints(symbol)
                 if not fps:
@@ -217,6 +232,7 @@ class FeatureBuilder:
             None,
             None,
             time.perf_counter() - started,
+            self.feature_set.timeframe,
         )
 
     def _write(
@@ -235,24 +251,42 @@ class FeatureBuilder:
         self.layout.ensure_symbol_dir(symbol)
         done = 0
 
-        def write(part_index: int) -> PartitionRecord:
+        def write(part_index: int) -> tuple[PartitionRecord, Path, Path, FileEntry]:
             part = todo[part_index]
             table = wide.slice(part.start, part.stop - part.start)
             table = table.replace_schema_metadata(
                 feature_metadata(self.feature_set, symbol, part.day)
             )
-            atomic_write_parquet(table, self.layout.partition_path(symbol, part.day))
-            return PartitionRecord(
+            dest = self.layout.partition_path(symbol, part.day)
+            tmp = write_temp_parquet(table, dest)
+            entry = file_entry(
+                "features", self.ledger_root, dest, symbol, part.day, table.num_rows, source=tmp
+            )
+            record = PartitionRecord(
                 part.day, self.feature_set.set_hash, part.fingerprint, table.num_rows
             )
+            return record, tmp, dest, entry
 
         written: list[PartitionRecord] = []
-        with ThreadPoolExecutor(max_workers=self.write_threads) as pool:
-            for record in pool.map(write, range(len(todo))):
-                written.append(record)
-                done += 1
-                if on_partition is not None:
-                    on_partition(done, len(todo))
+        staged: list[tuple[Path, Path, FileEntry]] = []
+        try:
+            with ThreadPoolExecutor(max_workers=self.write_threads) as pool:
+                for record, tmp, dest, entry in pool.map(write, range(len(todo))):
+                    written.append(record)
+                    staged.append((tmp, dest, entry))
+                    done += 1
+                    if on_partition is not None:
+                        on_partition(done, len(todo))
+        except BaseException:
+            for tmp, _, _ in staged:
+                discard_temp(tmp)
+            sweep_temp_tree(self.layout.symbol_dir(symbol))  # temps of unfinished workers
+            raise
+        # Write-ahead: the ledger learns the new checksums (keeping the old ones) before the
+        # renames, so a crash anywhere leaves files that match one or the other.
+        self.ledger.record([entry for _, _, entry in staged])
+        for tmp, dest, _ in staged:
+            commit_temp(tmp, dest)
         for day in orphans:
             self.layout.remove_partition(symbol, day)
         ts = wide.column("ts").cast(pa.int64()).to_numpy()
@@ -276,6 +310,10 @@ class FeatureBuilder:
                 datetime.now(UTC),
             ),
         )
+        gone = [
+            self.layout.partition_path(symbol, d).relative_to(self.ledger_root) for d in orphans
+        ]
+        self.ledger.forget("features", [p.as_posix() for p in gone])
         return BuildResult(
             symbol,
             self.feature_set.set_hash,
@@ -287,4 +325,5 @@ class FeatureBuilder:
             first_ts,
             last_ts,
             time.perf_counter() - started,
+            self.feature_set.timeframe,
         )

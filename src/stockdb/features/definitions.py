@@ -10,6 +10,11 @@ yields a new hash, which marks every stored partition built with the old one as 
 ``price_adjustment`` is recorded in the hash so that adjusted and raw builds never mix. The
 default is ``"split"``: the builder reads bars adjusted backward for the stored splits
 (:mod:`stockdb.corporate.adjust`); ``"raw"`` reads them as stored.
+
+``timeframe`` names the bars the same definitions run over: ``1Min`` (the stored bars) or a
+higher timeframe derived from them (``5Min``, ``15Min``, ``1Hour``, ``1Day``). A higher
+timeframe enters the manifest (so each timeframe has its own hash); ``1Min`` does not, so the
+hash of the 1-minute set is the one it always had.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from stockdb.features import frame, indicators, kernels
 from stockdb.features.frame import BarFrame, FloatArray
 
 __all__ = [
+    "FEATURE_TIMEFRAMES",
     "FeatureDef",
     "FeatureFunction",
     "FeatureSet",
@@ -38,6 +44,8 @@ __all__ = [
 
 PriceAdjustment = Literal["raw", "split"]
 PRICE_ADJUSTMENTS: tuple[str, ...] = ("raw", "split")
+FEATURE_TIMEFRAMES: tuple[str, ...] = ("1Min", "5Min", "15Min", "1Hour", "1Day")
+"""The timeframes a feature set can be built at; 1Min is the stored bars."""
 FeatureFunction = Callable[..., Sequence[FloatArray]]
 ParamValue = int | float | str
 
@@ -55,8 +63,10 @@ class FeatureDef:
     """One feature: a function of a ticker's history producing ``outputs`` columns.
 
     ``warmup`` is the number of leading bars whose outputs are NaN for lack of history
-    (TA-Lib's lookback). Recursive indicators (``recursive=True``: EMA, RSI, ATR, MACD)
-    additionally depend on every earlier bar, with a weight that decays geometrically.
+    (TA-Lib's lookback), the longest over the outputs; ``output_warmups`` gives it per output
+    column when the columns differ (``log_ret_k`` has values from row k). Recursive
+    indicators (``recursive=True``: EMA, RSI, ATR, MACD) additionally depend on every earlier
+    bar, with a weight that decays geometrically.
     """
 
     name: str
@@ -67,6 +77,23 @@ class FeatureDef:
     params: Mapping[str, ParamValue] = field(default_factory=dict)
     recursive: bool = False
     description: str = ""
+    output_warmups: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.output_warmups is not None and (
+            len(self.output_warmups) != len(self.outputs)
+            or max(self.output_warmups, default=0) != self.warmup
+        ):
+            raise InvalidInput(
+                f"feature {self.name}: output_warmups must give one warm-up per output, "
+                f"the longest equal to warmup"
+            )
+
+    @property
+    def warmups(self) -> dict[str, int]:
+        """The warm-up of every output column, in bars."""
+        per = self.output_warmups or (self.warmup,) * len(self.outputs)
+        return dict(zip(self.outputs, per, strict=True))
 
     @cached_property
     def code_sha256(self) -> str:
@@ -103,12 +130,18 @@ class FeatureSet:
 
     definitions: tuple[FeatureDef, ...]
     price_adjustment: PriceAdjustment = "split"
+    timeframe: str = "1Min"
 
     def __post_init__(self) -> None:
         if self.price_adjustment not in PRICE_ADJUSTMENTS:
             raise InvalidInput(
                 f"unknown price_adjustment {self.price_adjustment!r}: "
                 f"use one of {', '.join(PRICE_ADJUSTMENTS)}"
+            )
+        if self.timeframe not in FEATURE_TIMEFRAMES:
+            raise InvalidInput(
+                f"features cannot be built at {self.timeframe!r}: "
+                f"use one of {', '.join(FEATURE_TIMEFRAMES)}"
             )
         names = [d.name for d in self.definitions]
         if len(set(names)) != len(names):
@@ -127,9 +160,16 @@ class FeatureSet:
         """The longest warm-up of any definition, in bars."""
         return max((d.warmup for d in self.definitions), default=0)
 
+    def at(self, timeframe: str) -> FeatureSet:
+        """The same definitions and adjustment built at ``timeframe`` (InvalidInput when
+        features cannot be built at it)."""
+        return FeatureSet(self.definitions, self.price_adjustment, timeframe)
+
     def manifest(self) -> dict[str, Any]:
         """The canonical document the set hash is computed from."""
+        extra: dict[str, Any] = {} if self.timeframe == "1Min" else {"timeframe": self.timeframe}
         return {
+            **extra,
             "price_adjustment": self.price_adjustment,
             "engine": _sha256(inspect.getsource(frame) + inspect.getsource(kernels)),
             "features": [
@@ -159,7 +199,7 @@ class FeatureSet:
 
     def select(self, names: Sequence[str]) -> FeatureSet:
         """A set of only the named definitions (InvalidInput for an unknown name)."""
-        return FeatureSet(tuple(self.get(n) for n in names), self.price_adjustment)
+        return FeatureSet(tuple(self.get(n) for n in names), self.price_adjustment, self.timeframe)
 
     def compute(self, bars: BarFrame) -> dict[str, FloatArray]:
         """Every output column over the whole of ``bars``, in :attr:`columns` order."""
@@ -244,7 +284,8 @@ def default_definitions() -> tuple[FeatureDef, ...]:
             tuple(f"log_ret_{k}" for k in range(1, 6)),
             5,
             {"lags": 5},
-            description="1-min log returns at lags 1..5 (log_ret_1 ends at this bar)",
+            description="log returns at lags 1..5 (log_ret_1 ends at this bar)",
+            output_warmups=(1, 2, 3, 4, 5),
         ),
     ]
     defs += [
@@ -255,7 +296,7 @@ def default_definitions() -> tuple[FeatureDef, ...]:
             (f"volatility_{n}",),
             n,
             {"period": n},
-            description=f"sample std of the last {n} 1-min log returns",
+            description=f"sample std of the last {n} bar log returns",
         )
         for n in (20, 60)
     ]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import talib
 from talib._ta_lib import MA_Type
 
@@ -44,16 +43,6 @@ def _sample_std(values: FloatArray, period: int) -> FloatArray:
         values, timeperiod=period, nbdev=math.sqrt(period / (period - 1))
     )
     return std
-
-
-def _shifted(values: FloatArray, lag: int) -> FloatArray:
-    """``values`` moved ``lag`` rows later (the first ``lag`` rows NaN)."""
-    n = values.shape[0]
-    lag = min(lag, n)
-    out = np.empty_like(values)
-    out[:lag] = np.nan
-    out[lag:] = values[: n - lag]
-    return out
 
 
 def sma(bars: BarFrame, *, period: int) -> list[FloatArray]:
@@ -100,8 +89,7 @@ def log_return_lags(bars: BarFrame, *, lags: int) -> list[FloatArray]:
 
     ``log_ret_1`` is the return into the current bar, ``log_ret_2`` the one before, etc.
     """
-    returns = bars.log_returns
-    return [returns.copy() if k == 1 else _shifted(returns, k - 1) for k in range(1, lags + 1)]
+    return kernels.lagged(bars.log_returns, lags)  # rows of one preallocated block
 
 
 def rolling_volatility(bars: BarFrame, *, period: int) -> list[FloatArray]:

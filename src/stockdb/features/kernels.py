@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 __all__ = [
     "band_ratios",
+    "lagged",
     "relative_distance",
     "session_minutes",
     "session_values",
@@ -129,3 +130,21 @@ def session_minutes(
     out = np.empty(ts_us.shape[0], dtype=np.float64)
     _session_minutes(ts_us, starts, ends, opens_us, float(us_per_minute), out)
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _lagged(x: FloatArray, out: FloatArray) -> None:
+    n = x.shape[0]
+    for k in range(out.shape[0]):
+        row = out[k]
+        lag = min(k, n)
+        row[:lag] = _NAN
+        row[lag:] = x[: n - lag]
+
+
+def lagged(values: FloatArray, count: int) -> list[FloatArray]:
+    """``values`` moved 0, 1, .. ``count - 1`` rows later (leading rows NaN), as rows of
+    one preallocated block."""
+    block = np.empty((count, values.shape[0]), dtype=np.float64)
+    _lagged(values, block)
+    return list(block)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Protocol
 
 from sqlalchemy import and_, delete, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -14,7 +15,7 @@ from stockdb.features.definitions import FeatureSet
 from stockdb.state import tables
 from stockdb.state.store import StateStore, as_utc, utcnow
 
-__all__ = ["BuildRecord", "FeatureRecords", "PartitionRecord"]
+__all__ = ["BuildRecord", "FeatureRecords", "PartitionLedger", "PartitionRecord"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,24 @@ class BuildRecord:
     partitions: int
     full: bool
     built_at: datetime
+
+
+class PartitionLedger(Protocol):
+    """Where a builder keeps its partition records (the state store, or a file per symbol)."""
+
+    def partitions(self, symbol: str) -> dict[date, PartitionRecord]:
+        """The partition records of ``symbol`` by session date."""
+        ...
+
+    def save_build(
+        self,
+        symbol: str,
+        written: Iterable[PartitionRecord],
+        removed: Iterable[date],
+        build: BuildRecord,
+    ) -> None:
+        """Record one build: the written partitions, the removed ones and the build row."""
+        ...
 
 
 class FeatureRecords:

@@ -1,10 +1,18 @@
-"""The feature service: the one facade the CLI, API, jobs and notebooks call."""
+"""The feature service: the one facade the CLI, API, jobs and notebooks call.
+
+The same feature set is built at 1Min (the stored bars) and, on request, at 5Min, 15Min,
+1Hour and 1Day (bars derived as :mod:`stockdb.features.multiframe` describes). A higher
+timeframe lives under ``{features_dir}/tf={TIMEFRAME}/{SYMBOL}/dt=.../features.parquet`` with
+its partition records in ``records.json`` beside them; once built for a symbol, it is kept
+up to date by every later build of that symbol (``timeframe=None``), like the 1Min one.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import pandas as pd
 
@@ -12,11 +20,18 @@ from stockdb.calendar import TradingCalendar
 from stockdb.clock import Clock, SystemClock
 from stockdb.config import Settings
 from stockdb.corporate.service import CorporateActionService
-from stockdb.errors import NotFound
+from stockdb.errors import InvalidInput, NotFound
 from stockdb.features.builder import BuildResult, FeatureBuilder, StalePartition
-from stockdb.features.definitions import FeatureDef, FeatureSet, default_feature_set
+from stockdb.features.definitions import (
+    FEATURE_TIMEFRAMES,
+    FeatureDef,
+    FeatureSet,
+    default_feature_set,
+)
+from stockdb.features.file_records import FileFeatureRecords
 from stockdb.features.layout import FeatureLayout
-from stockdb.features.records import FeatureRecords
+from stockdb.features.multiframe import TimeframeBarSource
+from stockdb.features.records import FeatureRecords, PartitionLedger
 from stockdb.features.sources import (
     AdjustedBarSource,
     BarSource,
@@ -27,10 +42,14 @@ from stockdb.features.store import FeatureStore
 from stockdb.features.views import create_features_view
 from stockdb.lake.locks import FileSymbolLocks
 from stockdb.lake.parquet_lake import ParquetLake
+from stockdb.state.ledger import PartitionLedger as FileLedger
 from stockdb.state.store import StateStore
-from stockdb.symbols import normalize_symbols
+from stockdb.symbols import normalize_symbol, normalize_symbols
+from stockdb.timeframes import parse_timeframe
 
-__all__ = ["FeatureService", "ProgressFn", "SymbolStatus"]
+__all__ = ["BASE_TIMEFRAME", "FeatureService", "ProgressFn", "SymbolStatus", "feature_timeframe"]
+
+BASE_TIMEFRAME = "1Min"
 
 ProgressFn = Callable[[int, int, str], None]
 """``(done, total, message)`` after each symbol, like the ingest progress callback."""
@@ -43,10 +62,35 @@ class SymbolStatus:
     symbol: str
     bar_partitions: int
     stale: tuple[StalePartition, ...]
+    timeframe: str = BASE_TIMEFRAME
 
     @property
     def up_to_date(self) -> bool:
         return not self.stale
+
+
+def feature_timeframe(raw: str | None) -> str:
+    """The canonical name of a timeframe features can be built at (``1Min`` for None);
+    InvalidInput naming the choices otherwise."""
+    if raw is None:
+        return BASE_TIMEFRAME
+    name = parse_timeframe(raw).name
+    if name not in FEATURE_TIMEFRAMES:
+        raise InvalidInput(
+            f"features are not built at {name}: use one of {', '.join(FEATURE_TIMEFRAMES)}"
+        )
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class TimeframeStore:
+    """The builder and the reader of one timeframe's feature partitions."""
+
+    feature_set: FeatureSet
+    layout: FeatureLayout
+    records: PartitionLedger
+    builder: FeatureBuilder
+    store: FeatureStore
 
 
 class FeatureService:
@@ -82,19 +126,68 @@ class FeatureService:
         self.source = source
         self.layout = FeatureLayout(settings.features_dir)
         self.records = FeatureRecords(state)
+        self._locks = FileSymbolLocks(settings.data_dir / "locks" / "features")
+        self._ledger = FileLedger(state)
         self.builder = FeatureBuilder(
             source,
             self.layout,
             self.records,
             calendar,
             self.feature_set,
-            FileSymbolLocks(settings.data_dir / "locks" / "features"),
+            self._locks,
+            self._ledger,
         )
         self.store = FeatureStore(self.layout, self.feature_set)
+        self._timeframes: dict[str, TimeframeStore] = {
+            BASE_TIMEFRAME: TimeframeStore(
+                self.feature_set, self.layout, self.records, self.builder, self.store
+            )
+        }
 
     @property
     def set_hash(self) -> str:
+        """The hash of the 1-minute feature set."""
         return self.feature_set.set_hash
+
+    def timeframe_root(self, timeframe: str) -> Path:
+        """Where the partitions of ``timeframe`` live."""
+        name = feature_timeframe(timeframe)
+        if name == BASE_TIMEFRAME:
+            return self.settings.features_dir
+        return self.settings.features_dir / f"tf={name}"
+
+    def at(self, timeframe: str | None) -> TimeframeStore:
+        """The builder and reader of ``timeframe`` (InvalidInput for one features are not
+        built at)."""
+        name = feature_timeframe(timeframe)
+        if name not in self._timeframes:
+            feature_set = self.feature_set.at(name)
+            layout = FeatureLayout(self.timeframe_root(name))
+            records = FileFeatureRecords(layout)
+            source = TimeframeBarSource(self.source, name, self.calendar)
+            builder = FeatureBuilder(
+                source,
+                layout,
+                records,
+                self.calendar,
+                feature_set,
+                self._locks,
+                self._ledger,
+                self.settings.features_dir,
+            )
+            self._timeframes[name] = TimeframeStore(
+                feature_set, layout, records, builder, FeatureStore(layout, feature_set)
+            )
+        return self._timeframes[name]
+
+    def built_timeframes(self, symbol: str) -> list[str]:
+        """The timeframes above 1Min with features stored for ``symbol``, in order."""
+        name = normalize_symbol(symbol)
+        return [
+            tf
+            for tf in FEATURE_TIMEFRAMES
+            if tf != BASE_TIMEFRAME and self.at(tf).layout.partitions(name)
+        ]
 
     def symbols(self) -> list[str]:
         """Every symbol the bar source holds."""
@@ -105,13 +198,17 @@ class FeatureService:
         symbols: Sequence[str] | None = None,
         full: bool = False,
         progress: ProgressFn | None = None,
+        timeframe: str | None = None,
     ) -> list[BuildResult]:
         """Bring the named symbols' features up to date (all source symbols when None).
 
-        Every symbol is validated and checked to have bars before anything is written.
-        Raises InvalidInput for a malformed symbol, NotFound for one without bars (or an
-        empty source), StorageError when the destination is not writable.
+        ``timeframe`` builds that timeframe only; None builds 1Min and every higher timeframe
+        already built for the symbol (so a rebuild keeps them all current). Every symbol is
+        validated and checked to have bars before anything is written. Raises InvalidInput
+        for a malformed symbol or timeframe, NotFound for a symbol without bars (or an empty
+        source), StorageError when the destination is not writable.
         """
+        chosen = None if timeframe is None else feature_timeframe(timeframe)
         names = self.source.symbols() if symbols is None else normalize_symbols(symbols)
         if not names:
             raise NotFound("no symbols with bars to build features for")
@@ -124,16 +221,25 @@ class FeatureService:
         for i, symbol in enumerate(names):
             if progress is not None:
                 progress(i, len(names), symbol)
-            results.append(self.builder.build(symbol, full=full))
+            if chosen is None:
+                frames = [BASE_TIMEFRAME, *self.built_timeframes(symbol)]
+            else:
+                frames = [chosen]
+            for name in frames:
+                results.append(self.at(name).builder.build(symbol, full=full))
         if progress is not None:
             progress(len(names), len(names), "done")
         if self.settings.dest_duckdb_path is not None:
             create_features_view(self.settings.dest_duckdb_path, self.layout)
         return results
 
-    def status(self, symbols: Sequence[str] | None = None) -> list[SymbolStatus]:
-        """Per symbol, the feature partitions that are stale: missing, never recorded,
-        built by an older set, built from bars that changed since, or orphaned."""
+    def status(
+        self, symbols: Sequence[str] | None = None, timeframe: str | None = None
+    ) -> list[SymbolStatus]:
+        """Per symbol and timeframe, the feature partitions that are stale: missing, never
+        recorded, built by an older set, built from bars that changed since, or orphaned.
+        ``timeframe`` None covers 1Min and the higher timeframes built for the symbol."""
+        chosen = None if timeframe is None else feature_timeframe(timeframe)
         if symbols is None:
             names = sorted(set(self.source.symbols()) | set(self.layout.symbols()))
         else:
@@ -141,8 +247,13 @@ class FeatureService:
         out: list[SymbolStatus] = []
         for symbol in names:
             fps = self.source.fingerprints(symbol)
-            plan = self.builder.plan(symbol, fps)
-            out.append(SymbolStatus(symbol, len(fps), plan.stale))
+            if chosen is None:
+                frames = [BASE_TIMEFRAME, *self.built_timeframes(symbol)]
+            else:
+                frames = [chosen]
+            for name in frames:
+                plan = self.at(name).builder.plan(symbol, fps)
+                out.append(SymbolStatus(symbol, len(fps), plan.stale, name))
         return out
 
     def definitions(self) -> list[FeatureDef]:
@@ -156,6 +267,15 @@ class FeatureService:
         end: date | None = None,
         columns: Sequence[str] | None = None,
         limit: int | None = None,
+        timeframe: str | None = None,
     ) -> pd.DataFrame:
-        """Stored feature rows; see :meth:`FeatureStore.read` for guarantees and errors."""
-        return self.store.read(symbol, start, end, columns, limit)
+        """Stored feature rows of ``timeframe`` (1Min by default); see
+        :meth:`FeatureStore.read` for guarantees and errors."""
+        store = self.at(timeframe).store
+        if timeframe is not None and not store.layout.partitions(normalize_symbol(symbol)):
+            name = feature_timeframe(timeframe)
+            raise NotFound(
+                f"no {name} features stored for {normalize_symbol(symbol)}; run "
+                f"`stockdb features build {normalize_symbol(symbol)} --timeframe {name}`"
+            )
+        return store.read(symbol, start, end, columns, limit)

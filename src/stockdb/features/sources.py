@@ -19,12 +19,14 @@ from typing import Protocol
 
 import duckdb
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from stockdb.bars import BAR_SCHEMA
 from stockdb.corporate.adjust import AdjustmentStep, adjust_table, day_price_factors
 from stockdb.errors import ConfigError, DataIntegrityError, NotFound
+from stockdb.lake.integrity import first_unreadable
 from stockdb.lake.parquet_lake import ParquetLake
 from stockdb.symbols import normalize_symbol
 
@@ -56,10 +58,15 @@ class PartitionSlice:
 
 @dataclass(frozen=True, slots=True)
 class BarHistory:
-    """A symbol's whole history (bar columns without ``symbol``, sorted by ``ts``)."""
+    """A symbol's whole history (bar columns without ``symbol``, sorted by ``ts``).
+
+    ``anchor_us``, when given, is the instant each bar starts as features should see it, where
+    it differs from the ``ts`` label (a 1Day bar is labelled 00:00 but starts at the open).
+    """
 
     table: pa.Table
     partitions: tuple[PartitionSlice, ...]
+    anchor_us: npt.NDArray[np.int64] | None = None
 
 
 class BarSource(Protocol):
@@ -131,6 +138,9 @@ class LakeBarSource:
                 params={"files": files},
             ).to_arrow_table()
         except duckdb.Error as exc:
+            culprit = first_unreadable([p for _, p in paths])
+            if culprit is not None:  # name the damaged partition and the repair command
+                raise self.lake.report_damaged(*culprit) from exc
             raise DataIntegrityError(f"cannot read the bars of {symbol}: {exc}") from exc
         finally:
             con.close()

@@ -15,11 +15,20 @@ from stockdb.errors import DataIntegrityError, InvalidInput, NotFound
 from stockdb.features.builder import BASE_COLUMNS, META_PREFIX
 from stockdb.features.definitions import FeatureDef, FeatureSet
 from stockdb.features.layout import FeatureLayout
+from stockdb.lake.integrity import REPAIR_HINT, damaged, first_unreadable
 from stockdb.symbols import normalize_symbol
 
 __all__ = ["MAX_LIMIT", "FeatureStore"]
 
 MAX_LIMIT = 10_000_000
+
+
+def _damaged(parts: list[tuple[date, Path]], exc: Exception) -> DataIntegrityError:
+    """Name the damaged partition among ``parts`` (with the repair command)."""
+    culprit = first_unreadable([p for _, p in parts])
+    if culprit is None:
+        return DataIntegrityError(f"cannot read the features: {exc}; {REPAIR_HINT}")
+    return damaged(*culprit)
 
 
 class FeatureStore:
@@ -60,7 +69,10 @@ class FeatureStore:
         parts = self.layout.partitions(normalize_symbol(symbol))
         if not parts:
             return None
-        meta = pq.read_schema(parts[-1][1]).metadata or {}
+        try:
+            meta = pq.read_schema(parts[-1][1]).metadata or {}
+        except (OSError, pa.ArrowException) as exc:
+            raise _damaged(parts[-1:], exc) from exc
         value = meta.get(META_PREFIX + b"feature_set_hash")
         return value.decode() if value else None
 
@@ -88,16 +100,16 @@ class FeatureStore:
         parts = self.layout.partitions(symbol, start, end)
         if not parts:
             raise NotFound(f"no features stored for {symbol} between {start} and {end}")
-        if limit is not None:
-            parts = self._tail_partitions(parts, limit)
         try:
+            if limit is not None:
+                parts = self._tail_partitions(parts, limit)
             stored = pq.read_schema(parts[-1][1]).names
             wanted = self._check_columns(columns, stored)
             table = ds.dataset([str(p) for _, p in parts], format="parquet").to_table(
                 columns=wanted
             )
-        except (OSError, pa.ArrowInvalid) as exc:
-            raise DataIntegrityError(f"unreadable feature partition of {symbol}: {exc}") from exc
+        except (OSError, pa.ArrowException) as exc:
+            raise _damaged(parts, exc) from exc
         table = table.sort_by("ts")
         if limit is not None and table.num_rows > limit:
             table = table.slice(table.num_rows - limit)

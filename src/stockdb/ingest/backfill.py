@@ -20,7 +20,7 @@ import pyarrow as pa
 from stockdb.bars import BAR_SCHEMA, validate_bars
 from stockdb.calendar import Session, TradingCalendar
 from stockdb.clock import Clock
-from stockdb.errors import InvalidInput, UnknownSymbol
+from stockdb.errors import Conflict, InvalidInput, UnknownSymbol
 from stockdb.ingest.gapscan import judge_session, sessions_needing_refetch
 from stockdb.ingest.planning import month_chunks, split_by_session
 from stockdb.lake.parquet_lake import Lineage, ParquetLake, WriteMode
@@ -28,7 +28,13 @@ from stockdb.providers.base import BarSource
 from stockdb.state.coverage import CoverageRecord, CoverageRepo, CoverageStatus
 from stockdb.symbols import normalize_symbols
 
-__all__ = ["BackfillService", "IngestSummary", "ProgressFn", "plan_sessions"]
+__all__ = [
+    "BackfillService",
+    "IngestSummary",
+    "ProgressFn",
+    "describe_replaced",
+    "plan_sessions",
+]
 
 ProgressFn = Callable[[int, int, str], None]
 log = logging.getLogger("stockdb.ingest")
@@ -65,9 +71,30 @@ class IngestSummary:
     stopped: bool = False
     rejections: dict[str, int] = field(default_factory=dict)
     no_data: list[str] = field(default_factory=list)
+    # --replace: the stored sessions rewritten, by symbol (ISO dates), and how many were kept
+    # because the provider served nothing for them.
+    replaced: dict[str, list[str]] = field(default_factory=dict)
+    replace_kept: int = 0
+
+    @property
+    def sessions_replaced(self) -> int:
+        return sum(len(v) for v in self.replaced.values())
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        return {**asdict(self), "sessions_replaced": self.sessions_replaced}
+
+
+def describe_replaced(summary: IngestSummary) -> str:
+    """One line saying what a --replace rewrote (per symbol: count and date span)."""
+    parts = [
+        f"{symbol} {len(days)} ({days[0]}..{days[-1]})" if len(days) > 1 else f"{symbol} {days[0]}"
+        for symbol, days in sorted(summary.replaced.items())
+        if days
+    ]
+    line = "replaced sessions: " + (", ".join(parts) if parts else "none")
+    if summary.replace_kept:
+        line += f"; kept {summary.replace_kept} stored sessions the provider served nothing for"
+    return line + "; other sessions untouched"
 
 
 def plan_sessions(
@@ -128,8 +155,12 @@ class BackfillService:
     ) -> IngestSummary:
         """Ingest ``symbols`` for sessions ``start..end`` (inclusive) from ``provider``.
 
-        Skips sessions recorded complete; re-requests gaps up to ``max_gap_retries`` times;
-        raises Conflict when a symbol holds another provider's bars and ``replace`` is false.
+        Skips sessions recorded complete (unless their file is gone); re-requests gaps up to
+        ``max_gap_retries`` times. ``replace`` re-fetches every session of the range and makes
+        each stored one exactly what the provider serves now; sessions outside the range are
+        never touched (``summary.replaced`` names the rewritten ones). Raises Conflict when a
+        symbol holds another provider's bars, unless ``replace`` is set and the range covers
+        every stored session of it (a provider switch rewrites the whole symbol or nothing).
         When ``should_stop`` turns true, stops between chunks (everything done so far is kept
         and recorded) and marks the summary stopped.
         """
@@ -137,23 +168,21 @@ class BackfillService:
         names = normalize_symbols(symbols)
         sessions = self.plan(names, start, end)
         lineage = Lineage(provider.name, provider.feed)
-        if not replace:
-            for symbol in names:
-                self.lake.check_lineage(symbol, lineage)
+        switching = self._check_lineage(names, lineage, start, end, replace)
         summary = IngestSummary(provider.name, provider.feed, names)
         stats_before = provider.stats.snapshot()
         todo: dict[str, list[Session]] = {}
+        flagged: dict[str, set[date]] = {}
         for symbol in names:
-            known = {} if replace else self.coverage.sessions(symbol, start, end)
-            complete = {d for d, rec in known.items() if rec.status == "complete"}
-            todo[symbol] = [s for s in sessions if s.date not in complete]
+            flagged[symbol] = self.lake.flagged_sessions(symbol)
+            complete = set() if replace else self._complete_sessions(symbol, start, end)
+            todo[symbol] = [s for s in sessions if s.date not in complete - flagged[symbol]]
             summary.sessions_planned += len(sessions)
             summary.sessions_skipped += len(sessions) - len(todo[symbol])
         total = sum(len(v) for v in todo.values())
         done = 0
         if progress:
             progress(0, total, "planned")
-        dropped: set[str] = set()
         months = sorted({c.key for v in todo.values() for c in month_chunks(v)})
         for month in months:
             if should_stop is not None and should_stop():
@@ -165,12 +194,16 @@ class BackfillService:
             wanted = {sym: ss for sym, ss in wanted.items() if ss}
             fetched = self._fetch(provider, wanted, summary)
             for symbol, needed in wanted.items():
-                if replace and symbol not in dropped:
-                    with self.lake.writer(symbol):
-                        self.lake.drop_symbol(symbol)
-                    self.coverage.forget(symbol)
-                    dropped.add(symbol)
-                self._persist(symbol, needed, fetched.get(symbol, {}), lineage, summary)
+                self._persist(
+                    symbol,
+                    needed,
+                    fetched.get(symbol, {}),
+                    lineage,
+                    summary,
+                    replace,
+                    switching=symbol in switching,
+                    damaged=flagged[symbol],
+                )
                 done += len(needed)
                 if progress:
                     progress(done, total, f"{symbol} {month}")
@@ -190,6 +223,44 @@ class BackfillService:
             extra={"stage": "ingest", "summary": summary.to_dict()},
         )
         return summary
+
+    def _check_lineage(
+        self, names: list[str], lineage: Lineage, start: date, end: date, replace: bool
+    ) -> set[str]:
+        """The symbols whose stored bars come from another provider and will be switched.
+
+        Raises Conflict without ``replace``, or when the range leaves some stored sessions of
+        such a symbol outside (they would mix two providers in one symbol).
+        """
+        switching: set[str] = set()
+        for symbol in names:
+            existing = self.lake.lineage(symbol)
+            if existing is None or existing == lineage:
+                continue
+            if not replace:
+                self.lake.check_lineage(symbol, lineage)
+            stored = self.lake.partition_names(symbol)
+            outside = [n for n in stored if not start <= date.fromisoformat(n[3:]) <= end]
+            if outside:
+                raise Conflict(
+                    f"{symbol} holds {existing.describe()} bars on {len(outside)} sessions "
+                    f"outside {start}..{end}; --replace rewrites only the asked sessions, so "
+                    f"ask for every stored one ({stored[0][3:]}..{stored[-1][3:]}) to switch "
+                    f"it to {lineage.describe()}"
+                )
+            switching.add(symbol)
+        return switching
+
+    def _complete_sessions(self, symbol: str, start: date, end: date) -> set[date]:
+        """Sessions recorded complete whose file (when they hold bars) is still there."""
+        known = self.coverage.sessions(symbol, start, end)
+        names = self.lake.partition_names(symbol, start, end)
+        stored = {d for d, _ in self.lake.existing(symbol, names)}
+        return {
+            d
+            for d, rec in known.items()
+            if rec.status == "complete" and (rec.rows == 0 or d in stored)
+        }
 
     # ---- fetching ----------------------------------------------------------------------
     def _fetch_range(
@@ -290,8 +361,18 @@ class BackfillService:
         by_session: dict[date, pa.Table],
         lineage: Lineage,
         summary: IngestSummary,
+        replace: bool = False,
+        switching: bool = False,
+        damaged: set[date] | None = None,
     ) -> None:
-        """Write a chunk's sessions all-or-nothing, then record them in the ledger."""
+        """Write a chunk's sessions all-or-nothing, then record them in the ledger.
+
+        With ``replace`` each served session is written exactly as served; a stored session the
+        provider served nothing for is kept (or, when ``switching`` providers, moved to the
+        quarantine folder so two providers never mix), never deleted. Sessions in ``damaged``
+        (known damaged or missing files) are rewritten as served, the damaged file set aside.
+        """
+        damaged = damaged or set()
         now = self.clock.now()
         symbol_trades = any(t.num_rows for t in by_session.values())
         if not symbol_trades and not self.lake.partition_names(symbol):
@@ -302,12 +383,20 @@ class BackfillService:
             return
         previous = self.coverage.sessions(symbol, needed[0].date, needed[-1].date)
         with self.lake.writer(symbol):
+            stored_before = set(self.lake.partition_names(symbol, needed[0].date, needed[-1].date))
             items = {
-                s.date: (bars, self._mode(s, previous.get(s.date), now, bars))
+                s.date: (
+                    bars,
+                    "replace"
+                    if replace or s.date in damaged
+                    else self._mode(s, previous.get(s.date), now, bars),
+                )
                 for s in needed
                 if (bars := by_session.get(s.date)) is not None and bars.num_rows
             }
-            written = self.lake.write_sessions(symbol, items, lineage)
+            written = self.lake.write_sessions(symbol, items, lineage, check=not switching)
+            if replace:
+                self._note_replaced(symbol, needed, items, stored_before, switching, summary)
             records: list[CoverageRecord] = []
             for session in needed:
                 result = written.get(session.date)
@@ -339,6 +428,32 @@ class BackfillService:
                 "rows": int(np.sum([r.rows for r in records])),
             },
         )
+
+    def _note_replaced(
+        self,
+        symbol: str,
+        needed: list[Session],
+        items: dict[date, tuple[pa.Table, WriteMode]],
+        stored_before: set[str],
+        switching: bool,
+        summary: IngestSummary,
+    ) -> None:
+        """Record which stored sessions --replace rewrote; set aside the unserved ones of a
+        provider switch (caller holds the writer lock)."""
+        for session in needed:
+            name = f"dt={session.date.isoformat()}"
+            if name not in stored_before:
+                continue
+            if session.date in items:
+                summary.replaced.setdefault(symbol, []).append(session.date.isoformat())
+            elif switching:
+                moved = self.lake.quarantine(symbol, session.date, "replaced", self.clock.now())
+                log.warning(
+                    "moved a session the new provider did not serve to quarantine",
+                    extra={"stage": "persist", "symbol": symbol, "path": str(moved)},
+                )
+            else:
+                summary.replace_kept += 1
 
     @staticmethod
     def _coverage_record(

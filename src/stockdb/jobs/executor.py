@@ -5,6 +5,12 @@ backoff and jitter until ``max_attempts``; any other error -> failed with a clea
 A stop request (cancel, the job's agent stopped, the worker shutting down) is seen by the
 handler through ``should_stop`` between chunks; what was done is kept (the coverage ledger
 is the ingest checkpoint) and the job is cancelled or parked to resume later.
+
+CPU-heavy kinds (the ``cpu`` lane) run in a child process (:mod:`.isolated`) that a stop
+request terminates, since a model fit never gets to look at ``should_stop``.
+
+The happy path costs few state-store round trips: one UPDATE ... RETURNING claims the job,
+one UPDATE finishes it; agent switches are read at most every ``control_every_s``.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 from stockdb.errors import StockDBError, TransientError
 from stockdb.jobs.controls import AgentControls
 from stockdb.jobs.handlers import AGENT_OF_KIND, HandlerRegistry, json_safe
+from stockdb.jobs.isolated import picklable, run_in_child
+from stockdb.jobs.queue import lane_of
 from stockdb.jobs.records import JobRecord, JobRepo
 from stockdb.obs.logging import log_context
 from stockdb.providers.retry import RetryPolicy
@@ -49,6 +57,7 @@ class RunningJob:
     lost: bool = False
     stop_reason: str | None = None
     checked_at: float = 0.0
+    child_pid: int | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -61,11 +70,12 @@ class JobExecutor:
         repo: JobRepo,
         registry: HandlerRegistry,
         controls: AgentControls,
-        enqueue: Callable[[str, float], None],
+        enqueue: Callable[[str, float, str], None],
         worker_id: str,
         retry: RetryPolicy | None = None,
         progress_every_s: float = 0.5,
         control_every_s: float = 1.0,
+        isolate_cpu: bool = True,
     ) -> None:
         self.app = app
         self.repo = repo
@@ -77,9 +87,11 @@ class JobExecutor:
         self._rng = random.Random()  # noqa: S311 - jitter, not security
         self.progress_every_s = progress_every_s
         self.control_every_s = control_every_s
+        self.isolate_cpu = isolate_cpu
         self.stopping = threading.Event()
         self._running: dict[str, RunningJob] = {}
         self._lock = threading.Lock()
+        self._stopped_kinds: tuple[float, frozenset[str]] | None = None
 
     # ---- what the runtime asks -------------------------------------------------------
     def running(self) -> list[RunningJob]:
@@ -100,23 +112,26 @@ class JobExecutor:
                     run.lost = True
 
     # ---- executing ---------------------------------------------------------------------
+    def _kinds_of_stopped_agents(self) -> frozenset[str]:
+        """Job kinds whose agent is stopped; read at most every ``control_every_s``."""
+        cached = self._stopped_kinds
+        if cached is not None and time.monotonic() - cached[0] < self.control_every_s:
+            return cached[1]
+        enabled = self.controls.all()
+        kinds = frozenset(k for k, a in AGENT_OF_KIND.items() if not enabled.get(a, True))
+        self._stopped_kinds = (time.monotonic(), kinds)
+        return kinds
+
     def execute(self, job_id: str) -> None:
         """Run the queued job ``job_id`` unless another worker has it or it is not queued."""
-        try:
-            job = self.repo.get(job_id)
-        except StockDBError:
-            log.warning("queue message for an unknown job", extra={"job_id": job_id})
-            return
-        if job.status != "queued":
-            return
-        agent = AGENT_OF_KIND.get(job.kind)
-        if agent is not None and not self.controls.enabled(agent):
-            self.repo.park(job_id, f"waiting: agent {agent} is stopped")
-            return
         worker = f"{self.worker_id}/{threading.current_thread().name}"
-        claimed = self.repo.claim(job_id, worker, self.app.clock.now())
+        stopped = self._kinds_of_stopped_agents()
+        claimed = self.repo.claim(job_id, worker, self.app.clock.now(), exclude_kinds=stopped)
         if claimed is None:
+            if stopped:
+                self._park_if_stopped(job_id, stopped)
             return
+        agent = AGENT_OF_KIND.get(claimed.kind)
         run = RunningJob(claimed, worker)
         with self._lock:
             self._running[job_id] = run
@@ -127,6 +142,15 @@ class JobExecutor:
             with self._lock:
                 self._running.pop(job_id, None)
 
+    def _park_if_stopped(self, job_id: str, stopped: frozenset[str]) -> None:
+        try:
+            job = self.repo.get(job_id)
+        except StockDBError:
+            log.warning("queue message for an unknown job", extra={"job_id": job_id})
+            return
+        if job.status == "queued" and job.kind in stopped:
+            self.repo.park(job_id, f"waiting: agent {AGENT_OF_KIND[job.kind]} is stopped")
+
     def _run(self, run: RunningJob) -> None:
         job = run.job
         log.info(
@@ -136,7 +160,19 @@ class JobExecutor:
         began = time.monotonic()
         try:
             handler = self.registry.get(job.kind)
-            result = handler(self.app, job.params, self._progress_fn(run), self._stop_fn(run))
+            progress, should_stop = self._progress_fn(run), self._stop_fn(run)
+            if self.isolate_cpu and lane_of(job.kind) == "cpu" and picklable(handler):
+                result = run_in_child(
+                    self.app.settings,
+                    handler,
+                    job.params,
+                    progress,
+                    should_stop,
+                    job_id=job.id,
+                    on_start=lambda pid: self._child_started(run, pid),
+                )
+            else:
+                result = handler(self.app, job.params, progress, should_stop)
         except TransientError as exc:
             self._transient(run, exc)
             return
@@ -148,6 +184,10 @@ class JobExecutor:
             self._fail(run, f"internal error ({type(exc).__name__}): {exc}")
             return
         self._settle(run, dict(json_safe(result)), time.monotonic() - began)
+
+    def _child_started(self, run: RunningJob, pid: int) -> None:
+        run.child_pid = pid
+        log.info("job runs in its own process", extra={"kind": run.job.kind, "pid": pid})
 
     def _progress_fn(self, run: RunningJob) -> Callable[[int, int, str], None]:
         def progress(done: int, total: int, message: str) -> None:
@@ -193,9 +233,16 @@ class JobExecutor:
     def _settle(self, run: RunningJob, result: dict[str, Any], seconds: float) -> None:
         job, now = run.job, self.app.clock.now()
         reason = run.stop_reason
-        if reason is None or reason == "lost":
-            current = self.repo.get(job.id)
-            reason = "cancelled" if current.status == "cancelled" else reason
+        if reason is None:
+            total = run.progress[1] if run.progress else 1
+            if self.repo.finish(
+                job.id, run.worker, "succeeded", now, "done", result=result, done=(total, total)
+            ):
+                log.info("job succeeded", extra={"kind": job.kind, "seconds": round(seconds, 3)})
+                return
+            reason = "lost"  # cancelled or taken over while finishing
+        if reason == "lost" and self.repo.get(job.id).status == "cancelled":
+            reason = "cancelled"
         if reason == "cancelled":
             self.repo.confirm_cancel(
                 job.id, run.worker, now, f"cancelled {self._progress_text(run)}", result
@@ -203,16 +250,10 @@ class JobExecutor:
             log.info("job cancelled", extra={"kind": job.kind})
         elif reason == "lost":
             log.warning("job was taken over by another worker; dropping this run")
-        elif reason is not None:
+        else:
             message = f"checkpointed {self._progress_text(run)}: {reason}; will resume"
             self.repo.requeue(job.id, None, message, worker=run.worker)
             log.info("job checkpointed", extra={"kind": job.kind, "reason": reason})
-        else:
-            total = run.progress[1] if run.progress else 1
-            self.repo.finish(
-                job.id, run.worker, "succeeded", now, "done", result=result, done=(total, total)
-            )
-            log.info("job succeeded", extra={"kind": job.kind, "seconds": round(seconds, 3)})
 
     def _transient(self, run: RunningJob, exc: TransientError) -> None:
         job, now = run.job, self.app.clock.now()
@@ -225,7 +266,7 @@ class JobExecutor:
             f"retry {job.attempts + 1}/{self.retry.max_attempts} in {delay:.1f}s after: {error}"
         )
         if self.repo.requeue(job.id, now, message, error=error, worker=run.worker):
-            self.enqueue(job.id, delay)
+            self.enqueue(job.id, delay, job.kind)
         log.warning(
             "job will retry", extra={"kind": job.kind, "delay_s": round(delay, 2), "error": error}
         )

@@ -140,7 +140,13 @@ def ingest_handler(
     source = app.provider(params.get("provider"))
     try:
         summary = app.backfill.run(
-            symbols, start, end, source, progress=report, should_stop=should_stop
+            symbols,
+            start,
+            end,
+            source,
+            progress=report,
+            replace=bool(params.get("replace", False)),
+            should_stop=should_stop,
         )
     finally:
         source.close()
@@ -160,8 +166,35 @@ def features_handler(
 
     service = FeatureService(app.settings, app.calendar, app.lake, app.state)
     symbols = params.get("symbols") or None
-    results = service.build(symbols, full=bool(params.get("full", False)), progress=progress)
+    results = service.build(
+        symbols,
+        full=bool(params.get("full", False)),
+        progress=progress,
+        timeframe=params.get("timeframe"),
+    )
     return {"builds": json_safe(results)}
+
+
+def verify_handler(
+    app: App, params: Mapping[str, Any], progress: ProgressFn, should_stop: StopFn
+) -> Mapping[str, Any]:
+    """Check partitions against the ledger (``params['symbols']``, all when absent); with
+    ``params['repair']``, quarantine the damaged ones and queue ingests that refetch them."""
+    from stockdb.jobs.service import JobService
+
+    report = app.verifier.check(app.clock.now(), params.get("symbols") or None)
+    if params.get("repair") and report.findings:
+        report = app.verifier.repair(report, app.clock.now())
+    result: dict[str, Any] = dict(report.to_dict())
+    jobs: list[str] = []
+    if report.repaired:
+        for symbol, days in report.sessions_to_refetch().items():
+            known = app.coverage.get_symbol(symbol)
+            provider = known.provider if known is not None else None
+            jobs.append(JobService(app).submit_ingest([symbol], days[0], days[-1], provider).id)
+    result["ingest_jobs"] = jobs
+    progress(1, 1, "done")
+    return result
 
 
 def noop_handler(
@@ -179,6 +212,7 @@ def default_registry() -> HandlerRegistry:
     registry.register("ingest", ingest_handler)
     registry.register("features", features_handler)
     registry.register("noop", noop_handler)
+    registry.register("verify", verify_handler)
     return registry
 
 

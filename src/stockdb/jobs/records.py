@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -31,6 +31,7 @@ JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 JOB_STATUSES: tuple[JobStatus, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
 ACTIVE: tuple[JobStatus, ...] = ("queued", "running")
 _MAX_LIST = 1000
+_UNSET_ON_CREATE = ("error", "worker", "result", "started_at", "finished_at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,29 +165,40 @@ class JobRepo:
 
     # ---- transitions -------------------------------------------------------------------
     def create(
-        self, kind: str, key: str, params: Mapping[str, Any], now: datetime
+        self,
+        kind: str,
+        key: str,
+        params: Mapping[str, Any],
+        now: datetime,
+        dispatched: bool = False,
+        message: str | None = None,
     ) -> tuple[JobRecord, bool]:
         """Insert a queued job, or return the queued or running job with the same key.
 
-        Returns ``(job, created)``. A partial unique index on active keys makes this safe
-        when several processes submit the same key at once.
+        Returns ``(job, created)``. ``dispatched`` records at once that a queue message will
+        follow (else the job is parked). A partial unique index on active keys makes this
+        safe when several processes submit the same key at once; the common case (a new
+        key) costs one INSERT.
         """
-        existing = self.active_by_key(key)
-        if existing is not None:
-            return existing, False
-        job_id = uuid.uuid4().hex
-        row = {
-            "id": job_id,
-            "kind": kind,
-            "key": key,
-            "params": dict(params),
-            "status": "queued",
-            "progress_done": 0,
-            "progress_total": 0,
-            "attempts": 0,
-            "created_at": now,
-            "heartbeat_at": None,
-        }
+        job = JobRecord(
+            id=uuid.uuid4().hex,
+            kind=kind,
+            key=key,
+            params=dict(params),
+            status="queued",
+            progress_done=0,
+            progress_total=0,
+            message=message,
+            attempts=0,
+            error=None,
+            worker=None,
+            result=None,
+            created_at=now,
+            started_at=None,
+            finished_at=None,
+            heartbeat_at=now if dispatched else None,
+        )
+        row = {k: v for k, v in asdict(job).items() if k not in _UNSET_ON_CREATE}
         try:
             with self.store.engine.begin() as conn:
                 conn.execute(tables.jobs.insert().values(**row))
@@ -195,7 +207,7 @@ class JobRepo:
             if existing is None:
                 raise
             return existing, False
-        return self.get(job_id), True
+        return job, True
 
     def _update(self, where: Any, **values: Any) -> bool:
         with self.store.engine.begin() as conn:
@@ -215,18 +227,34 @@ class JobRepo:
             and_(self.c.id == job_id, self.c.status == "queued"), heartbeat_at=None, message=message
         )
 
-    def claim(self, job_id: str, worker: str, now: datetime) -> JobRecord | None:
-        """Atomically move a queued job to running for ``worker``; None if it was not queued."""
-        won = self._update(
-            and_(self.c.id == job_id, self.c.status == "queued"),
-            status="running",
-            worker=worker,
-            attempts=self.c.attempts + 1,
-            started_at=func.coalesce(self.c.started_at, now),
-            heartbeat_at=now,
-            message="started",
+    def claim(
+        self,
+        job_id: str,
+        worker: str,
+        now: datetime,
+        exclude_kinds: Collection[str] = (),
+    ) -> JobRecord | None:
+        """Atomically move a queued job to running for ``worker``, in one statement; None if
+        it was not queued (or its kind is in ``exclude_kinds``)."""
+        cond = and_(self.c.id == job_id, self.c.status == "queued")
+        if exclude_kinds:
+            cond = and_(cond, self.c.kind.not_in(list(exclude_kinds)))
+        stmt = (
+            update(tables.jobs)
+            .where(cond)
+            .values(
+                status="running",
+                worker=worker,
+                attempts=self.c.attempts + 1,
+                started_at=func.coalesce(self.c.started_at, now),
+                heartbeat_at=now,
+                message="started",
+            )
+            .returning(*tables.jobs.c)
         )
-        return self.get(job_id) if won else None
+        with self.store.engine.begin() as conn:
+            row = conn.execute(stmt).first()
+        return None if row is None else _record(row)
 
     def _owned(self, job_id: str, worker: str) -> Any:
         return and_(self.c.id == job_id, self.c.worker == worker, self.c.status == "running")

@@ -1,6 +1,8 @@
-"""Consumer plus agents in one process: what ``stockdb worker``, ``stockdb up`` and the API run.
+"""Consumers plus agents in one process: what ``stockdb worker``, ``stockdb up`` and the API run.
 
-A runtime starts the Huey consumer (thread workers), one runner per agent, and a supervisor
+A runtime starts one Huey consumer per lane (``workers`` threads for ingest and other I/O
+jobs, ``cpu_workers`` for train, simulate and feature builds, which run in child processes),
+one runner per agent, and a supervisor
 thread that heart-beats the worker and its running jobs, re-queues jobs abandoned by dead
 workers, dispatches parked jobs and raises stall alerts. ``stop()`` checkpoints running
 jobs (they resume on the next worker) and removes this worker's heartbeats.
@@ -47,6 +49,8 @@ class RuntimeOptions:
     sip_realtime: bool = False
     live_provider: Callable[[], BarSource] | None = field(default=None)
     retry: RetryPolicy | None = None
+    cpu_workers: int = 1
+    isolate_cpu_jobs: bool = True
 
 
 class Runtime:
@@ -56,14 +60,14 @@ class Runtime:
         self,
         app: App,
         jobs: JobService,
-        consumer: Consumer,
+        consumers: list[Consumer],
         runners: list[AgentRunner],
         options: RuntimeOptions,
         workers: int,
     ) -> None:
         self.app = app
         self.jobs = jobs
-        self.consumer = consumer
+        self.consumers = consumers
         self.runners = runners
         self.options = options
         self.workers = workers
@@ -74,8 +78,14 @@ class Runtime:
         )
         self.stopped = False
 
+    @property
+    def consumer(self) -> Consumer:
+        """The ``io`` lane's consumer."""
+        return self.consumers[0]
+
     def start(self) -> None:
-        self.consumer.start()
+        for consumer in self.consumers:
+            consumer.start()
         for runner in self.runners:
             runner.start()
         self._supervisor.start()
@@ -84,6 +94,7 @@ class Runtime:
             extra={
                 "worker": self.worker_id,
                 "workers": self.workers,
+                "cpu_workers": self.options.cpu_workers,
                 "agents": [r.name for r in self.runners],
                 "queue": self.jobs.queue.kind,
             },
@@ -120,7 +131,8 @@ class Runtime:
                 self.tick()
                 if time.monotonic() - last_health >= self.options.health_check_s:
                     last_health = time.monotonic()
-                    self.consumer.check_worker_health()
+                    for consumer in self.consumers:
+                        consumer.check_worker_health()
             except Exception:
                 log.exception("supervisor pass failed")
             self._stop.wait(interval)
@@ -133,8 +145,10 @@ class Runtime:
         self.jobs.executor.stopping.set()
         for runner in self.runners:
             runner.stop(timeout_s)
-        self.consumer.shutdown_timeout = timeout_s
-        self.consumer.stop(graceful=True)
+        for consumer in self.consumers:
+            consumer.shutdown_timeout = timeout_s
+            consumer.stop(graceful=True)
+        self.jobs.queue.close()
         self._stop.set()
         self._supervisor.join(timeout_s)
         self.jobs.heartbeats.remove(self.worker_id)
@@ -163,7 +177,8 @@ def start_runtime(
 ) -> Runtime:
     """Start the consumer with ``workers`` threads and the named agents; returns the Runtime.
 
-    Raises InvalidInput for an unknown agent or a worker count outside 1..64.
+    Raises InvalidInput for an unknown agent or a worker count outside 1..64 (``cpu_workers``
+    0..64; 0 leaves CPU jobs to other workers).
     """
     opts = options or RuntimeOptions()
     unknown = [a for a in agents if a not in AGENTS]
@@ -171,14 +186,17 @@ def start_runtime(
         raise InvalidInput(f"unknown agent(s) {', '.join(unknown)}: use {', '.join(AGENTS)}")
     if not 1 <= workers <= 64:
         raise InvalidInput("workers must be between 1 and 64")
+    if not 0 <= opts.cpu_workers <= 64:
+        raise InvalidInput("cpu_workers must be between 0 and 64")
     jobs = JobService(
         app,
         worker_id=make_worker_id(),
         job_heartbeat_s=opts.job_heartbeat_s,
         retry=opts.retry,
         control_every_s=opts.control_every_s,
+        isolate_cpu=opts.isolate_cpu_jobs,
     )
-    consumer = jobs.queue.consumer(workers, poll_max_s=opts.poll_max_s)
+    consumers = jobs.queue.consumers(workers, opts.cpu_workers, poll_max_s=opts.poll_max_s)
     runners = [
         AgentRunner(
             _agent(name, app, jobs, opts),
@@ -190,6 +208,6 @@ def start_runtime(
         )
         for name in dict.fromkeys(agents)
     ]
-    runtime = Runtime(app, jobs, consumer, runners, opts, workers)
+    runtime = Runtime(app, jobs, consumers, runners, opts, workers)
     runtime.start()
     return runtime

@@ -17,7 +17,7 @@ from stockdb.errors import InvalidInput
 from stockdb.jobs.controls import AgentControls
 from stockdb.jobs.executor import JobExecutor
 from stockdb.jobs.handlers import AGENT_OF_KIND, HandlerRegistry, default_registry, json_safe
-from stockdb.jobs.queue import JobQueue, make_huey
+from stockdb.jobs.queue import JobQueue
 from stockdb.jobs.records import JobRecord, JobRepo
 from stockdb.obs.heartbeats import STALL_FACTOR, HeartbeatRepo, make_worker_id
 from stockdb.providers.retry import RetryPolicy
@@ -47,8 +47,10 @@ class JobService:
         job_heartbeat_s: float = 5.0,
         retry: RetryPolicy | None = None,
         control_every_s: float = 1.0,
+        isolate_cpu: bool = True,
     ) -> None:
         self.app = app
+        self.isolate_cpu = isolate_cpu
         self.control_every_s = control_every_s
         self.registry = registry or default_registry()
         self.worker_id = worker_id or make_worker_id()
@@ -61,7 +63,7 @@ class JobService:
     @cached_property
     def queue(self) -> JobQueue:
         """The Huey queue (created on first use), whose task runs :meth:`execute`."""
-        return JobQueue(make_huey(self.app.settings), self.execute)
+        return JobQueue.open(self.app.settings, self.execute)
 
     @cached_property
     def executor(self) -> JobExecutor:
@@ -74,6 +76,7 @@ class JobService:
             self.worker_id,
             retry=self._retry,
             control_every_s=self.control_every_s,
+            isolate_cpu=self.isolate_cpu,
         )
 
     # ---- submitting ----------------------------------------------------------------------
@@ -85,19 +88,22 @@ class JobService:
         self.registry.get(kind)
         if not key or len(key) > 200:
             raise InvalidInput("a job key must be 1-200 characters")
-        job, created = self.repo.create(kind, key, json_safe(params), self.app.clock.now())
+        queue = self.queue  # opened before the job exists: its age is the job's own wait
+        agent = AGENT_OF_KIND.get(kind)
+        parked = agent is not None and not self.controls.enabled(agent)
+        job, created = self.repo.create(
+            kind,
+            key,
+            json_safe(params),
+            self.app.clock.now(),
+            dispatched=not parked,
+            message=f"waiting: agent {agent} is stopped" if parked else None,
+        )
+        if created and not parked:
+            queue.enqueue(job.id, 0.0, kind)
         if created:
-            self._dispatch(job)
             log.info("job queued", extra={"job_id": job.id, "kind": kind, "key": key})
-        return self.repo.get(job.id) if created else job
-
-    def _dispatch(self, job: JobRecord) -> None:
-        agent = AGENT_OF_KIND.get(job.kind)
-        if agent is not None and not self.controls.enabled(agent):
-            self.repo.park(job.id, f"waiting: agent {agent} is stopped")
-            return
-        if self.repo.mark_dispatched(job.id, self.app.clock.now()):
-            self.queue.enqueue(job.id, 0.0)
+        return job
 
     def submit_ingest(
         self,
@@ -105,8 +111,10 @@ class JobService:
         start: date | str,
         end: date | str,
         provider: str | None = None,
+        replace: bool = False,
     ) -> JobRecord:
-        """One ingest job for the whole request (month chunks run inside it).
+        """One ingest job for the whole request (month chunks run inside it); ``replace``
+        rewrites exactly the sessions of the range (see BackfillService.run).
 
         Validates everything first: symbols, dates, a range with sessions, the provider
         (InvalidInput / ConfigError), so a bad request queues nothing.
@@ -121,21 +129,30 @@ class JobService:
             provider_name = source.name
         finally:
             source.close()
-        params = {
+        params: dict[str, object] = {
             "symbols": names,
             "start": first.isoformat(),
             "end": last.isoformat(),
             "provider": provider_name,
         }
-        return self.submit("ingest", ingest_key(names, first, last), params)
+        key = ingest_key(names, first, last)
+        if replace:
+            params["replace"] = True
+            key += ":replace"
+        return self.submit("ingest", key, params)
 
     def submit_feature_build(
-        self, symbols: Sequence[str] | None = None, full: bool = False
+        self, symbols: Sequence[str] | None = None, full: bool = False, timeframe: str | None = None
     ) -> JobRecord:
-        """One feature-build job for ``symbols`` (all symbols with bars when None)."""
+        """One feature-build job for ``symbols`` (all symbols with bars when None), at
+        ``timeframe`` (None: 1Min and the timeframes already built)."""
         names = normalize_symbols(symbols) if symbols else []
         key = f"features:{','.join(sorted(names)) or '*'}:{'full' if full else 'incremental'}"
-        return self.submit("features", key, {"symbols": names, "full": full})
+        params: dict[str, Any] = {"symbols": names, "full": full}
+        if timeframe is not None:
+            key += f":{timeframe}"
+            params["timeframe"] = timeframe
+        return self.submit("features", key, params)
 
     # ---- reading and cancelling ------------------------------------------------------------
     def get(self, job_id: str) -> JobRecord:
@@ -168,7 +185,7 @@ class JobService:
         for job in self.repo.stale_running(stale_before):
             message = f"re-queued: worker {job.worker} stopped heart-beating"
             if self.repo.requeue(job.id, now, message, stale_before=stale_before):
-                self.queue.enqueue(job.id, 0.0)
+                self.queue.enqueue(job.id, 0.0, job.kind)
                 requeued += 1
                 log.warning(message, extra={"job_id": job.id, "kind": job.kind})
         closed = self.repo.close_abandoned_cancels(stale_before, now)
@@ -179,7 +196,7 @@ class JobService:
             if agent is not None and not enabled.get(agent, True):
                 continue
             if self.repo.mark_dispatched(job.id, now, only_parked=True):
-                self.queue.enqueue(job.id, 0.0)
+                self.queue.enqueue(job.id, 0.0, job.kind)
                 dispatched += 1
         return {"requeued": requeued, "dispatched": dispatched, "closed_cancels": closed}
 

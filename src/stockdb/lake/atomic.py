@@ -19,6 +19,7 @@ __all__ = [
     "discard_temp",
     "fsync_dir",
     "remove_stale_temp_files",
+    "sweep_temp_tree",
     "write_temp_parquet",
 ]
 
@@ -119,3 +120,11 @@ def remove_stale_temp_files(folder: Path) -> int:
                     entry.unlink()
                     removed += 1
     return removed
+
+
+def sweep_temp_tree(folder: Path) -> int:
+    """Delete the temp files a crashed writer left in ``folder``'s ``dt=`` partitions (call
+    while holding the writer lock of the symbol ``folder`` belongs to); returns how many."""
+    if not folder.is_dir():
+        return 0
+    return sum(remove_stale_temp_files(p) for p in folder.glob("dt=*") if p.is_dir())

@@ -9,14 +9,15 @@ per symbol at a time.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -24,7 +25,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from stockdb.bars import BAR_SCHEMA, SCHEMA_VERSION, conform
-from stockdb.errors import Conflict, DataIntegrityError, StorageError
+from stockdb.clock import Clock, SystemClock
+from stockdb.errors import (
+    Conflict,
+    DamagedPartition,
+    DataIntegrityError,
+    StockDBError,
+    StorageError,
+)
 from stockdb.lake.atomic import (
     commit_temp,
     discard_temp,
@@ -32,8 +40,12 @@ from stockdb.lake.atomic import (
     remove_stale_temp_files,
     write_temp_parquet,
 )
+from stockdb.lake.integrity import checksum_file, damaged, quarantine_file
 from stockdb.lake.locks import SymbolLocks
 from stockdb.symbols import SYMBOL_PATTERN, normalize_symbol
+
+if TYPE_CHECKING:
+    from stockdb.state.ledger import FileEntry, PartitionLedger
 
 __all__ = ["Lineage", "ParquetLake", "WriteMode", "WriteResult"]
 
@@ -111,9 +123,23 @@ def _sorted_unique(table: pa.Table) -> pa.Table:
 class ParquetLake:
     """Reads and writes the per-session Parquet partitions under ``root``."""
 
-    def __init__(self, root: Path, locks: SymbolLocks) -> None:
+    def __init__(
+        self,
+        root: Path,
+        locks: SymbolLocks,
+        ledger: PartitionLedger | None = None,
+        clock: Clock | None = None,
+        quarantine_root: Path | None = None,
+    ) -> None:
         self.root = root
         self.locks = locks
+        self.ledger = ledger
+        self.clock: Clock = clock or SystemClock()
+        self.quarantine_root = quarantine_root or root.parent / "quarantine"
+
+    def rel_path(self, path: Path) -> str:
+        """``path`` relative to the lake root, as the integrity ledger keys it."""
+        return path.relative_to(self.root).as_posix()
 
     # ---- paths and listing -------------------------------------------------------------
     def symbol_dir(self, symbol: str) -> Path:
@@ -180,15 +206,34 @@ class ParquetLake:
             return BAR_SCHEMA.empty_table()
         try:
             return conform(pq.read_table(path))
-        except (OSError, pa.ArrowInvalid) as exc:
-            raise DataIntegrityError(f"unreadable partition {path}: {exc}") from exc
+        except (OSError, pa.ArrowException) as exc:
+            raise self.report_damaged(path, str(exc)) from exc
+
+    def report_damaged(self, path: Path, reason: str) -> DamagedPartition:
+        """Mark ``path`` damaged in the ledger (best effort) and return the error to raise."""
+        if self.ledger is not None:
+            with contextlib.suppress(StockDBError, ValueError):
+                self.ledger.mark("bars", self.rel_path(path), "damaged", reason[:500])
+        return damaged(path, reason)
+
+    def flagged_sessions(self, symbol: str) -> set[date]:
+        """Sessions of ``symbol`` whose file the ledger knows damaged or missing."""
+        if self.ledger is None:
+            return set()
+        entries = self.ledger.entries("bars", [normalize_symbol(symbol)])
+        return {e.session_date for e in entries if e.status != "ok"}
 
     def lineage(self, symbol: str) -> Lineage | None:
-        """The provider lineage of ``symbol``'s stored bars (from its newest file)."""
+        """The provider lineage of ``symbol``'s stored bars (from its newest readable file)."""
         paths = self.session_paths(symbol)
-        if not paths:
-            return None
-        return Lineage.from_metadata(pq.read_schema(paths[-1][1]).metadata)
+        for _, path in reversed(paths[-5:]):
+            try:
+                return Lineage.from_metadata(pq.read_schema(path).metadata)
+            except (OSError, pa.ArrowException):
+                continue  # a damaged newest file: verify names it; lineage is in every file
+        if paths:
+            raise self.report_damaged(paths[-1][1], "unreadable Parquet footer")
+        return None
 
     # ---- writing -----------------------------------------------------------------------
     @contextmanager
@@ -228,16 +273,20 @@ class ParquetLake:
         symbol: str,
         items: dict[date, tuple[pa.Table, WriteMode]],
         lineage: Lineage,
+        check: bool = True,
     ) -> dict[date, WriteResult]:
         """Persist several sessions of ``symbol`` all-or-nothing (caller holds the lock).
 
         Every changed partition is first written to a durable temp file; only when all of them
-        succeeded are they renamed into place. A full disk therefore changes nothing.
+        succeeded are they renamed into place. A full disk therefore changes nothing. Each
+        committed file's row count, size and checksum go into the integrity ledger.
+        ``check=False`` skips the one-provider check (a --replace switching providers).
         """
         symbol = normalize_symbol(symbol)
-        self.check_lineage(symbol, lineage)
+        if check:
+            self.check_lineage(symbol, lineage)
         results: dict[date, WriteResult] = {}
-        pending: list[tuple[Path, Path]] = []
+        pending: list[tuple[Path, Path, date, int]] = []
         symbol_existed = self.symbol_dir(symbol).exists()
         try:
             for day, (bars, mode) in sorted(items.items()):
@@ -246,12 +295,22 @@ class ParquetLake:
                 if result.changed and result.table.num_rows:
                     dest = self.partition_path(symbol, day)
                     table = result.table.replace_schema_metadata(lineage.metadata())
-                    pending.append((write_temp_parquet(table, dest), dest))
+                    pending.append((write_temp_parquet(table, dest), dest, day, table.num_rows))
         except BaseException:
-            for tmp, _ in pending:
+            for tmp, *_ in pending:
                 discard_temp(tmp)
             raise
-        for tmp, dest in pending:
+        entries = [self._entry(symbol, day, tmp, dest, rows) for tmp, dest, day, rows in pending]
+        if self.ledger is not None and entries:
+            # Write-ahead: checksums first (keeping the previous ones), then the renames, so a
+            # crash anywhere leaves files that verify.
+            try:
+                self.ledger.record([e for e in entries if e is not None])
+            except BaseException:
+                for tmp, *_ in pending:
+                    discard_temp(tmp)
+                raise
+        for tmp, dest, *_ in pending:
             commit_temp(tmp, dest)
         if pending:
             # New dt= folders (and a new symbol folder) must be durable entries too.
@@ -260,6 +319,27 @@ class ParquetLake:
                 fsync_dir(self.root)
         return results
 
+    def _entry(self, symbol: str, day: date, tmp: Path, dest: Path, rows: int) -> FileEntry | None:
+        if self.ledger is None:
+            return None
+        from stockdb.state.ledger import FileEntry
+
+        size, digest = checksum_file(tmp)
+        return FileEntry(
+            "bars", self.rel_path(dest), symbol, day, rows, size, digest, self.clock.now()
+        )
+
+    def quarantine(self, symbol: str, day: date, reason: str, now: datetime) -> Path | None:
+        """Move one session's file to the quarantine folder and forget its ledger entry
+        (caller holds the writer lock); returns where it went, None when there was no file."""
+        path = self.partition_path(symbol, day)
+        if not path.exists():
+            return None
+        moved = quarantine_file(path, self.root.parent, self.quarantine_root, reason, now)
+        if self.ledger is not None:
+            self.ledger.forget("bars", [self.rel_path(path)])
+        return moved
+
     def _merged(self, symbol: str, day: date, bars: pa.Table, mode: WriteMode) -> WriteResult:
         """What the partition should hold after writing ``bars`` with ``mode`` (pure read)."""
         incoming = _sorted_unique(conform(bars))
@@ -267,7 +347,14 @@ class ParquetLake:
             raise DataIntegrityError(f"bars for another symbol were routed to {symbol}")
         path = self.partition_path(symbol, day)
         remove_stale_temp_files(path.parent)
-        existing = self.read_session(symbol, day)
+        try:
+            existing = self.read_session(symbol, day)
+        except DamagedPartition:
+            if mode != "replace":
+                raise
+            # Replacing a damaged file: set it aside first (never deleted), then write anew.
+            self.quarantine(symbol, day, "damaged", self.clock.now())
+            existing = BAR_SCHEMA.empty_table()
         old_ts = _ts_us(existing)
         new_ts = _ts_us(incoming)
         overlap = np.isin(new_ts, old_ts)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import and_, select
 
 from stockdb.errors import InvalidInput
+from stockdb.obs.redact import Redactor
 from stockdb.state import tables
 from stockdb.state.store import StateStore, as_utc
 from stockdb.symbols import normalize_symbol
@@ -39,11 +40,14 @@ def query_logs(
     limit: int = 100,
     after_id: int | None = None,
     job_id: str | None = None,
+    redactor: Redactor | None = None,
 ) -> list[dict[str, Any]]:
     """The newest ``limit`` log rows matching the filters, oldest first, JSON-safe.
 
     ``level`` is a minimum (``WARNING`` includes errors); ``after_id`` returns only rows newer
-    than that id (for ``--follow``). Raises InvalidInput for a bad level, symbol or limit.
+    than that id (for ``--follow``). With a ``redactor`` (what the API serves), messages and
+    extras carry no absolute paths or library traceback frames. Raises InvalidInput for a bad
+    level, symbol or limit.
     """
     if not 1 <= limit <= MAX_LOG_LIMIT:
         raise InvalidInput(f"limit must be between 1 and {MAX_LOG_LIMIT}")
@@ -85,4 +89,8 @@ def query_logs(
                 "extra": m["extra"] or {},
             }
         )
+    if redactor is not None:
+        for record in out:
+            record["message"] = redactor.text(record["message"])
+            record["extra"] = redactor.value(record["extra"])
     return out

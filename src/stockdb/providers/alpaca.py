@@ -36,10 +36,10 @@ from stockdb.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from stockdb.providers.alpaca_wire import bars_table, format_rfc3339, keep_range
+from stockdb.providers.alpaca_wire import bars_table, format_rfc3339
 from stockdb.providers.base import ProviderStats
 from stockdb.providers.retry import RetryEvent, RetryPolicy
-from stockdb.providers.throttle import RateLimiter, parse_rate_limit_headers
+from stockdb.providers.throttle import RateLimiter, RequestPacer, parse_rate_limit_headers
 
 __all__ = ["LOGGER_NAME", "PAGE_LIMIT", "AlpacaProvider"]
 
@@ -63,7 +63,7 @@ class AlpacaProvider:
     def __init__(
         self,
         settings: Settings,
-        limiter: RateLimiter | None = None,
+        limiter: RequestPacer | None = None,
         client: httpx.Client | None = None,
         clock: Clock | None = None,
         batch_size: int = 100,
@@ -84,7 +84,7 @@ class AlpacaProvider:
         self._secret = settings.alpaca_secret_key
         self._timeout_s = settings.alpaca_timeout_s
         self._clock = clock or SystemClock()
-        self._limiter = limiter or RateLimiter(self._clock)
+        self._limiter: RequestPacer = limiter or RateLimiter(self._clock)
         self._owns_client = client is None
         self._client = client or httpx.Client(timeout=settings.alpaca_timeout_s)
         self._retry = retry or RetryPolicy()
@@ -181,7 +181,8 @@ class AlpacaProvider:
         while True:
             page_params = dict(params) if token is None else {**params, "page_token": token}
             table, payload = self._get(path, page_params, parse)
-            table = keep_range(table, lo, hi)
+            # Bars outside lo..hi are passed on: the caller's validation counts them as
+            # rejected and logs them (dropping them here would hide a misbehaving upstream).
             if table.num_rows:
                 yield table
             next_token = payload.get("next_page_token")

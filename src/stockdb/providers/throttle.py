@@ -18,10 +18,17 @@ import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from stockdb.clock import Clock, SystemClock
 
-__all__ = ["RateLimitHeaders", "RateLimitState", "RateLimiter", "parse_rate_limit_headers"]
+__all__ = [
+    "RateLimitHeaders",
+    "RateLimitState",
+    "RateLimiter",
+    "RequestPacer",
+    "parse_rate_limit_headers",
+]
 
 _SAME_WINDOW_S = 0.5  # resets this close together name the same quota window
 _EPSILON_S = 1e-6  # clocks tick in microseconds; closer than this is "now"
@@ -88,6 +95,25 @@ def parse_rate_limit_headers(headers: Mapping[str, str]) -> RateLimitHeaders:
     )
 
 
+class RequestPacer(Protocol):
+    """What the Alpaca client needs of a limiter: this in-process one, or a fleet-wide one
+    (:mod:`stockdb.providers.shared_limit`). Call :meth:`acquire` before each request and
+    exactly one of :meth:`record_response` or :meth:`record_failure` after it, on the same
+    thread."""
+
+    def acquire(self) -> float: ...
+
+    def record_response(
+        self, headers: Mapping[str, str], *, rate_limited: bool = False
+    ) -> None: ...
+
+    def record_failure(self) -> None: ...
+
+    def state(self) -> RateLimitState: ...
+
+    def close(self) -> None: ...
+
+
 class RateLimiter:
     """Paces requests to the upstream's quota; thread-safe; share one per process.
 
@@ -130,6 +156,9 @@ class RateLimiter:
             return RateLimitState(
                 self._limit, self._remaining, self._reset_at, self._window_s, self._in_flight
             )
+
+    def close(self) -> None:
+        """Nothing to release (the shared limiters hold connections)."""
 
     def _roll(self, now: float) -> None:
         """Open a fresh window when the known or assumed reset has passed (lock held)."""

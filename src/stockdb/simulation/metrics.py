@@ -1,9 +1,16 @@
-"""Backtest statistics as pure functions of the equity curve, the position and the trades."""
+"""Backtest statistics as pure functions of the equity curve, its timestamps and the trades.
+
+Risk and return figures are annualised from DAILY returns, as empyrical, quantstats and
+pyfolio do: the equity at each New York session's last bar, the first session measured
+against the initial cash, 252 sessions a year. They are never annualised from a bar count
+(minute bars are sparse and sessions differ in length). The drawdown is measured over every
+bar.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,82 +20,145 @@ from stockdb.errors import InvalidInput
 from stockdb.simulation.engine import EngineResult, Trades
 
 __all__ = [
-    "EXTENDED_SESSION_MINUTES",
-    "REGULAR_SESSION_MINUTES",
     "TRADING_DAYS_PER_YEAR",
-    "Annualisation",
-    "annualisation",
-    "infer_annualisation",
+    "Drawdown",
+    "annual_volatility",
+    "cagr",
+    "calmar",
+    "daily_returns",
     "max_drawdown",
     "performance",
+    "profit_factor",
     "round_trip_pnl",
+    "session_equity",
+    "sharpe",
+    "sortino",
 ]
 
 TRADING_DAYS_PER_YEAR = 252
-REGULAR_SESSION_MINUTES = 390
-EXTENDED_SESSION_MINUTES = 960
 _SESSION_TZ = "America/New_York"
+_SQRT_YEAR = math.sqrt(TRADING_DAYS_PER_YEAR)
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def session_equity(ts: pd.Series | pd.DatetimeIndex, equity: np.ndarray) -> pd.Series:
+    """The equity at each New York session's last bar, indexed by the session date.
+
+    ``ts`` are the bars' UTC stamps in time order. Minute bars lie within a session's
+    extended hours (04:00-20:00 New York), so the New York calendar date is the session.
+    Raises InvalidInput when the lengths differ or the stamps are not in order.
+    """
+    stamps = pd.DatetimeIndex(pd.to_datetime(ts, utc=True))
+    values = np.asarray(equity, dtype=np.float64)
+    if stamps.shape[0] != values.shape[0]:
+        raise InvalidInput(f"{stamps.shape[0]} timestamps for {values.shape[0]} equity values")
+    if not stamps.is_monotonic_increasing:
+        raise InvalidInput("equity timestamps must be in time order")
+    days = stamps.tz_convert(_SESSION_TZ).date
+    series = pd.Series(values, index=pd.Index(days, name="session"))
+    return series.groupby(level=0, sort=True).last()
+
+
+def daily_returns(
+    ts: pd.Series | pd.DatetimeIndex, equity: np.ndarray, initial_cash: float
+) -> pd.Series:
+    """Session-to-session returns; the first session is measured against ``initial_cash``."""
+    daily = session_equity(ts, equity)
+    previous = np.concatenate(([initial_cash], daily.to_numpy()[:-1]))
+    returns = np.divide(daily.to_numpy(), previous, out=np.ones(len(daily)), where=previous > 0)
+    return pd.Series(returns - 1.0, index=daily.index, name="return")
+
+
+def sharpe(returns: np.ndarray) -> float | None:
+    """mean / std (ddof 1) x sqrt(252), risk-free 0; None under two returns or no spread."""
+    r = np.asarray(returns, dtype=np.float64)
+    if r.size < 2:
+        return None
+    sd = float(np.std(r, ddof=1))
+    return _finite(float(np.mean(r)) / sd * _SQRT_YEAR) if sd > 0 else None
+
+
+def annual_volatility(returns: np.ndarray) -> float | None:
+    """std (ddof 1) x sqrt(252); None under two returns."""
+    r = np.asarray(returns, dtype=np.float64)
+    return _finite(float(np.std(r, ddof=1)) * _SQRT_YEAR) if r.size >= 2 else None
+
+
+def sortino(returns: np.ndarray) -> float | None:
+    """empyrical's definition: mean x 252 over the downside deviation
+    sqrt(mean(min(r, 0)^2)) x sqrt(252); None under two returns or without a losing day."""
+    r = np.asarray(returns, dtype=np.float64)
+    if r.size < 2:
+        return None
+    downside = math.sqrt(float(np.mean(np.square(np.minimum(r, 0.0))))) * _SQRT_YEAR
+    if downside <= 0:
+        return None
+    return _finite(float(np.mean(r)) * TRADING_DAYS_PER_YEAR / downside)
+
+
+def cagr(ratio: float, sessions: int) -> float | None:
+    """(final / initial) ^ (252 / sessions) - 1; -1 when everything is lost."""
+    if sessions < 1:
+        return None
+    if ratio <= 0:
+        return -1.0
+    try:
+        return _finite(math.exp(math.log(ratio) * TRADING_DAYS_PER_YEAR / sessions) - 1.0)
+    except OverflowError:
+        return None
+
+
+def calmar(returns: np.ndarray) -> float | None:
+    """CAGR over the absolute max drawdown of the DAILY curve (empyrical's calmar_ratio);
+    None without a drawdown."""
+    r = np.asarray(returns, dtype=np.float64)
+    if r.size < 1:
+        return None
+    curve = np.concatenate(([1.0], np.cumprod(1.0 + r)))
+    depth = max_drawdown(curve).depth
+    growth = cagr(float(curve[-1]), int(r.size))
+    if depth >= 0 or growth is None:
+        return None
+    return _finite(growth / abs(depth))
 
 
 @dataclass(frozen=True)
-class Annualisation:
-    """How per-bar figures become yearly: ``bars_per_year = 252 * bars_per_session``."""
+class Drawdown:
+    """The deepest fall from a running peak: ``depth`` (a fraction <= 0); the bar index of
+    the peak before it, of the trough and of the recovery to the peak (None while under
+    water); ``bars`` from the peak to the recovery or the last bar; ``longest_bars`` the
+    longest run of bars spent below a previous peak."""
 
-    bar_minutes: float
-    session_minutes: float
-    bars_per_session: float
-    bars_per_year: float
-
-    def as_dict(self) -> dict[str, float]:
-        return asdict(self)
-
-
-def annualisation(
-    bar_minutes: float = 1.0, session_minutes: float = REGULAR_SESSION_MINUTES
-) -> Annualisation:
-    """The factor for bars of ``bar_minutes`` in sessions of ``session_minutes``.
-
-    Raises InvalidInput unless both are positive and a bar fits in a session.
-    """
-    if not bar_minutes > 0 or not session_minutes >= bar_minutes:
-        raise InvalidInput(
-            f"bar of {bar_minutes} min and session of {session_minutes} min make no year"
-        )
-    per_session = session_minutes / bar_minutes
-    return Annualisation(
-        bar_minutes=float(bar_minutes),
-        session_minutes=float(session_minutes),
-        bars_per_session=per_session,
-        bars_per_year=TRADING_DAYS_PER_YEAR * per_session,
-    )
+    depth: float
+    peak: int
+    trough: int
+    recovery: int | None
+    bars: int
+    longest_bars: int
 
 
-def infer_annualisation(ts: pd.Series) -> Annualisation:
-    """The factor for bars stamped ``ts`` (UTC): bar size from the median step, in whole
-    minutes; session length 390 minutes, or 960 when any bar lies outside regular hours."""
-    stamps = pd.DatetimeIndex(pd.to_datetime(ts, utc=True))
-    steps = np.diff(stamps.tz_convert(None).to_numpy()) / np.timedelta64(1, "m")
-    positive = steps[steps > 0]
-    bar = max(1.0, float(round(np.median(positive)))) if positive.size else 1.0
-    local = stamps.tz_convert(_SESSION_TZ)
-    minute = local.hour * 60 + local.minute
-    regular = bool(np.all((minute >= 9 * 60 + 30) & (minute < 16 * 60)))
-    session = REGULAR_SESSION_MINUTES if regular else EXTENDED_SESSION_MINUTES
-    return annualisation(min(bar, float(session)), session)
-
-
-def max_drawdown(curve: np.ndarray) -> tuple[float, int]:
-    """The deepest fall from a running peak (a fraction <= 0) and the longest run of bars
-    spent below a previous peak."""
-    curve = np.asarray(curve, dtype=np.float64)
-    if curve.size == 0:
-        return 0.0, 0
-    peak = np.maximum.accumulate(curve)
-    depth = np.divide(curve, peak, out=np.ones_like(curve), where=peak > 0) - 1.0
+def max_drawdown(curve: np.ndarray) -> Drawdown:
+    """The maximum drawdown of ``curve`` over every point (see :class:`Drawdown`)."""
+    values = np.asarray(curve, dtype=np.float64)
+    if values.size == 0:
+        return Drawdown(0.0, 0, 0, 0, 0, 0)
+    peak = np.maximum.accumulate(values)
+    depth = np.divide(values, peak, out=np.ones_like(values), where=peak > 0) - 1.0
+    trough = int(np.argmin(depth))
+    worst = float(depth[trough])
+    if worst >= 0:
+        return Drawdown(0.0, 0, 0, 0, 0, 0)
+    peak_at = int(np.flatnonzero(values[: trough + 1] >= peak[trough])[-1])
+    after = np.flatnonzero(values[trough:] >= peak[trough])
+    recovery = int(trough + after[0]) if after.size else None
+    bars = (recovery if recovery is not None else values.size - 1) - peak_at
     at_peak = np.flatnonzero(depth >= 0.0)
-    bounds = np.append(at_peak, curve.size) if at_peak.size else np.array([-1, curve.size])
+    bounds = np.append(at_peak, values.size)
     longest = int((np.diff(bounds) - 1).max()) if bounds.size > 1 else 0
-    return float(depth.min()), max(0, longest)
+    return Drawdown(worst, peak_at, trough, recovery, bars, max(0, longest))
 
 
 def round_trip_pnl(trades: Trades) -> np.ndarray:
@@ -104,53 +174,59 @@ def round_trip_pnl(trades: Trades) -> np.ndarray:
     return np.asarray(proceeds - cost, dtype=np.float64)
 
 
-def _finite(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
+def profit_factor(pnl: np.ndarray) -> float | None:
+    """Gross profit over gross loss of the round trips; None without a losing one."""
+    loss = float(-pnl[pnl < 0].sum())
+    return _finite(float(pnl[pnl > 0].sum()) / loss) if loss > 0 else None
 
 
-def performance(result: EngineResult, factor: Annualisation) -> dict[str, Any]:
-    """Total return, CAGR, annualised volatility and Sharpe (risk-free 0), max drawdown and
-    its duration in bars, fills, round trips, win rate and exposure of one simulation.
+def performance(result: EngineResult, ts: pd.Series | pd.DatetimeIndex) -> dict[str, Any]:
+    """Every figure of one simulation whose bars are stamped ``ts``.
 
-    Returns start from the initial cash (the curve is ``[cash, equity...]``); years are
-    ``bars / bars_per_year``. Figures that cannot be computed are None.
+    Daily (252 sessions a year, see the module docstring): sharpe, volatility, sortino,
+    cagr, calmar. Over every bar, the curve being ``[initial cash, equity...]``: total
+    return, max drawdown with its peak, trough, recovery and duration (bars and the peak to
+    recovery time in days). Plus fills, round trips, win rate, profit factor, exposure and
+    fees. Figures that cannot be computed are None.
     """
-    curve = np.concatenate(([result.initial_cash], np.asarray(result.equity, np.float64)))
-    bars = curve.size - 1
-    prev = curve[:-1]
-    returns = np.divide(curve[1:], prev, out=np.ones(bars), where=prev > 0) - 1.0
-    ratio = curve[-1] / result.initial_cash
-    years = bars / factor.bars_per_year
-    cagr: float | None
-    if ratio <= 0:
-        cagr = -1.0
-    else:
-        try:
-            cagr = _finite(math.exp(math.log(ratio) / years) - 1.0)
-        except OverflowError:
-            cagr = None
-    volatility = sharpe = None
-    if bars >= 2:
-        sd = float(np.std(returns, ddof=1))
-        volatility = _finite(sd * math.sqrt(factor.bars_per_year))
-        if sd > 0:
-            sharpe = _finite(float(np.mean(returns)) / sd * math.sqrt(factor.bars_per_year))
-    depth, duration = max_drawdown(curve)
+    equity = np.asarray(result.equity, np.float64)
+    stamps = pd.DatetimeIndex(pd.to_datetime(ts, utc=True))
+    returns = daily_returns(stamps, equity, result.initial_cash).to_numpy()
+    curve = np.concatenate(([result.initial_cash], equity))
+    ratio = float(curve[-1] / result.initial_cash)
+    dd = max_drawdown(curve)
+
+    def stamp(point: int | None) -> str | None:
+        # Curve point k > 0 is bar k - 1; point 0 (the initial cash) is before the first bar.
+        return None if point is None else stamps[max(point - 1, 0)].isoformat()
+
+    end = dd.recovery if dd.recovery is not None else curve.size - 1
+    duration = (stamps[max(end - 1, 0)] - stamps[max(dd.peak - 1, 0)]) if equity.size else None
     pnl = round_trip_pnl(result.trades)
     return {
-        "bars": bars,
+        "bars": int(equity.size),
+        "sessions": int(returns.size),
         "initial_cash": result.initial_cash,
         "final_equity": float(curve[-1]),
-        "total_return": float(ratio - 1.0),
-        "cagr": cagr,
-        "volatility": volatility,
-        "sharpe": sharpe,
-        "max_drawdown": depth,
-        "max_drawdown_bars": duration,
+        "total_return": ratio - 1.0,
+        "cagr": cagr(ratio, int(returns.size)),
+        "volatility": annual_volatility(returns),
+        "sharpe": sharpe(returns),
+        "sortino": sortino(returns),
+        "calmar": calmar(returns),
+        "max_drawdown": dd.depth,
+        "max_drawdown_bars": dd.bars,
+        "max_drawdown_days": (
+            duration.total_seconds() / 86_400 if duration is not None and dd.depth < 0 else 0.0
+        ),
+        "max_drawdown_peak": stamp(dd.peak) if dd.depth < 0 else None,
+        "max_drawdown_trough": stamp(dd.trough) if dd.depth < 0 else None,
+        "max_drawdown_recovery": stamp(dd.recovery) if dd.depth < 0 else None,
+        "longest_underwater_bars": dd.longest_bars,
         "trades": len(result.trades),
         "round_trips": int(pnl.size),
         "win_rate": float((pnl > 0).mean()) if pnl.size else None,
-        "exposure": float(np.mean(np.asarray(result.shares) > 0)) if bars else 0.0,
+        "profit_factor": profit_factor(pnl),
+        "exposure": float(np.mean(np.asarray(result.shares) > 0)) if equity.size else 0.0,
         "fees": float(np.sum(result.trades.fee)),
-        "annualisation": factor.as_dict(),
     }

@@ -10,7 +10,7 @@ import shutil
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from stockdb.config import Settings
 from stockdb.errors import Conflict, InvalidInput, NotFound
 from stockdb.lake.atomic import atomic_write_parquet
 from stockdb.simulation.engine import EngineResult, Fill, buy_and_hold, simulate
-from stockdb.simulation.metrics import annualisation, infer_annualisation, performance
+from stockdb.simulation.metrics import performance
 from stockdb.simulation.signals import signals_from_predictions
 from stockdb.state import tables
 from stockdb.state.store import StateStore, as_utc, utcnow
@@ -32,13 +32,20 @@ from stockdb.symbols import normalize_symbol
 from stockdb.training.dataset import FeatureSource, build_dataset
 from stockdb.training.registry import ModelRecord, ModelRegistry, check_model_id
 
-__all__ = ["SimulationRecord", "SimulationRequest", "SimulationService", "overlaps"]
+__all__ = [
+    "SimulationRecord",
+    "SimulationRequest",
+    "SimulationService",
+    "out_of_sample_start",
+    "overlaps",
+]
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, str], None]
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 OVERLAP_WARNING = "the simulated window overlaps the model's training window"
+_NEW_YORK = "America/New_York"
 
 
 @dataclass(frozen=True)
@@ -46,7 +53,9 @@ class SimulationRequest:
     """Which model to replay on which symbol and period, with cash, fill mode and costs.
 
     ``symbol`` None trades the model's primary ticker; context tickers stay the model's.
-    ``bars_per_session`` None infers the annualisation from the bars' timestamps.
+    Out of sample by default: without ``start`` the period begins at the first session
+    after the model's training window (which already reaches ``horizon`` bars past its last
+    training row); a period that overlaps that window is refused unless ``in_sample``.
     """
 
     model_id: str
@@ -57,7 +66,7 @@ class SimulationRequest:
     fill: Fill = "close"
     fee_bps: float = 0.0
     slippage_bps: float = 0.0
-    bars_per_session: float | None = None
+    in_sample: bool = False
 
     def validate(self) -> None:
         """Raise InvalidInput for a malformed field; costs and prices are checked by the engine."""
@@ -70,8 +79,6 @@ class SimulationRequest:
             raise InvalidInput(f"fill must be 'close' or 'next_open', not {self.fill!r}")
         if not math.isfinite(self.cash) or self.cash <= 0:
             raise InvalidInput(f"starting cash must be positive, not {self.cash}")
-        if self.bars_per_session is not None and not self.bars_per_session > 0:
-            raise InvalidInput("bars_per_session must be positive")
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,42 @@ def overlaps(window: dict[str, Any] | None, start: pd.Timestamp, end: pd.Timesta
     lo = pd.Timestamp(window["start"])
     hi = pd.Timestamp(window["end"])
     return bool(start <= hi and end >= lo)
+
+
+def out_of_sample_start(window: dict[str, Any] | None) -> date | None:
+    """The first New York date after a ``{"end"}`` training window (None without one)."""
+    if not window or window.get("end") is None:
+        return None
+    last = pd.Timestamp(window["end"])
+    last = last.tz_localize("UTC") if last.tzinfo is None else last
+    return last.tz_convert(_NEW_YORK).date() + timedelta(days=1)
+
+
+def _start(request: SimulationRequest, model_id: str, train: dict[str, Any] | None) -> date | None:
+    """The first date to load: the request's, else the out-of-sample default (see
+    :meth:`SimulationService.preflight`)."""
+    oos_from = out_of_sample_start(train)
+    if request.in_sample or oos_from is None or not train:
+        return request.start
+    allow = "pass --in-sample (in_sample: true) to simulate over the training window"
+    if request.start is None:
+        if request.end is not None and request.end < oos_from:
+            raise InvalidInput(
+                f"nothing out of sample is left: model {model_id} trained on bars through "
+                f"{oos_from - timedelta(days=1)}, after end {request.end}; {allow}"
+            )
+        return oos_from
+    first = pd.Timestamp(train["start"])
+    first = first.tz_localize("UTC") if first.tzinfo is None else first
+    if request.start < oos_from and (
+        request.end is None or request.end >= first.tz_convert(_NEW_YORK).date()
+    ):
+        raise InvalidInput(
+            f"{request.start}..{request.end or 'the last bar'} overlaps model {model_id}'s "
+            f"training window ({train['start']} to {train['end']}); start on or after "
+            f"{oos_from} or {allow}"
+        )
+    return request.start
 
 
 def _record(row: RowMapping) -> SimulationRecord:
@@ -156,7 +199,19 @@ class SimulationService:
         context = list(record.tickers[1:])
         if symbol in context:
             raise InvalidInput(f"{symbol} is one of the model's context tickers")
-        dataset = build_dataset(self.features, [symbol, *context], request.start, request.end)
+        train = record.windows.get("train")
+        oos_from = out_of_sample_start(train)
+        start = _start(request, record.id, train)
+        try:
+            dataset = build_dataset(self.features, [symbol, *context], start, request.end)
+        except NotFound:
+            if start is None or start != oos_from or request.start is not None:
+                raise
+            raise InvalidInput(
+                f"nothing out of sample is left: model {record.id} trained on bars up to "
+                f"{train['end'] if train else '?'} and {symbol} has no stored bars from "
+                f"{oos_from} on; store newer bars or pass --in-sample (in_sample: true)"
+            ) from None
         report(1, total, f"loaded {dataset.rows} rows of {','.join(dataset.tickers)}")
         loaded = self.models.load(request.model_id, feature_set_hash=dataset.set_hash)
         missing = [f for f in record.features if f not in dataset.frame.columns]
@@ -174,24 +229,26 @@ class SimulationService:
         )
         bench = buy_and_hold(close, request.cash, request.fee_bps, request.slippage_bps)
         report(3, total, f"simulated {len(result.trades)} fills")
-        factor = (
-            annualisation(1.0, request.bars_per_session)
-            if request.bars_per_session is not None
-            else infer_annualisation(frame["ts"])
-        )
         ts = frame["ts"]
-        overlap = overlaps(record.windows.get("train"), ts.iloc[0], ts.iloc[-1])
+        overlap = overlaps(train, ts.iloc[0], ts.iloc[-1])
+        if overlap and not request.in_sample:  # the dates' check missed it: refuse anyway
+            raise InvalidInput(
+                f"{ts.iloc[0]}..{ts.iloc[-1]} overlaps model {record.id}'s training window "
+                f"({train}); pass --in-sample (in_sample: true) to allow it"
+            )
         sim_id = f"{utcnow():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:12]}"
         folder = self.settings.simulations_dir / sim_id
         params = self._params(request, symbol, record, dataset.dropped, ts)
+        params["out_of_sample_from"] = oos_from.isoformat() if oos_from else None
+        params["start"] = start.isoformat() if start else None
         row = {
             "id": sim_id,
             "model_id": record.id,
             "symbol": symbol,
             "created_at": utcnow(),
             "params": params,
-            "metrics": performance(result, factor),
-            "benchmark_metrics": performance(bench, factor),
+            "metrics": performance(result, ts),
+            "benchmark_metrics": performance(bench, ts),
             "overlaps_training": overlap,
             "equity_path": str(folder / "equity.parquet"),
             "trades_path": str(folder / "trades.parquet"),
@@ -217,6 +274,17 @@ class SimulationService:
         report(total, total, f"stored simulation {sim_id}")
         return self.get(sim_id)
 
+    def preflight(self, request: SimulationRequest) -> date | None:
+        """Check what can be checked without reading bars; return the first date to load.
+
+        Raises InvalidInput for a bad request, for an ``end`` before the out-of-sample
+        default start, and (unless ``in_sample``) for explicit dates overlapping the training
+        window's sessions; NotFound for an unknown model.
+        """
+        request.validate()
+        record = self.models.get(request.model_id)
+        return _start(request, record.id, record.windows.get("train"))
+
     @staticmethod
     def _params(
         request: SimulationRequest,
@@ -236,6 +304,7 @@ class SimulationService:
             "fill": request.fill,
             "fee_bps": request.fee_bps,
             "slippage_bps": request.slippage_bps,
+            "in_sample": request.in_sample,
             "feature_set_hash": record.feature_set_hash,
             "dropped_by_context": dropped,
         }

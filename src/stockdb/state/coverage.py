@@ -115,6 +115,16 @@ class CoverageRepo:
         with self.store.engine.begin() as conn:
             conn.execute(delete(tables.coverage).where(tables.coverage.c.symbol == symbol))
 
+    def forget_sessions(self, symbol: str, days: list[date]) -> None:
+        """Drop the coverage rows of ``days`` so the gap scan sees them missing again."""
+        if not days:
+            return
+        c = tables.coverage.c
+        with self.store.engine.begin() as conn:
+            conn.execute(
+                delete(tables.coverage).where(and_(c.symbol == symbol, c.session_date.in_(days)))
+            )
+
     def ensure_symbol(self, symbol: str, provider: str, feed: str) -> None:
         now = utcnow()
         with self.store.engine.begin() as conn:

@@ -7,7 +7,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, func, insert, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    create_engine,
+    event,
+    func,
+    insert,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -40,11 +51,24 @@ def _create_corporate_actions(conn: Connection) -> None:
     tables.corporate_actions.create(conn, checkfirst=True)
 
 
+def _create_partition_files(conn: Connection) -> None:
+    tables.partition_files.create(conn, checkfirst=True)
+
+
+def _add_previous_checksums(conn: Connection) -> None:
+    present = {c["name"] for c in inspect(conn).get_columns("partition_files")}
+    for name, kind in (("prev_size", "BIGINT"), ("prev_checksum", "VARCHAR(64)")):
+        if name not in present:
+            conn.execute(text(f"ALTER TABLE partition_files ADD COLUMN {name} {kind}"))
+
+
 # Ordered schema migrations; append, never edit. Version 1 creates the initial tables.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema", _create_all),
     (2, "feature partition records", _create_feature_partitions),
     (3, "corporate actions", _create_corporate_actions),
+    (4, "partition file checksums", _create_partition_files),
+    (5, "previous partition checksums", _add_previous_checksums),
 ]
 
 

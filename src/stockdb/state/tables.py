@@ -34,6 +34,7 @@ __all__ = [
     "logs",
     "metadata",
     "models",
+    "partition_files",
     "schema_version",
     "simulations",
     "symbols",
@@ -262,4 +263,26 @@ corporate_actions = Table(
     Column("cash_amount", Float),  # cash dividends: per share
     Column("source", String(32), nullable=False),  # alpaca|synthetic|file
     Column("fetched_at", TS, nullable=False),
+)
+
+# The integrity ledger: every partition file written (bars and features), with its row count,
+# size and content checksum at write time; ``status`` is ok|damaged|missing once checked.
+partition_files = Table(
+    "partition_files",
+    metadata,
+    Column("kind", String(16), primary_key=True),  # bars|features
+    Column("rel_path", String(400), primary_key=True),  # relative to the kind's root folder
+    Column("symbol", String(16), nullable=False),
+    Column("session_date", Date, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("checksum", String(64), nullable=False),
+    # The previous write's size and checksum: a crash between recording and renaming leaves
+    # the old file, which must still verify.
+    Column("prev_size", BigInteger),
+    Column("prev_checksum", String(64)),
+    Column("status", String(16), nullable=False, default="ok"),
+    Column("problem", Text),
+    Column("written_at", TS, nullable=False),
+    Index("ix_partition_files_symbol", "kind", "symbol"),
 )

@@ -63,6 +63,7 @@ class RecordedRequest:
     status: int  # 0 when the connection was dropped on purpose
     rows: int
     injected: str | None  # the fault served, if any
+    at: float = 0.0  # when it was answered, in epoch seconds of the server's clock
 
 
 class _Server(ThreadingHTTPServer):
@@ -255,8 +256,11 @@ class FakeAlpacaServer:
         injected: str | None,
     ) -> None:
         headers = {k.lower(): v for k, v in handler.headers.items() if k.lower() != _SECRET_HEADER}
+        at = self.clock.now().timestamp()
         with self._lock:
-            self._requests.append(RecordedRequest(path, params, headers, status, rows, injected))
+            self._requests.append(
+                RecordedRequest(path, params, headers, status, rows, injected, at)
+            )
 
     def _quota(self, consume: bool) -> tuple[dict[str, str], bool]:
         """Rate-limit headers for a response now, and whether the quota allowed it."""

@@ -162,10 +162,12 @@ class ModelRegistry:
             digest = _sha256(tmp)
             tmp.replace(dest)
             fsync_dir(dest.parent)
-        except OSError as exc:
+        except BaseException as exc:  # also a job ended mid-write: leave no temp file
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
-            raise StorageError(f"cannot write model artifact {dest}: {exc.strerror}") from exc
+            if isinstance(exc, OSError):
+                raise StorageError(f"cannot write model artifact {dest}: {exc.strerror}") from exc
+            raise
         return digest
 
     def save(self, pipeline: Pipeline, draft: ModelDraft) -> ModelRecord:

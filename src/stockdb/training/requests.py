@@ -1,7 +1,13 @@
-"""Training and simulation requests from plain JSON-like params (API bodies, job params)."""
+"""Training and simulation requests from plain JSON-like params (API bodies, CLI, job params).
+
+Every number must be finite and in range (fractions in (0, 1), costs 0-10000 bps, cash up to
+1e12) and model parameters within :data:`~stockdb.training.models.PARAM_LIMITS`, so a bad
+request is refused here, before any job is queued.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -9,6 +15,7 @@ from stockdb.dates import parse_date
 from stockdb.errors import InvalidInput
 from stockdb.simulation.service import SimulationRequest
 from stockdb.symbols import normalize_symbol, normalize_symbols
+from stockdb.training.models import check_params, non_finite_param
 from stockdb.training.service import TrainRequest, WalkForward
 
 __all__ = ["simulation_request", "train_request"]
@@ -28,7 +35,17 @@ _TRAIN_KEYS = {
     "validation_end",
     "walk_forward",
 }
-_SIM_KEYS = {"model_id", "symbol", "start", "end", "cash", "fill", "fee_bps", "slippage_bps"}
+_SIM_KEYS = {
+    "model_id",
+    "symbol",
+    "start",
+    "end",
+    "cash",
+    "fill",
+    "fee_bps",
+    "slippage_bps",
+    "in_sample",
+}
 
 
 def _unknown(params: Mapping[str, Any], allowed: set[str]) -> None:
@@ -37,11 +54,48 @@ def _unknown(params: Mapping[str, Any], allowed: set[str]) -> None:
         raise InvalidInput(f"unknown field(s): {', '.join(extra)}")
 
 
-def _number(params: Mapping[str, Any], name: str, default: float) -> float:
+MAX_CASH = 1e12
+MAX_FOLDS = 50
+
+
+def _number(
+    params: Mapping[str, Any],
+    name: str,
+    default: float,
+    low: float,
+    high: float,
+    open_low: bool = False,
+    open_high: bool = False,
+) -> float:
+    """``params[name]`` as a finite float within ``low..high`` (ends excluded when open)."""
     value = params.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidInput(f"{name} must be a number")
-    return float(value)
+    number = float(value)
+    above = number > low if open_low else number >= low
+    below = number < high if open_high else number <= high
+    if not (math.isfinite(number) and above and below):
+        left, right = "(" if open_low else "[", ")" if open_high else "]"
+        raise InvalidInput(f"{name} must be a finite number in {left}{low:g}, {high:g}{right}")
+    return number
+
+
+def _walk_forward(walk: Any) -> WalkForward:
+    if not isinstance(walk, Mapping):
+        raise InvalidInput("walk_forward must be an object like {'n_splits': 5}")
+    _unknown(walk, {"n_splits", "mode", "test_size", "train_size"})
+    for name in ("n_splits", "test_size", "train_size"):
+        value = walk.get(name)
+        if value is None and name != "n_splits":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidInput(f"walk_forward.{name} must be a whole number of at least 1")
+    n_splits = walk.get("n_splits", 5)
+    if not 2 <= n_splits <= MAX_FOLDS:
+        raise InvalidInput(f"walk_forward.n_splits must be between 2 and {MAX_FOLDS}")
+    if walk.get("mode", "expanding") not in ("expanding", "rolling"):
+        raise InvalidInput("walk_forward.mode must be 'expanding' or 'rolling'")
+    return WalkForward(**dict(walk))
 
 
 def train_request(params: Mapping[str, Any]) -> TrainRequest:
@@ -61,17 +115,13 @@ def train_request(params: Mapping[str, Any]) -> TrainRequest:
     ):
         raise InvalidInput("features must be a list of names or glob patterns")
     walk = params.get("walk_forward")
-    walk_forward = None
-    if walk is not None:
-        if not isinstance(walk, Mapping):
-            raise InvalidInput("walk_forward must be an object like {'n_splits': 5}")
-        try:
-            walk_forward = WalkForward(**dict(walk))
-        except TypeError as exc:
-            raise InvalidInput(f"walk_forward: {exc}") from None
+    walk_forward = None if walk is None else _walk_forward(walk)
     extra = params.get("params")
     if extra is not None and not isinstance(extra, Mapping):
         raise InvalidInput("params must be an object of model parameters")
+    bad = non_finite_param(extra)
+    if bad is not None:
+        raise InvalidInput(f"params.{bad[:40]} must hold finite numbers only (no NaN or infinity)")
     request = TrainRequest(
         tickers=normalize_symbols(raw),
         model=str(params.get("model", "logistic_regression")),
@@ -81,15 +131,15 @@ def train_request(params: Mapping[str, Any]) -> TrainRequest:
         params=dict(extra) if extra else None,
         start=parse_date(params.get("start"), "start"),
         end=parse_date(params.get("end"), "end"),
-        train_fraction=_number(params, "train_fraction", 0.7),
-        validation_fraction=_number(params, "validation_fraction", 0.15),
+        train_fraction=_number(params, "train_fraction", 0.7, 0, 1, open_low=True, open_high=True),
+        validation_fraction=_number(params, "validation_fraction", 0.15, 0, 1, open_high=True),
         train_end=parse_date(params.get("train_end"), "train_end"),
         validation_end=parse_date(params.get("validation_end"), "validation_end"),
         walk_forward=walk_forward,
     )
     if request.start and request.end and request.start > request.end:
         raise InvalidInput(f"start {request.start} is after end {request.end}")
-    request.validate()
+    check_params(request.validate(), request.params)
     return request
 
 
@@ -100,17 +150,19 @@ def simulation_request(params: Mapping[str, Any]) -> SimulationRequest:
     if not isinstance(model_id, str):
         raise InvalidInput("model_id is required")
     symbol = params.get("symbol")
+    in_sample = params.get("in_sample", False)
+    if not isinstance(in_sample, bool):
+        raise InvalidInput("in_sample must be true or false")
     request = SimulationRequest(
         model_id=model_id,
         symbol=None if symbol in (None, "") else normalize_symbol(str(symbol)),
         start=parse_date(params.get("start"), "start"),
         end=parse_date(params.get("end"), "end"),
-        cash=_number(params, "cash", 10_000.0),
+        cash=_number(params, "cash", 10_000.0, 0, MAX_CASH, open_low=True),
         fill=str(params.get("fill", "close")),  # type: ignore[arg-type]
-        fee_bps=_number(params, "fee_bps", 0.0),
-        slippage_bps=_number(params, "slippage_bps", 0.0),
+        fee_bps=_number(params, "fee_bps", 0.0, 0, 10_000),
+        slippage_bps=_number(params, "slippage_bps", 0.0, 0, 10_000),
+        in_sample=in_sample,
     )
-    if not (0 <= request.fee_bps <= 10_000 and 0 <= request.slippage_bps <= 10_000):
-        raise InvalidInput("fee_bps and slippage_bps must be between 0 and 10000")
     request.validate()
     return request

@@ -45,8 +45,10 @@ def simulate_request(
     fill: str = "close",
     fee_bps: float = 0.0,
     slippage_bps: float = 0.0,
+    in_sample: bool = False,
 ) -> dict[str, Any]:
-    """The JSON body of POST /simulate (symbol and dates left out when empty)."""
+    """The JSON body of POST /simulate (symbol and dates left out when empty; ``in_sample``
+    only when asked for, so the default run is out of sample)."""
     body: dict[str, Any] = {
         "model_id": model_id,
         "cash": float(cash),
@@ -59,6 +61,8 @@ def simulate_request(
     for key, value in (("start", start), ("end", end)):
         if value is not None:
             body[key] = value.isoformat()
+    if in_sample:
+        body["in_sample"] = True
     return body
 
 
@@ -164,6 +168,12 @@ def _form(api: ApiClient, models: list[dict[str, Any]]) -> None:
         fill = f.selectbox("Fill", FILL_MODES, key="sim-fill")
         fee = g.number_input("Fee (bps)", 0.0, 1000.0, 0.0, key="sim-fee")
         slip = h.number_input("Slippage (bps)", 0.0, 1000.0, 0.0, key="sim-slippage")
+        in_sample = st.checkbox(
+            "In sample: allow overlap with the training window",
+            value=False,
+            key="sim-in-sample",
+            help="Off: without dates the run starts after the model's training window.",
+        )
         submitted = st.form_submit_button("Simulate", type="primary")
     if submitted and model_id:
         body = simulate_request(
@@ -175,6 +185,7 @@ def _form(api: ApiClient, models: list[dict[str, Any]]) -> None:
             fill,
             fee,
             slip,
+            bool(in_sample),
         )
         try:
             start_job(SIMULATE_KEY, api.simulate(body))

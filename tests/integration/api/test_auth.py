@@ -1,4 +1,4 @@
-"""STOCKDB_API_TOKEN: off, every request works; on, mutating routes need the bearer token."""
+"""STOCKDB_API_TOKEN: off, every request works; on, every route but /health needs the token."""
 
 from __future__ import annotations
 
@@ -52,8 +52,9 @@ def test_mutations_without_the_right_token_are_401_and_do_nothing(
         assert response.json() == {"detail": "missing or wrong bearer token"}
         assert response.headers["www-authenticate"] == "Bearer"
         assert TOKEN not in response.text
-    assert guarded.get("/jobs").json() == []
-    assert all(a["enabled"] for a in guarded.get("/agents").json()["agents"])
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    assert guarded.get("/jobs", headers=auth).json() == []
+    assert all(a["enabled"] for a in guarded.get("/agents", headers=auth).json()["agents"])
 
 
 def test_the_right_token_is_accepted(guarded: Any) -> None:
@@ -66,15 +67,27 @@ def test_the_right_token_is_accepted(guarded: Any) -> None:
     assert cancelled.json()["status"] == "cancelled"
 
 
-def test_reads_never_need_the_token(guarded: Any) -> None:
-    for url in ("/bars/SPY?limit=1", "/symbols", "/jobs", "/agents", "/logs", "/health"):
-        assert guarded.get(url).status_code == 200, url
-    assert guarded.get("/metrics").status_code == 200
+READS = ("/bars/SPY?limit=1", "/symbols", "/jobs", "/agents", "/logs", "/metrics", "/models")
 
 
-def test_openapi_declares_bearer_security_on_mutations_only(guarded: Any) -> None:
-    spec = guarded.get("/openapi.json").json()
+def test_reads_need_the_token_too_except_health(guarded: Any) -> None:
+    assert guarded.get("/health").status_code == 200
+    for url in (*READS, "/openapi.json", "/docs"):
+        response = guarded.get(url)
+        assert response.status_code == 401, url
+        assert response.json() == {"detail": "missing or wrong bearer token"}
+        wrong = guarded.get(url, headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401, url
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    for url in READS:
+        assert guarded.get(url, headers=auth).status_code == 200, url
+
+
+def test_openapi_declares_bearer_security_on_every_route_but_health(guarded: Any) -> None:
+    spec = guarded.get("/openapi.json", headers={"Authorization": f"Bearer {TOKEN}"}).json()
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert "security" in spec["paths"]["/ingest/{symbol}"]["post"]
     assert "security" in spec["paths"]["/jobs/{job_id}"]["delete"]
-    assert "security" not in spec["paths"]["/bars/{symbol}"]["get"]
+    assert "security" in spec["paths"]["/bars/{symbol}"]["get"]
+    assert "security" in spec["paths"]["/logs"]["get"]
+    assert "security" not in spec["paths"]["/health"]["get"]

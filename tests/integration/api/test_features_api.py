@@ -71,3 +71,21 @@ def test_rebuild_queues_one_job_and_dedupes(built: FeatureService, client: Any) 
     )
     everything = client.post("/features/rebuild").json()
     assert everything["params"] == {"symbols": [], "full": False}
+
+
+def test_timeframe_rows_staleness_and_rebuild(built: FeatureService, client: Any) -> None:
+    assert client.get("/features/SPY?timeframe=1Day").status_code == 404
+    built.build(["SPY"], timeframe="1Day")
+    rows = client.get("/features/SPY?timeframe=1Day&columns=close,sma_5").json()
+    expected = built.read("SPY", columns=["close", "sma_5"], timeframe="1Day")
+    assert [r["close"] for r in rows] == expected["close"].tolist()
+    assert [r["ts"] for r in rows] == [t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in expected["ts"]]
+    bad = client.get("/features/SPY?timeframe=30Min")
+    assert bad.status_code in (400, 422) and "1Day" in bad.json()["detail"]
+    overview = client.get("/features").json()
+    log_returns = next(d for d in overview["definitions"] if d["name"] == "log_returns")
+    assert log_returns["warmups"] == {f"log_ret_{k}": k for k in range(1, 6)}
+    job = client.post("/features/rebuild", json={"symbols": ["SPY"], "timeframe": "1h"}).json()
+    assert job["params"] == {"symbols": ["SPY"], "full": False, "timeframe": "1Hour"}
+    refused = client.post("/features/rebuild", json={"symbols": ["SPY"], "timeframe": "2Day"})
+    assert refused.status_code in (400, 422) and "detail" in refused.json()

@@ -83,6 +83,7 @@ OPERATIONS = [
     ("GET", "/models/{model_id}"),
     ("DELETE", "/models/{model_id}"),
     ("POST", "/simulate"),
+    ("POST", "/verify"),
     ("GET", "/simulations"),
     ("GET", "/simulations/{simulation_id}"),
     ("GET", "/health"),

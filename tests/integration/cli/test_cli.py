@@ -185,15 +185,24 @@ def test_another_provider_is_refused_without_replace(
     code, _, err = run(capsys, "ingest", "SPY", "--start", "2024-03-18", "--end", "2024-03-19")
     assert code == 4 and "refusing to mix" in err
     assert snapshot(ingested / "parquet") == before
+    # --replace over a range that leaves stored sessions outside would mix two providers.
     code, _, err = run(
         capsys, "ingest", "SPY", "--start", "2024-03-18", "--end", "2024-03-19", "--replace"
     )
+    assert code == 4 and "10 sessions outside" in err and "2024-03-04..2024-03-15" in err
+    assert snapshot(ingested / "parquet") == before
+    # Asking for every stored session switches the symbol, and nothing else.
+    code, out, err = run(
+        capsys, "ingest", "SPY", "--start", "2024-03-04", "--end", "2024-03-19", "--replace"
+    )
     assert code == 0, err
-    assert sorted(p.name for p in (ingested / "parquet" / "SPY").iterdir()) == [
-        "dt=2024-03-18",
-        "dt=2024-03-19",
-    ]
+    assert "replaced sessions: SPY 10 (2024-03-04..2024-03-15)" in out
+    assert len(list((ingested / "parquet" / "SPY").iterdir())) == 12
     con = sqlite3.connect(ingested / "state" / "stockdb.sqlite")
     feeds = con.execute("SELECT DISTINCT feed FROM coverage WHERE symbol='SPY'").fetchall()
     con.close()
     assert feeds == [("other-feed",)]
+    after = snapshot(ingested / "parquet")
+    assert {k: v for k, v in after.items() if k.startswith("QQQ")} == {
+        k: v for k, v in before.items() if k.startswith("QQQ")
+    }

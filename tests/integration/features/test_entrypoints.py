@@ -93,3 +93,39 @@ def test_cli_errors_are_one_line_with_exit_codes(app, sessions, write_bars, cli)
     assert code == 2 and len(err.strip().splitlines()) == 1
     code, _, err = cli("build", "QQQ")
     assert code == 3 and "no bars stored for QQQ" in err
+
+
+def test_cli_timeframe_build_and_show_formats(app, sessions, write_bars, cli, tmp_path):
+    import io
+    import json
+
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    write_bars("SPY", sessions[:6])
+    code, out, err = cli("build", "SPY", "--timeframe", "1Day")
+    assert code == 0, err
+    assert "SPY 1Day: wrote 6 of 6 partitions" in out
+    code, out, _ = cli("show", "SPY", "--timeframe", "1Day", "--format", "csv", "--limit", "5")
+    assert code == 0
+    frame = pd.read_csv(io.StringIO(out))
+    expected = app.features.read("SPY", timeframe="1Day", limit=5)
+    assert len(frame) == 5 and list(frame.columns) == list(expected.columns)
+    assert frame["close"].tolist() == expected["close"].tolist()
+    code, out, _ = cli(
+        "show", "SPY", "--timeframe", "1Day", "--format", "json", "--columns", "rsi_14,close"
+    )
+    rows = json.loads(out)
+    assert code == 0 and len(rows) == 6 and set(rows[0]) == {"ts", "rsi_14", "close"}
+    target = tmp_path / "f.parquet"
+    code, _, _ = cli(
+        "show", "SPY", "--timeframe", "1Day", "--format", "parquet", "--output", str(target)
+    )
+    assert code == 0 and pq.read_table(target).num_rows == 6
+    code, out, _ = cli("status")
+    assert code == 0 and "1Day" in out
+    # bad input: one line on stderr, non-zero exit
+    code, _, err = cli("show", "SPY", "--format", "xml")
+    assert code != 0 and len(err.strip().splitlines()) == 1 and "xml" in err
+    code, _, err = cli("build", "SPY", "--timeframe", "30Min")
+    assert code != 0 and len(err.strip().splitlines()) == 1 and "1Day" in err

@@ -61,26 +61,23 @@ def test_cli_train_simulate_and_list(featured: App, capsys: pytest.CaptureFixtur
     assert "test.rmse" in out
     code, out, err = run(capsys, "models", "list")
     assert code == 0 and model_id in out
+    overlapping = ("simulate", "--model", model_id, "--start", "2024-03-05", "--end", "2024-03-15")
+    before = snapshot(featured.settings.data_dir)
+    code, out, err = run(capsys, *overlapping)  # 03-05 lies in the training rows: refused
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "--in-sample" in err
+    assert "Traceback" not in err and snapshot(featured.settings.data_dir) == before
     code, out, err = run(
-        capsys,
-        "simulate",
-        "--model",
-        model_id,
-        "--start",
-        "2024-03-05",
-        "--end",
-        "2024-03-15",
-        "--fee-bps",
-        "2",
-        "--fill",
-        "next_open",
+        capsys, *overlapping, "--in-sample", "--fee-bps", "2", "--fill", "next_open"
     )
     assert code == 0, err
-    assert "overlaps the model's training window" in err  # 03-05 lies in the training rows
-    assert "bars a year" in out  # the annualisation factor is printed
-    code, out, err = run(capsys, "simulate", "--model", model_id, "--start", "2024-03-15")
-    assert code == 0 and "overlaps" not in err  # the test window only: no warning
-    sim = featured.simulation.list(model_id)[-1]
+    assert "overlaps the model's training window" in err  # allowed, and the warning stays
+    assert "daily returns" in out  # how the figures are annualised is printed
+    code, out, err = run(capsys, "simulate", "--model", model_id)
+    assert code == 0 and "overlaps" not in err  # out of sample by default: no warning
+    sim = featured.simulation.list(model_id)[0]
+    oos = sim.params["out_of_sample_from"]
+    assert sim.params["start"] == oos and not sim.overlaps_training
+    assert sim.params["first_ts"] > record.windows["train"]["end"] and oos > "2024-03-05"
     equity = pq.read_table(sim.equity_path)
     assert equity.column_names == [
         "ts",
@@ -146,7 +143,17 @@ def test_api_train_and_simulate_as_jobs(featured: App) -> None:
         jobs.execute(sim_job.json()["id"])
         result = client.get(f"/jobs/{sim_job.json()['id']}").json()["result"]
         sim: dict[str, Any] = client.get(f"/simulations/{result['simulation_id']}").json()
-        assert sim["overlaps_training"] is True and sim["warnings"]
+        assert sim["overlaps_training"] is False and sim["warnings"] == []  # out of sample
+        assert sim["params"]["out_of_sample_from"] == sim["params"]["start"]
+        overlap = {"model_id": model_id, "start": "2024-03-04"}
+        refused = client.post("/simulate", json=overlap)
+        assert refused.status_code == 422 and "in_sample" in refused.json()["detail"]
+        allowed = client.post("/simulate", json={**overlap, "in_sample": True})
+        assert allowed.status_code == 202
+        jobs.execute(allowed.json()["id"])
+        ins = client.get(f"/jobs/{allowed.json()['id']}").json()["result"]["simulation_id"]
+        in_sample = client.get(f"/simulations/{ins}", params={"points": 2}).json()
+        assert in_sample["overlaps_training"] is True and in_sample["warnings"]
         equity = sim["equity"]
         assert equity["equity"][0] == pytest.approx(5000.0, abs=0.02 * 5000)
         assert equity["equity"][-1] == pytest.approx(sim["metrics"]["final_equity"])

@@ -72,7 +72,7 @@ def test_train_then_simulate_round_trip(trainer, simulator, source, state) -> No
     np.testing.assert_array_equal(equity["signal"], np.where(equity["prediction"] == 1, 1, -1))
     assert len(trades) == len(replay.trades) and set(trades["side"]) <= {"buy", "sell"}
     assert result.metrics["final_equity"] == pytest.approx(replay.equity[-1])
-    assert result.metrics["annualisation"]["bars_per_year"] == 252 * 390
+    assert result.metrics["sessions"] == 2 and result.metrics["bars"] == 2 * 390
     assert result.benchmark_metrics["trades"] == 1
     assert result.params["fee_bps"] == 1.0 and result.params["tickers"] == ["AAA", "SPY"]
     assert simulator.get(result.id) == result
@@ -83,13 +83,49 @@ def test_train_then_simulate_round_trip(trainer, simulator, source, state) -> No
     assert row["model_id"] == model.id and not row["overlaps_training"]
 
 
-def test_overlap_with_training_window_warns(trainer, simulator, caplog) -> None:
+def test_default_period_is_out_of_sample(trainer, simulator, source) -> None:
+    model = _train(trainer, horizon=30)
+    train_end = pd.Timestamp(model.windows["train"]["end"])
+    # The training rows end on 01-03 but their 30-bar labels read into 01-04's first bars.
+    assert train_end.tz_convert("America/New_York").date() == date(2024, 1, 4)
+    result = simulator.simulate(SimulationRequest(model_id=model.id))
+    assert not result.overlaps_training and result.warnings == ()
+    assert result.params["out_of_sample_from"] == "2024-01-05" == result.params["start"]
+    frame = source.frames["AAA"]
+    first = frame[frame["ts"] > train_end]["ts"]
+    assert pd.Timestamp(result.params["first_ts"]) > train_end
+    assert pd.Timestamp(result.params["first_ts"]).date() == date(2024, 1, 5)
+    assert pd.Timestamp(result.params["last_ts"]) == first.iloc[-1]  # the last stored bar
+    assert result.params["in_sample"] is False
+
+
+def test_overlap_needs_in_sample_and_then_warns(trainer, simulator, caplog) -> None:
     model = _train(trainer)
+    with pytest.raises(InvalidInput, match="overlaps .* --in-sample"):
+        simulator.simulate(SimulationRequest(model_id=model.id, start=date(2024, 1, 3)))
+    with pytest.raises(InvalidInput, match="--in-sample"):
+        simulator.preflight(SimulationRequest(model_id=model.id, start=date(2024, 1, 2)))
+    assert simulator.list() == []
     with caplog.at_level(logging.WARNING, logger="stockdb.simulation.service"):
-        result = simulator.simulate(SimulationRequest(model_id=model.id))
+        result = simulator.simulate(SimulationRequest(model_id=model.id, in_sample=True))
     assert result.overlaps_training and result.warnings
+    assert result.params["in_sample"] is True and result.params["start"] is None
+    assert pd.Timestamp(result.params["first_ts"]).date() == date(2024, 1, 2)
     assert any("overlaps" in r.getMessage() for r in caplog.records)
-    assert simulator.get(result.id).overlaps_training
+    assert simulator.get(result.id).overlaps_training and simulator.get(result.id).warnings
+
+
+def test_nothing_out_of_sample_left_is_refused(trainer, simulator, source) -> None:
+    model = _train(trainer)
+    with pytest.raises(InvalidInput, match="nothing out of sample is left"):
+        simulator.preflight(SimulationRequest(model_id=model.id, end=date(2024, 1, 3)))
+    for symbol, frame in source.frames.items():
+        source.frames[symbol] = frame[frame["ts"].dt.date <= date(2024, 1, 4)]
+    with pytest.raises(InvalidInput, match="nothing out of sample is left") as info:
+        simulator.simulate(SimulationRequest(model_id=model.id))
+    assert "\n" not in str(info.value)
+    assert simulator.list() == []
+    assert simulator.simulate(SimulationRequest(model_id=model.id, in_sample=True)).warnings
 
 
 def test_regressor_next_open_on_another_symbol(trainer, simulator, source) -> None:

@@ -46,7 +46,7 @@ def test_csv_rows_become_actions() -> None:
         ),
         ("symbol,type,ex_date,ratio\nX,forward_split,2024-13-02,4\n", "line 2: ex_date"),
         ("symbol,type,ex_date,ratio\nX,forward_split,2024-01-02,four\n", "numbers"),
-        ("symbol,type,ex_date,cash\nX,cash_dividend,2024-01-02,\n", "positive cash"),
+        ("symbol,type,ex_date,cash\nX,cash_dividend,2024-01-02,\n", "cash amount per share"),
         (
             "symbol,type,ex_date,ratio\nX,forward_split,2024-01-02,4\nX,forward_split,2024-01-02,2\n",
             "twice",

@@ -239,6 +239,8 @@ def test_training_and_simulation_requests() -> None:
         "fee_bps": 0.0,
         "slippage_bps": 0.0,
     }
+    assert "in_sample" not in simulate_request("m1")  # the default run is out of sample
+    assert simulate_request("m1", in_sample=True)["in_sample"] is True
     assert job_result_id({"result": {"model_id": "abc"}}, "model_id") == "abc"
     assert job_result_id({"result": None}, "model_id") is None
     assert flatten_metrics({"test": {"accuracy": 0.51234, "rows": 9}, "dataset": {"x": 1}}) == {

@@ -13,6 +13,7 @@ from stockdb.api.schemas import AgentControlResult, AgentsResponse, LogRecordMod
 from stockdb.dates import parse_date_or_instant
 from stockdb.jobs.controls import AGENTS, check_agent
 from stockdb.obs.logquery import MAX_LOG_LIMIT, query_logs
+from stockdb.obs.redact import Redactor
 
 __all__ = ["agents_view", "router"]
 
@@ -131,5 +132,13 @@ def list_logs(
     limit: Annotated[int, Query(ge=1, le=MAX_LOG_LIMIT)] = 100,
 ) -> Response:
     """The newest ``limit`` records matching the filters, oldest first."""
-    rows = query_logs(ctx.app.state, agent, symbol, level, _since(since), limit)
+    rows = query_logs(
+        ctx.app.state,
+        agent,
+        symbol,
+        level,
+        _since(since),
+        limit,
+        redactor=Redactor(ctx.app.settings.data_dir),
+    )
     return json_response(rows)

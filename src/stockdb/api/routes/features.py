@@ -15,7 +15,7 @@ from stockdb.api.schemas import FeatureRebuildRequest, FeaturesOverview, JobMode
 from stockdb.api.tables import TABLE_CONTENT, TableFormat, table_response
 from stockdb.dates import parse_date
 from stockdb.errors import NotFound
-from stockdb.features.service import SymbolStatus
+from stockdb.features.service import SymbolStatus, feature_timeframe
 from stockdb.features.store import MAX_LIMIT
 from stockdb.symbols import normalize_symbol, normalize_symbols
 
@@ -50,6 +50,7 @@ def list_features(
             "params": dict(d.params),
             "params_hash": d.params_hash,
             "warmup": d.warmup,
+            "warmups": d.warmups,
             "columns": list(d.outputs),
             "code_ref": d.code_ref,
         }
@@ -77,6 +78,7 @@ def stale_summary(statuses: list[SymbolStatus]) -> list[dict[str, Any]]:
         out.append(
             {
                 "symbol": s.symbol,
+                "timeframe": s.timeframe,
                 "bar_partitions": s.bar_partitions,
                 "stale_partitions": len(s.stale),
                 "reasons": reasons,
@@ -103,17 +105,21 @@ def get_features(
     ] = None,
     limit: Annotated[int | None, Query(ge=1, le=MAX_LIMIT, description="Latest N rows")] = None,
     format: Annotated[TableFormat, Query(description="json, csv or parquet")] = "json",  # noqa: A002
+    timeframe: Annotated[
+        str, Query(max_length=20, description="1Min, 5Min, 15Min, 1Hour or 1Day")
+    ] = "1Min",
 ) -> Response:
-    """Feature rows of sessions ``start..end`` sorted by ``ts``. Without start, end or limit,
-    JSON and CSV answer the latest 10,000 rows and Parquet everything."""
+    """Feature rows of sessions ``start..end`` at ``timeframe`` sorted by ``ts``. Without
+    start, end or limit, JSON and CSV answer the latest 10,000 rows and Parquet everything."""
     name = normalize_symbol(symbol)
     first, last = parse_date(start, "start"), parse_date(end, "end")
     wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     if limit is None and first is None and last is None and format != "parquet":
         limit = DEFAULT_LIMIT
-    frame = ctx.features.read(name, first, last, wanted, limit)
+    frame = ctx.features.read(name, first, last, wanted, limit, timeframe)
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    return table_response(table, format, f"{name}_features")
+    suffix = "" if frame.empty or timeframe == "1Min" else f"_{timeframe}"
+    return table_response(table, format, f"{name}_features{suffix}")
 
 
 @router.post(
@@ -127,11 +133,13 @@ def get_features(
 )
 def rebuild_features(ctx: Ctx, request: FeatureRebuildRequest | None = None) -> Response:
     """Queue one feature-build job for ``symbols`` (every symbol with bars when empty),
-    incremental unless ``full``. 404 when a named symbol has no bars."""
+    incremental unless ``full``, at ``timeframe`` (default: 1Min and every timeframe already
+    built). 404 when a named symbol has no bars, 400 for a timeframe features are not built at."""
     body = request or FeatureRebuildRequest()
     names = normalize_symbols(body.symbols) if body.symbols else []
+    timeframe = None if body.timeframe is None else feature_timeframe(body.timeframe)
     missing = [s for s in names if not ctx.app.lake.session_paths(s)]
     if missing:
         raise NotFound(f"no bars stored for {', '.join(missing)}")
-    job = ctx.jobs.submit_feature_build(names or None, full=body.full)
+    job = ctx.jobs.submit_feature_build(names or None, full=body.full, timeframe=timeframe)
     return json_response(job_body(job), 202, {"Location": f"/jobs/{job.id}"})

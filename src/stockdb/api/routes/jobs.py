@@ -14,6 +14,7 @@ from stockdb.calendar import TradingCalendar
 from stockdb.dates import parse_date
 from stockdb.errors import ConfigError, InvalidInput
 from stockdb.jobs.records import JobRecord
+from stockdb.obs.redact import Redactor
 from stockdb.symbols import normalize_symbol
 
 __all__ = ["DEFAULT_SESSIONS", "default_range", "job_body", "router"]
@@ -28,9 +29,14 @@ _INGEST_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def job_body(job: JobRecord) -> dict[str, Any]:
-    """A job as the JSON the API answers with (ISO-8601 instants, progress fraction)."""
-    return job.to_dict()
+def job_body(job: JobRecord, redactor: Redactor | None = None) -> dict[str, Any]:
+    """A job as the JSON the API answers with (ISO-8601 instants, progress fraction); its
+    error and message without absolute paths or library frames (the server log has them)."""
+    body = job.to_dict()
+    if body.get("error") or body.get("message"):
+        clean = redactor or Redactor()
+        body["error"], body["message"] = clean.value(body["error"]), clean.value(body["message"])
+    return body
 
 
 def default_range(
@@ -71,6 +77,10 @@ def post_ingest(
     provider: Annotated[
         str | None, Query(max_length=20, description="synthetic or alpaca (default: by keys)")
     ] = None,
+    replace: Annotated[
+        bool,
+        Query(description="Re-fetch START..END and rewrite exactly those sessions"),
+    ] = False,
 ) -> Response:
     """Queue an ingest of ``symbol`` over sessions ``start..end`` (default: the latest five)
     and answer 202 with the job; while that job is queued or running, the same request
@@ -80,7 +90,7 @@ def post_ingest(
     app = ctx.app
     first, last = default_range(app.calendar, app.clock.now(), first, last)
     try:
-        job = ctx.jobs.submit_ingest([name], first, last, provider)
+        job = ctx.jobs.submit_ingest([name], first, last, provider, replace)
     except ConfigError as exc:  # e.g. alpaca without keys: the caller can pick another
         raise HTTPException(status_code=400, detail=str(exc)) from exc
     return json_response(job_body(job), 202, {"Location": f"/jobs/{job.id}"})
@@ -101,7 +111,8 @@ def list_jobs(
 ) -> Response:
     """Jobs newest first, optionally of one status or kind."""
     jobs = ctx.jobs.list(status, limit, kind)
-    return json_response([job_body(j) for j in jobs])
+    clean = Redactor(ctx.app.settings.data_dir)
+    return json_response([job_body(j, clean) for j in jobs])
 
 
 @router.get(
@@ -113,7 +124,7 @@ def list_jobs(
 )
 def get_job(ctx: Ctx, job_id: JobId) -> Response:
     """The job ``job_id``; 404 when there is none."""
-    return json_response(job_body(ctx.jobs.get(job_id)))
+    return json_response(job_body(ctx.jobs.get(job_id), Redactor(ctx.app.settings.data_dir)))
 
 
 @router.delete(

@@ -64,7 +64,10 @@ class TrainBody(_Body):
 
 
 class SimulateBody(_Body):
-    """A backtest request; ``symbol`` defaults to the model's primary ticker."""
+    """A backtest request; ``symbol`` defaults to the model's primary ticker.
+
+    Out of sample by default: without ``start`` the period begins at the first session after
+    the model's training window; a period overlapping it is refused unless ``in_sample``."""
 
     model_id: str = Field(min_length=1, max_length=64)
     symbol: str | None = Field(default=None, max_length=12)
@@ -74,6 +77,7 @@ class SimulateBody(_Body):
     fill: Literal["close", "next_open"] = "close"
     fee_bps: float = Field(default=0.0, ge=0, le=10_000)
     slippage_bps: float = Field(default=0.0, ge=0, le=10_000)
+    in_sample: bool = Field(default=False, description="Allow overlap with the training window")
 
 
 class ModelModel(_Body):
@@ -195,10 +199,10 @@ def delete_model(ctx: Ctx, model_id: ModelId) -> Response:
     summary="Queue a backtest of a model against buy-and-hold",
 )
 def post_simulate(ctx: Ctx, body: SimulateBody) -> Response:
-    """Validate the request (the model must exist), queue it, answer 202 with the job."""
+    """Validate the request (the model must exist; out of sample unless ``in_sample``), queue
+    it, answer 202 with the job."""
     params = body.model_dump(exclude_none=True)
-    simulation_request(params)
-    ctx.app.training.get(body.model_id)
+    ctx.app.simulation.preflight(simulation_request(params))
     job = ctx.jobs.submit("simulate", _key("simulate", params), params)
     return json_response(job_body(job), 202, {"Location": f"/jobs/{job.id}"})
 

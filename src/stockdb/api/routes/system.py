@@ -15,7 +15,7 @@ from stockdb.api.errors import json_response
 from stockdb.api.schemas import ErrorResponse, HealthCheck, HealthResponse
 from stockdb.app import App
 
-__all__ = ["check_lake", "check_state", "router"]
+__all__ = ["check_lake", "check_state", "damaged_count", "router"]
 
 router = APIRouter(tags=["system"])
 
@@ -47,6 +47,14 @@ def check_lake(app: App) -> HealthCheck:
     return HealthCheck(ok=True, detail="ready" if root.is_dir() else "empty (no ingest yet)")
 
 
+def damaged_count(app: App) -> int | None:
+    """Partitions the ledger knows damaged or missing (found by verify or by a reader)."""
+    try:
+        return app.ledger.damaged_count()
+    except Exception:  # health must report, not raise
+        return None
+
+
 @router.get(
     "/health",
     operation_id="get_health",
@@ -58,6 +66,14 @@ def get_health(ctx: Ctx) -> Response:
     """200 with every check ok; 503 with the same body when any check fails."""
     checks = {"state": check_state(ctx.app), "lake": check_lake(ctx.app)}
     ok = all(c.ok for c in checks.values())
+    damaged = damaged_count(ctx.app) if checks["state"].ok else None
+    if damaged:
+        lake = checks["lake"]
+        checks["lake"] = HealthCheck(
+            ok=lake.ok,
+            detail=f"{lake.detail}; {damaged} damaged or missing partitions "
+            "(run `stockdb verify --repair`)",
+        )
     provider = ctx.app.default_provider
     body = HealthResponse(
         status="ok" if ok else "degraded",
@@ -65,6 +81,7 @@ def get_health(ctx: Ctx) -> Response:
         provider=provider,
         feed=ctx.app.settings.alpaca_feed if provider == "alpaca" else provider,
         checks=checks,
+        damaged_partitions=damaged,
     )
     return json_response(body.model_dump(), 200 if ok else 503)
 

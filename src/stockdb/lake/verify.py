@@ -1,0 +1,252 @@
+"""`stockdb verify`: every partition file (bars and features) checked against the ledger.
+
+A file is *damaged* when its size or checksum differs from what its writer recorded, or (for
+files written before the ledger existed) when it cannot be read in full; it is *missing* when
+the ledger or the coverage ledger says it holds bars and it is gone. A repair moves damaged
+files to ``{data}/quarantine/`` (never deletes), forgets their ledger entries and drops their
+coverage rows, so the next ingest fetches those sessions again; features are rebuilt by the
+next feature build, which sees the partition missing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Literal
+
+from stockdb.lake.integrity import checksum_file, quarantine_file, unreadable_reason
+from stockdb.lake.parquet_lake import ParquetLake
+from stockdb.state.coverage import CoverageRepo
+from stockdb.state.ledger import FileEntry, FileKind, PartitionLedger
+from stockdb.symbols import SYMBOL_PATTERN, normalize_symbols
+
+__all__ = ["Finding", "Verifier", "VerifyReport"]
+
+log = logging.getLogger("stockdb.verify")
+Problem = Literal["damaged", "missing"]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One damaged or missing partition."""
+
+    kind: FileKind
+    symbol: str
+    session_date: date
+    path: Path
+    problem: Problem
+    detail: str
+    quarantined_to: Path | None = None
+
+    def line(self) -> str:
+        """The one line `stockdb verify` prints for it."""
+        where = f" -> moved to {self.quarantined_to}" if self.quarantined_to else ""
+        return (
+            f"{self.problem} {self.kind} {self.symbol} dt={self.session_date.isoformat()} "
+            f"{self.path}: {self.detail}{where}"
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "symbol": self.symbol,
+            "session_date": self.session_date.isoformat(),
+            "path": str(self.path),
+            "problem": self.problem,
+            "detail": self.detail,
+            "quarantined_to": None if self.quarantined_to is None else str(self.quarantined_to),
+        }
+
+
+@dataclass(slots=True)
+class VerifyReport:
+    """What a verify run checked and found (and, with repair, what it moved)."""
+
+    checked: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    repaired: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def sessions_to_refetch(self) -> dict[str, list[date]]:
+        """Bars sessions a repair made missing, by symbol (for re-ingest jobs)."""
+        out: dict[str, list[date]] = {}
+        for f in self.findings:
+            if f.kind == "bars":
+                out.setdefault(f.symbol, []).append(f.session_date)
+        return {s: sorted(set(d)) for s, d in out.items()}
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "checked": self.checked,
+            "damaged": sum(f.problem == "damaged" for f in self.findings),
+            "missing": sum(f.problem == "missing" for f in self.findings),
+            "repaired": self.repaired,
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+def _symbol_and_day(rel: str) -> tuple[str, date] | None:
+    parts = Path(rel).parts
+    for i, part in enumerate(parts):
+        if part.startswith("dt=") and i >= 1 and SYMBOL_PATTERN.fullmatch(parts[i - 1]):
+            try:
+                return parts[i - 1], date.fromisoformat(part[3:])
+            except ValueError:
+                return None
+    return None
+
+
+class Verifier:
+    """Checks and repairs the bars lake and the feature store against the ledger."""
+
+    def __init__(
+        self,
+        lake: ParquetLake,
+        features_root: Path,
+        ledger: PartitionLedger,
+        coverage: CoverageRepo,
+        data_dir: Path,
+    ) -> None:
+        self.lake = lake
+        self.roots: dict[FileKind, Path] = {"bars": lake.root, "features": features_root}
+        self.ledger = ledger
+        self.coverage = coverage
+        self.data_dir = data_dir
+
+    # ---- checking ------------------------------------------------------------------------
+    def check(self, now: datetime, symbols: Sequence[str] | None = None) -> VerifyReport:
+        """Check every partition of ``symbols`` (all when None); records what it finds in the
+        ledger (so /health counts it) and returns the report. Changes no data file."""
+        names = None if not symbols else normalize_symbols(symbols)
+        report = VerifyReport()
+        for kind in ("bars", "features"):
+            self._check_kind(kind, names, report, now)
+        return report
+
+    def _disk_files(self, kind: FileKind, names: list[str] | None) -> dict[str, Path]:
+        root = self.roots[kind]
+        if not root.is_dir():
+            return {}
+        folders = [root / n for n in names] if names else [p for p in root.iterdir() if p.is_dir()]
+        files: dict[str, Path] = {}
+        for folder in folders:
+            for path in sorted(folder.glob("dt=*/*.parquet")):
+                if not path.name.startswith(".tmp-"):
+                    files[path.relative_to(root).as_posix()] = path
+        return files
+
+    def _check_kind(
+        self, kind: FileKind, names: list[str] | None, report: VerifyReport, now: datetime
+    ) -> None:
+        root = self.roots[kind]
+        entries = {e.rel_path: e for e in self.ledger.entries(kind, names)}
+        disk = self._disk_files(kind, names)
+        uncommitted: list[str] = []
+        for rel, entry in entries.items():
+            if kind == "bars" and self._uncommitted(root / rel, entry):
+                uncommitted.append(rel)
+                continue
+            report.checked += 1
+            finding = self._check_entry(root / rel, entry)
+            if finding is not None:
+                report.findings.append(finding)
+                self.ledger.mark(kind, rel, finding.problem, finding.detail)
+            elif entry.status != "ok":
+                self.ledger.mark(kind, rel, "ok", None)
+        unrecorded: list[FileEntry] = []
+        for rel, path in disk.items():
+            if rel in entries:
+                continue
+            report.checked += 1
+            reason = unreadable_reason(path)
+            where = _symbol_and_day(rel)
+            if reason is None or where is None:
+                continue
+            report.findings.append(Finding(kind, where[0], where[1], path, "damaged", reason))
+            size, digest = checksum_file(path)
+            unrecorded.append(
+                FileEntry(kind, rel, where[0], where[1], 0, size, digest, now, "damaged", reason)
+            )
+        if kind == "bars":
+            unrecorded += self._missing_from_coverage(names, entries, disk, report, now)
+        self.ledger.record(unrecorded)
+        self.ledger.forget(kind, uncommitted)
+
+    def _uncommitted(self, path: Path, entry: FileEntry) -> bool:
+        """A first write recorded but never renamed into place (a crash in between): no file,
+        no earlier version, and the coverage ledger never heard of the session."""
+        if entry.prev_checksum is not None or path.exists():
+            return False
+        known = self.coverage.sessions(entry.symbol, entry.session_date, entry.session_date)
+        return entry.session_date not in known
+
+    def _check_entry(self, path: Path, entry: FileEntry) -> Finding | None:
+        def found(problem: Problem, detail: str) -> Finding:
+            return Finding(entry.kind, entry.symbol, entry.session_date, path, problem, detail)
+
+        if not path.exists():
+            return found("missing", f"file gone (ledger: {entry.rows} rows)")
+        size, digest = checksum_file(path)
+        if entry.matches(size, digest):
+            return None
+        if size != entry.size:
+            return found("damaged", f"size {size} bytes, written as {entry.size}")
+        return found("damaged", "content checksum differs from the one written")
+
+    def _missing_from_coverage(
+        self,
+        names: list[str] | None,
+        entries: dict[str, FileEntry],
+        disk: dict[str, Path],
+        report: VerifyReport,
+        now: datetime,
+    ) -> list[FileEntry]:
+        """Sessions the coverage ledger says hold bars whose file is gone (never recorded)."""
+        symbols = names if names else [s.symbol for s in self.coverage.summaries()]
+        out: list[FileEntry] = []
+        for symbol in symbols:
+            for day, rec in self.coverage.sessions(symbol).items():
+                rel = f"{symbol}/dt={day.isoformat()}/bars.parquet"
+                if rec.rows == 0 or rel in entries or rel in disk:
+                    continue
+                report.checked += 1
+                detail = f"file gone (coverage: {rec.rows} rows, {rec.status})"
+                path = self.roots["bars"] / rel
+                report.findings.append(Finding("bars", symbol, day, path, "missing", detail))
+                out.append(
+                    FileEntry("bars", rel, symbol, day, rec.rows, 0, "", now, "missing", detail)
+                )
+        return out
+
+    # ---- repairing -----------------------------------------------------------------------
+    def repair(self, report: VerifyReport, now: datetime) -> VerifyReport:
+        """Quarantine every damaged file of ``report``, forget the ledger entries of damaged
+        and missing files, and drop the coverage rows of their bars sessions."""
+        quarantine = self.data_dir / "quarantine"
+        done: list[Finding] = []
+        for f in report.findings:
+            moved = None
+            root = self.roots[f.kind]
+            if f.path.exists():
+                if f.kind == "bars":
+                    with self.lake.writer(f.symbol):
+                        moved = quarantine_file(f.path, root.parent, quarantine, "damaged", now)
+                else:
+                    moved = quarantine_file(f.path, root.parent, quarantine, "damaged", now)
+                log.warning(
+                    "quarantined a damaged partition",
+                    extra={"stage": "verify", "symbol": f.symbol, "path": str(moved)},
+                )
+            self.ledger.forget(f.kind, [f.path.relative_to(root).as_posix()])
+            if f.kind == "bars":
+                self.coverage.forget_sessions(f.symbol, [f.session_date])
+            done.append(
+                Finding(f.kind, f.symbol, f.session_date, f.path, f.problem, f.detail, moved)
+            )
+        return VerifyReport(report.checked, done, repaired=True)

@@ -1,0 +1,185 @@
+"""The integrity ledger: row count, size and checksum of every partition file at write time.
+
+Writers (the bars lake, the feature builder) record each file they commit; ``stockdb verify``
+compares the files on disk against it, marks what it finds damaged or missing, and a repair
+forgets the entries of the files it moved to quarantine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Literal
+
+from sqlalchemy import and_, case, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from stockdb.errors import StorageError
+from stockdb.lake.integrity import checksum_file
+from stockdb.state import tables
+from stockdb.state.store import StateStore, as_utc, utcnow
+
+__all__ = ["FileEntry", "FileKind", "FileStatus", "PartitionLedger", "file_entry"]
+
+FileKind = Literal["bars", "features"]
+FileStatus = Literal["ok", "damaged", "missing"]
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    """One partition file as written: ``rel_path`` is relative to its kind's root folder."""
+
+    kind: FileKind
+    rel_path: str
+    symbol: str
+    session_date: date
+    rows: int
+    size: int
+    checksum: str
+    written_at: datetime
+    status: FileStatus = "ok"
+    problem: str | None = None
+    prev_size: int | None = None
+    prev_checksum: str | None = None
+
+    def matches(self, size: int, checksum: str) -> bool:
+        """The file with ``size`` and ``checksum`` is this write or the one it replaced."""
+        return (size, checksum) in (
+            (self.size, self.checksum),
+            (self.prev_size, self.prev_checksum),
+        )
+
+
+def file_entry(
+    kind: FileKind,
+    root: Path,
+    path: Path,
+    symbol: str,
+    day: date,
+    rows: int,
+    written_at: datetime | None = None,
+    source: Path | None = None,
+) -> FileEntry:
+    """The ledger entry of the file at ``path`` below ``root``, checksumming ``source`` (the
+    temp file about to be renamed to ``path``) when given, else ``path`` itself."""
+    size, digest = checksum_file(source or path)
+    rel = path.relative_to(root).as_posix()
+    return FileEntry(kind, rel, symbol, day, rows, size, digest, written_at or utcnow())
+
+
+class PartitionLedger:
+    """Reads and writes ``partition_files``; every method raises StorageError on a DB error.
+
+    ``state`` may be a factory, so a process that only reads bars opens no state store until
+    it has something to record.
+    """
+
+    def __init__(self, state: StateStore | Callable[[], StateStore]) -> None:
+        self._state = state
+
+    @property
+    def state(self) -> StateStore:
+        if not isinstance(self._state, StateStore):
+            self._state = self._state()
+        return self._state
+
+    def record(self, entries: Sequence[FileEntry]) -> None:
+        """Upsert entries before their files are renamed into place (write-ahead): a rewrite
+        keeps the entry's previous size and checksum, so the old file still verifies when a
+        crash stops the rename; it clears a damaged or missing status."""
+        t = tables.partition_files
+        rows = [asdict(e) for e in entries]
+        dialect = postgresql if self.state.dialect == "postgresql" else sqlite
+        try:
+            with self.state.engine.begin() as conn:
+                for start in range(0, len(rows), 500):
+                    stmt = dialect.insert(t).values(rows[start : start + 500])
+                    new = stmt.excluded
+                    fresh = t.c.status == "ok"  # a damaged file's old checksum is no alibi
+                    conn.execute(
+                        stmt.on_conflict_do_update(
+                            index_elements=["kind", "rel_path"],
+                            set_={
+                                "prev_size": case((fresh, t.c.size), else_=None),
+                                "prev_checksum": case((fresh, t.c.checksum), else_=None),
+                                **{
+                                    c: new[c]
+                                    for c in rows[0]
+                                    if c not in ("kind", "rel_path", "prev_size", "prev_checksum")
+                                },
+                            },
+                        )
+                    )
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot record partition checksums: {exc}") from exc
+
+    def entries(self, kind: FileKind, symbols: Iterable[str] | None = None) -> list[FileEntry]:
+        """Entries of ``kind`` (for ``symbols`` when given), sorted by path."""
+        t = tables.partition_files
+        query = select(t).where(t.c.kind == kind).order_by(t.c.rel_path)
+        names = None if symbols is None else list(symbols)
+        if names is not None:
+            query = query.where(t.c.symbol.in_(names))
+        try:
+            with self.state.engine.connect() as conn:
+                rows = conn.execute(query).mappings().all()
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot read partition checksums: {exc}") from exc
+        return [
+            FileEntry(
+                kind=r["kind"],
+                rel_path=r["rel_path"],
+                symbol=r["symbol"],
+                session_date=r["session_date"],
+                rows=r["rows"],
+                size=r["size"],
+                checksum=r["checksum"],
+                written_at=as_utc(r["written_at"]) or utcnow(),
+                status=r["status"],
+                problem=r["problem"],
+                prev_size=r["prev_size"],
+                prev_checksum=r["prev_checksum"],
+            )
+            for r in rows
+        ]
+
+    def mark(self, kind: FileKind, rel_path: str, status: FileStatus, problem: str | None) -> None:
+        """Set the status of one entry (no-op when the file was never recorded)."""
+        t = tables.partition_files
+        try:
+            with self.state.engine.begin() as conn:
+                conn.execute(
+                    update(t)
+                    .where(and_(t.c.kind == kind, t.c.rel_path == rel_path))
+                    .values(status=status, problem=problem)
+                )
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot record a damaged partition: {exc}") from exc
+
+    def forget(self, kind: FileKind, rel_paths: Sequence[str]) -> None:
+        """Drop the entries of files that were moved away."""
+        if not rel_paths:
+            return
+        t = tables.partition_files
+        try:
+            with self.state.engine.begin() as conn:
+                conn.execute(
+                    delete(t).where(and_(t.c.kind == kind, t.c.rel_path.in_(list(rel_paths))))
+                )
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot update partition checksums: {exc}") from exc
+
+    def damaged_count(self) -> int:
+        """How many recorded files are known damaged or missing (for /health)."""
+        t = tables.partition_files
+        try:
+            with self.state.engine.connect() as conn:
+                value = conn.execute(
+                    select(func.count()).select_from(t).where(t.c.status != "ok")
+                ).scalar()
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot read partition checksums: {exc}") from exc
+        return int(value or 0)

@@ -1,0 +1,149 @@
+"""A damaged lake is found, named and repaired: `stockdb verify [--repair]` and every reader.
+
+Damage is done the way disks and people do it: a file truncated to half, a file deleted, one
+byte flipped in place. The reference for refetched bars is generate_session.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import date
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from stockdb.calendar import TradingCalendar
+from stockdb.cli.main import main
+from stockdb.client import open_db
+from stockdb.errors import DamagedPartition
+from stockdb.providers.synthetic import generate_session
+
+START, END = "2024-03-04", "2024-03-08"
+TRUNCATED, DELETED, FLIPPED = date(2024, 3, 5), date(2024, 3, 6), date(2024, 3, 7)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def bars_file(data_dir: Path, day: date) -> Path:
+    return data_dir / "parquet" / "SPY" / f"dt={day}" / "bars.parquet"
+
+
+def features_file(data_dir: Path, day: date) -> Path:
+    return data_dir / "features" / "SPY" / f"dt={day}" / "features.parquet"
+
+
+def assert_one_line_naming(err: str, day: date) -> None:
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert f"SPY dt={day}" in lines[0] and "stockdb verify --repair" in lines[0]
+
+
+@pytest.fixture
+def built(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    code, _, err = run(capsys, "ingest", "SPY", "--start", START, "--end", END)
+    assert code == 0, err
+    code, _, err = run(capsys, "features", "build", "SPY")
+    assert code == 0, err
+    code, out, _ = run(capsys, "verify")
+    assert code == 0 and "checked 10 partitions" in out and "all intact" in out
+    return data_dir
+
+
+def damage(data_dir: Path) -> dict[str, bytes]:
+    """Truncate one bars file, delete another, flip a byte in a features file."""
+    half = bars_file(data_dir, TRUNCATED)
+    raw = half.read_bytes()
+    half.write_bytes(raw[: len(raw) // 2])
+    bars_file(data_dir, DELETED).unlink()
+    feat = features_file(data_dir, FLIPPED)
+    flipped = bytearray(feat.read_bytes())
+    flipped[len(flipped) // 2] ^= 0xFF
+    feat.write_bytes(bytes(flipped))
+    return {"truncated": raw[: len(raw) // 2], "flipped": bytes(flipped)}
+
+
+def test_verify_names_each_damaged_partition_and_repair_quarantines_then_ingest_refetches(
+    built: Path, capsys: pytest.CaptureFixture[str], calendar: TradingCalendar
+) -> None:
+    kept = damage(built)
+    code, out, err = run(capsys, "verify")
+    assert code == 8 and "run `stockdb verify --repair`" in err
+    lines = out.strip().splitlines()
+    assert len(lines) == 3, out
+    assert any(
+        line.startswith(f"damaged bars SPY dt={TRUNCATED}")
+        and str(bars_file(built, TRUNCATED)) in line
+        for line in lines
+    )
+    assert any(line.startswith(f"missing bars SPY dt={DELETED}") for line in lines)
+    assert any(
+        line.startswith(f"damaged features SPY dt={FLIPPED}") and "checksum" in line
+        for line in lines
+    )
+    code, out, err = run(capsys, "verify", "QQQ")  # another symbol: nothing to report
+    assert code == 0 and "all intact" in out
+
+    code, out, err = run(capsys, "verify", "--repair")
+    assert code == 0, err
+    assert "moved to" in out and "sessions marked missing" in out
+    quarantined = {p.name: p for p in (built / "quarantine").rglob("*.parquet")}
+    assert quarantined["bars.parquet"].read_bytes() == kept["truncated"]
+    assert quarantined["features.parquet"].read_bytes() == kept["flipped"]
+    assert not bars_file(built, TRUNCATED).exists()
+    con = sqlite3.connect(built / "state" / "stockdb.sqlite")
+    dates = {r[0] for r in con.execute("SELECT session_date FROM coverage WHERE symbol='SPY'")}
+    con.close()
+    assert dates == {"2024-03-04", "2024-03-07", "2024-03-08"}  # the two sessions are missing
+    code, out, _ = run(capsys, "gaps", "SPY", "--start", START, "--end", END, "--only-gaps")
+    assert code == 0 and str(TRUNCATED) in out and str(DELETED) in out
+
+    # The next ingest fetches exactly the two sessions again; features rebuild the third.
+    code, out, err = run(capsys, "ingest", "SPY", "--start", START, "--end", END)
+    assert code == 0 and "sessions fetched 2" in out and "skipped 3" in out, out + err
+    for day in (TRUNCATED, DELETED):
+        (session,) = calendar.sessions(day, day)
+        stored = pq.read_table(bars_file(built, day)).replace_schema_metadata(None)
+        assert stored.equals(generate_session("SPY", session))
+    code, _, err = run(capsys, "features", "build", "SPY")
+    assert code == 0, err
+    code, out, _ = run(capsys, "verify")
+    assert code == 0 and "all intact" in out
+
+
+def test_every_reader_names_the_damaged_partition_in_one_line(
+    built: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    half = bars_file(built, TRUNCATED)
+    raw = half.read_bytes()
+    half.write_bytes(raw[: len(raw) // 2])
+    for argv in (
+        ("bars", "SPY"),
+        ("bars", "SPY", "--timeframe", "1Day"),
+        ("features", "build", "SPY", "--full"),
+        ("db", "refresh"),
+    ):
+        code, _, err = run(capsys, *argv)
+        assert code == 8, (argv, err)
+        assert_one_line_naming(err, TRUNCATED)
+    assert not [p for p in (built / "duckdb").iterdir() if p.name.startswith(".tmp-")]
+    with open_db(built) as db, pytest.raises(DamagedPartition, match="verify --repair"):
+        db.bars("SPY")
+    # The readers flagged it: the next ingest rewrites the session without a verify first.
+    code, out, err = run(capsys, "ingest", "SPY", "--start", START, "--end", END)
+    assert code == 0 and "sessions fetched 1" in out, out + err
+    code, out, _ = run(capsys, "bars", "SPY", "--format", "csv")
+    assert code == 0
+
+    last = date.fromisoformat(END)
+    feat = features_file(built, last)
+    raw = feat.read_bytes()
+    feat.write_bytes(raw[: len(raw) // 3])
+    code, _, err = run(capsys, "features", "show", "SPY")
+    assert code == 8
+    assert_one_line_naming(err, last)

@@ -1,0 +1,320 @@
+"""One Alpaca rate budget for the fleet: `stockdb worker` processes sharing a key against the
+fake Alpaca server with a tight limit provoke no 429 and keep the limit busy (Redis queue;
+PostgreSQL state as the fallback); the Redis Lua script performs exactly the Python budget
+model's steps; and a process killed with SIGKILL while holding grants leaks them for at most
+one window."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from stockdb.app import App
+from stockdb.config import Settings
+from stockdb.jobs.service import JobService
+from stockdb.obs.heartbeats import HeartbeatRepo
+from stockdb.providers import budget as model
+from stockdb.providers.budget import Budget, BudgetParams
+from stockdb.providers.redis_budget import RedisBudgetStore
+from stockdb.providers.shared_limit import (
+    PostgresBudgetStore,
+    SharedRateLimiter,
+    budget_key,
+)
+from stockdb.providers.throttle import RateLimitHeaders
+from stockdb.state.store import StateStore
+from stockdb.testing.fake_alpaca import FakeAlpacaServer
+
+pytestmark = pytest.mark.services
+
+SYMBOLS = [f"R{i:02d}" for i in range(16)]
+START, END = date(2024, 3, 1), date(2024, 3, 28)
+# the fake's quota: 4 requests per 2-second window, well below what the workers could send
+LIMIT, WINDOW_S = 4, 2
+DEADLINE_S = 240.0
+
+
+def wait_for(check: Callable[[], bool], what: str, timeout_s: float = DEADLINE_S) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)  # polling the state store: there is no event to wait on
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@dataclass
+class Fleet:
+    root: Path
+    app: App
+    fake: FakeAlpacaServer
+    procs: list[subprocess.Popen[bytes]]
+
+    def logs(self) -> str:
+        return "\n".join(
+            p.read_text(errors="replace")[-1500:] for p in sorted(self.root.glob("worker-*.log"))
+        )
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeAlpacaServer]:
+    with FakeAlpacaServer(rate_limit=LIMIT, window_s=WINDOW_S) as server:
+        yield server
+
+
+def start_fleet(
+    root: Path, fake: FakeAlpacaServer, workers: int, queue_url: str | None, state_url: str
+) -> Fleet:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("ALPACA_", "APCA_", "STOCKDB_"))
+    }
+    env.update(
+        STOCKDB_DATA_DIR=str(root / "data"),
+        STOCKDB_STATE_URL=state_url,
+        ALPACA_API_KEY_ID=fake.key_id,
+        ALPACA_API_SECRET_KEY=fake.secret_key,
+        ALPACA_API_BASE_URL=fake.url,
+        ALPACA_FEED="iex",
+    )
+    if queue_url is not None:
+        env["STOCKDB_QUEUE_URL"] = queue_url
+    app = App(fake.settings(data_dir=root / "data", queue_url=queue_url, state_url=state_url))
+    stockdb = str(Path(sys.executable).parent / "stockdb")
+    procs = []
+    for n in range(workers):
+        with (root / f"worker-{n}.log").open("wb") as out:
+            procs.append(
+                subprocess.Popen(
+                    [stockdb, "worker", "--agents", "backfill", "--heartbeat", "1"],
+                    cwd=root,
+                    env=env,
+                    stdout=out,
+                    stderr=out,
+                )
+            )
+    return Fleet(root, app, fake, procs)
+
+
+def stop_fleet(fleet: Fleet) -> None:
+    for proc in fleet.procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in fleet.procs:
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    fleet.app.close()
+
+
+def backfill_and_check(fleet: Fleet) -> None:
+    """Submit one job per symbol, wait for all, then judge the fake server's own record."""
+    beats = HeartbeatRepo(fleet.app.state)
+
+    def all_up() -> bool:
+        for p in fleet.procs:
+            if p.poll() is not None:
+                raise AssertionError(f"a worker exited with {p.returncode}:\n{fleet.logs()}")
+        workers = {v.heartbeat.worker for v in beats.views(fleet.app.clock.now())}
+        return len(workers) >= len(fleet.procs)
+
+    wait_for(all_up, "every worker to heart-beat", 90)
+    jobs = JobService(fleet.app)
+    ids = [jobs.submit_ingest([s], START, END, "alpaca").id for s in SYMBOLS]
+
+    def done() -> bool:
+        states = [jobs.get(i).status for i in ids]
+        if "failed" in states or "cancelled" in states:
+            raise AssertionError(f"a job ended badly: {states}\n{fleet.logs()}")
+        return all(s == "succeeded" for s in states)
+
+    wait_for(done, "every job to succeed")
+    records = fleet.fake.requests
+    assert fleet.fake.limit_429s == 0, "the shared budget provoked no 429"
+    assert all(r.status == 200 for r in records)
+    results = [jobs.get(i).result or {} for i in ids]
+    assert sum(int(r.get("rate_limited", 0)) for r in results) == 0
+    worked = {j.worker.split("/", 1)[0] for j in (jobs.get(i) for i in ids) if j.worker}
+    assert len(worked) >= 2, "several processes fetched (the budget was really shared)"
+    n = len(records)
+    assert n >= 4 * LIMIT, "enough requests to span several windows"
+    span = max(r.at for r in records) - min(r.at for r in records)
+    minimum = n / LIMIT * WINDOW_S
+    assert span <= 1.1 * minimum, f"{n} requests took {span:.2f}s, minimum {minimum:.2f}s"
+
+
+def test_four_redis_workers_share_one_budget(
+    tmp_path: Path, fake: FakeAlpacaServer, redis_url: str, pg_database: str
+) -> None:
+    fleet = start_fleet(tmp_path, fake, 4, redis_url, pg_database)
+    try:
+        limiter = fleet.app.rate_limiter
+        assert isinstance(limiter, SharedRateLimiter)
+        backfill_and_check(fleet)
+        assert limiter.state().in_flight == 0, "every grant was answered and returned"
+    finally:
+        stop_fleet(fleet)
+
+
+def test_postgres_state_is_the_fallback_budget(
+    tmp_path: Path, fake: FakeAlpacaServer, pg_database: str
+) -> None:
+    fleet = start_fleet(tmp_path, fake, 3, None, pg_database)
+    try:
+        limiter = fleet.app.rate_limiter
+        assert isinstance(limiter, SharedRateLimiter)
+        backfill_and_check(fleet)
+        assert limiter.state().in_flight == 0
+    finally:
+        stop_fleet(fleet)
+
+
+def _random_ops(rng: random.Random, start: float) -> Iterator[tuple[str, float, dict[str, object]]]:
+    now = start
+    granted: list[str] = []
+    for i in range(600):
+        now += rng.choice([0.0, 0.001, 0.05, 0.2, 0.7, 1.3, 2.9])
+        roll = rng.random()
+        if roll < 0.55:
+            gid = f"g{i}"
+            yield "grant", now, {"gid": gid}
+            granted.append(gid)
+        elif roll < 0.9:
+            gid = granted.pop(rng.randrange(len(granted))) if granted else None
+            window = int(now // 3)
+            reset = float((window + rng.choice([0, 1, 1, 1, 2])) * 3)
+            yield (
+                "learn",
+                now,
+                {
+                    "gid": gid,
+                    "limit": rng.choice([None, 12, 12, 20]),
+                    "remaining": rng.choice([None, 0, 3, 7, 11]),
+                    "reset": rng.choice([None, reset, reset, reset]),
+                    "limited": rng.random() < 0.1,
+                },
+            )
+        else:
+            gid = granted.pop(rng.randrange(len(granted))) if granted else None
+            yield "release", now, {"gid": gid}
+
+
+def test_lua_script_performs_the_python_model_steps(redis_url: str) -> None:
+    store = RedisBudgetStore(redis_url, "stockdb:ratelimit:model-check")
+    params = BudgetParams(limit=12, window_s=3.0, burst=3, reset_margin_s=0.05)
+    reference = Budget.fresh(params)
+    try:
+        for op, now, a in _random_ops(random.Random(18), 1_700_000_000.123456):
+            gid = a["gid"]
+            assert gid is None or isinstance(gid, str)
+            if op == "grant":
+                assert gid is not None
+                delay, in_flight = store.grant(now, gid, params)
+                assert delay == model.grant(reference, now, gid, params)
+                assert in_flight == len(reference.grants)
+            elif op == "learn":
+                headers = RateLimitHeaders(a["limit"], a["remaining"], a["reset"])  # type: ignore[arg-type]
+                store.learn(now, gid, headers, bool(a["limited"]))
+                model.learn(
+                    reference,
+                    now,
+                    gid,
+                    headers.limit,
+                    headers.remaining,
+                    headers.reset_at,
+                    rate_limited=bool(a["limited"]),
+                )
+            else:
+                store.release(now, gid)
+                model.release(reference, now, gid)
+            assert store.snapshot(params) == reference, (op, now)
+    finally:
+        store.close()
+
+
+HOLDER = """
+import sys
+from stockdb.providers.budget import BudgetParams
+from stockdb.providers.redis_budget import RedisBudgetStore
+from stockdb.providers.shared_limit import SharedRateLimiter
+
+store = RedisBudgetStore(sys.argv[1], sys.argv[2])
+limiter = SharedRateLimiter(store, params=BudgetParams(limit=12, window_s=3.0, burst=5))
+for _ in range(3):
+    limiter.acquire()  # sent, never answered: this process dies holding three grants
+print("held", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_killed_holder_leaks_its_grants_for_at_most_one_window(redis_url: str) -> None:
+    key = "stockdb:ratelimit:kill-check"
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLDER, redis_url, key],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    ) as holder:
+        try:
+            assert holder.stdout is not None
+            assert holder.stdout.readline().strip() == b"held"
+            os.kill(holder.pid, signal.SIGKILL)
+            assert holder.wait(timeout=10) == -signal.SIGKILL
+        finally:
+            if holder.poll() is None:
+                holder.kill()
+                holder.wait(timeout=10)
+    store = RedisBudgetStore(redis_url, key)
+    params = BudgetParams(limit=12, window_s=3.0)
+    try:
+        held = store.snapshot(params)
+        assert len(held.grants) == 3
+        assert held.reset_at is not None
+        taken_by = held.reset_at - held.window_s  # the window opened at the first grant
+        assert max(held.grants.values()) <= taken_by + 1.0 + held.window_s
+        # a survivor's answer inside the window: the dead holder's grants still count ...
+        reset = float(int(taken_by) + 100)
+        store.learn(taken_by + 0.5, None, RateLimitHeaders(12, 9, reset), False)
+        assert store.snapshot(params).remaining == 9 - 3
+        # ... but one window after they were taken they are gone, and the budget is whole
+        after = max(held.grants.values()) + 1e-3
+        store.learn(after, None, RateLimitHeaders(12, 9, reset + 3.0), False)
+        freed = store.snapshot(params)
+        assert freed.grants == {} and freed.remaining == 9
+    finally:
+        store.close()
+
+
+def test_budget_key_names_the_account_not_the_secret() -> None:
+    a = Settings(alpaca_key_id="KEYA", alpaca_secret_key="s1")  # type: ignore[arg-type]
+    b = Settings(alpaca_key_id="KEYA", alpaca_secret_key="s2")  # type: ignore[arg-type]
+    c = Settings(alpaca_key_id="KEYB", alpaca_secret_key="s1")  # type: ignore[arg-type]
+    assert budget_key(a) == budget_key(b) != budget_key(c)
+    assert "KEYA" not in budget_key(a) and "s1" not in budget_key(a)
+
+
+def test_postgres_store_grants_like_the_model(pg_database: str) -> None:
+    state = StateStore(pg_database)
+    try:
+        store = PostgresBudgetStore(state.engine, "pg-model-check")
+        params = BudgetParams(limit=4, window_s=2.0, burst=2)
+        reference = Budget.fresh(params)
+        now = 1_700_000_000.25
+        for i in range(12):
+            now += 0.3
+            assert store.grant(now, f"g{i}", params)[0] == model.grant(
+                reference, now, f"g{i}", params
+            )
+        assert store.snapshot(params) == reference
+    finally:
+        state.dispose()

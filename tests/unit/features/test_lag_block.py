@@ -1,0 +1,36 @@
+"""The log-return lags come from one preallocated block, equal bit for bit to a plain
+shift loop, one contiguous row per lag."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stockdb.features import kernels
+
+
+def shifted_loop(values: np.ndarray, lag: int) -> np.ndarray:
+    out = np.full(values.shape[0], np.nan)
+    for i in range(lag, values.shape[0]):
+        out[i] = values[i - lag]
+    return out
+
+
+@pytest.mark.parametrize("n", [0, 1, 3, 5, 6, 1000])
+def test_lagged_rows_equal_a_shift_loop(n: int) -> None:
+    rng = np.random.default_rng(n)
+    values = rng.normal(0, 1e-3, n)
+    values[rng.random(n) < 0.05] = np.nan
+    rows = kernels.lagged(values, 5)
+    assert len(rows) == 5
+    for lag, row in enumerate(rows):
+        assert row.flags.c_contiguous and row.shape == (n,)
+        np.testing.assert_array_equal(row, shifted_loop(values, lag))
+
+
+def test_lag_rows_do_not_alias_the_input() -> None:
+    values = np.arange(8, dtype=np.float64)
+    rows = kernels.lagged(values, 3)
+    rows[0][:] = -1.0
+    np.testing.assert_array_equal(values, np.arange(8, dtype=np.float64))
+    np.testing.assert_array_equal(rows[1][1:], np.arange(7, dtype=np.float64))
