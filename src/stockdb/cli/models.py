@@ -298,13 +298,16 @@ def _write_text(dest: Path, text: str) -> None:
 @simulations_app.command("report")
 def simulations_report(
     ctx: typer.Context,
-    simulation_id: str,
+    simulation_id: Annotated[str, typer.Argument(help="Simulation id")],
     out: Annotated[
         Path | None, typer.Option("--out", help="HTML file; default simulation-ID.html here")
     ] = None,
 ) -> None:
     """Write a self-contained HTML tearsheet (opens offline): equity vs buy-and-hold,
-    drawdown, monthly returns, rolling Sharpe, metrics, trades and the run's settings."""
+    drawdown, monthly returns, rolling Sharpe, metrics, trades and the run's settings.
+
+    Example: stockdb simulations report SIMULATION_ID --out report.html
+    """
     page = make_app(ctx).simulation.report(simulation_id)
     dest = out if out is not None else Path(f"simulation-{simulation_id}.html")
     _write_text(dest, page)
