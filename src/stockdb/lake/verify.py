@@ -133,7 +133,17 @@ class Verifier:
         root = self.roots[kind]
         if not root.is_dir():
             return {}
-        folders = [root / n for n in names] if names else [p for p in root.iterdir() if p.is_dir()]
+        # Features above 1Min live under ``tf=<timeframe>/`` with the same layout below.
+        bases = [root, *sorted(p for p in root.glob("tf=*") if p.is_dir())]
+        folders = [
+            folder
+            for base in bases
+            for folder in (
+                [base / n for n in names]
+                if names
+                else [p for p in base.iterdir() if SYMBOL_PATTERN.fullmatch(p.name)]
+            )
+        ]
         files: dict[str, Path] = {}
         for folder in folders:
             for path in sorted(folder.glob("dt=*/*.parquet")):

@@ -6,11 +6,11 @@ this ledger says which sessions were fetched, when, with how many rows, and how 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Integer, and_, delete, func, select
+from sqlalchemy import ColumnElement, Connection, Integer, and_, delete, func, select
 
 from stockdb.state import tables
 from stockdb.state.store import StateStore, as_utc, stored_utc
@@ -108,7 +108,35 @@ class CoverageRepo:
             cond.append(c.session_date <= end)
         with self.store.engine.connect() as conn:
             rows = conn.execute(select(tables.coverage).where(and_(*cond))).fetchall()
-        return {r.session_date: _record(r) for r in rows}
+            flagged = self._flagged(conn, [symbol], start, end)
+        records = {r.session_date: _record(r) for r in rows}
+        for (_, day), problem in flagged.items():
+            rec = records.get(day)
+            if rec is not None:
+                records[day] = replace(rec, status="error", reason=problem)
+        return records
+
+    @staticmethod
+    def _flagged(
+        conn: Connection, symbols: list[str] | None, start: date | None, end: date | None
+    ) -> dict[tuple[str, date], str]:
+        """(symbol, session) -> why, for bars files the integrity ledger knows damaged or
+        missing (found by `stockdb verify` or by a reader): their sessions are not complete."""
+        f = tables.partition_files.c
+        cond = [f.kind == "bars", f.status != "ok"]
+        if symbols is not None:
+            cond.append(f.symbol.in_(symbols))
+        if start is not None:
+            cond.append(f.session_date >= start)
+        if end is not None:
+            cond.append(f.session_date <= end)
+        rows = conn.execute(
+            select(f.symbol, f.session_date, f.status).where(and_(*cond))
+        ).fetchall()
+        return {
+            (r.symbol, r.session_date): f"{r.status} file; run `stockdb verify --repair`"
+            for r in rows
+        }
 
     def forget(self, symbol: str) -> None:
         """Drop every coverage row of ``symbol`` (used when its data is replaced)."""
@@ -213,6 +241,24 @@ class CoverageRepo:
         )
         with self.store.engine.connect() as conn:
             rows = conn.execute(stmt).fetchall()
+            flagged: dict[str, set[date]] = {}
+            for sym, day in self._flagged(conn, None, None, None):
+                flagged.setdefault(sym, set()).add(day)
+            # A flagged session counts as an error, not under the status it was recorded with.
+            moved: dict[tuple[str, str], int] = {}
+            for sym, days in flagged.items():
+                for rec in conn.execute(
+                    select(c.status).where(and_(c.symbol == sym, c.session_date.in_(days)))
+                ):
+                    moved[(sym, rec.status)] = moved.get((sym, rec.status), 0) + 1
+
+        def count_of(r: Any, status: str) -> int:
+            value = int(getattr(r, status))
+            if status == "error":
+                others = ("complete", "partial", "empty")
+                return value + sum(moved.get((r.symbol, s), 0) for s in others)
+            return value - moved.get((r.symbol, status), 0)
+
         return [
             SymbolSummary(
                 symbol=r.symbol,
@@ -220,10 +266,10 @@ class CoverageRepo:
                 feed=r.feed,
                 tracked=bool(r.tracked),
                 sessions=int(r.sessions),
-                complete=int(r.complete),
-                partial=int(r.partial),
-                empty=int(r.empty),
-                error=int(r.error),
+                complete=count_of(r, "complete"),
+                partial=count_of(r, "partial"),
+                empty=count_of(r, "empty"),
+                error=count_of(r, "error"),
                 rows=int(r.rows),
                 first_session=r.first_session,
                 last_session=r.last_session,

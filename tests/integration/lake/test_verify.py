@@ -86,6 +86,18 @@ def test_verify_names_each_damaged_partition_and_repair_quarantines_then_ingest_
         line.startswith(f"damaged features SPY dt={FLIPPED}") and "checksum" in line
         for line in lines
     )
+    # Until repaired, the gap report and the symbol summary call those sessions errors.
+    with open_db(built) as db:
+        gaps = db.gaps("SPY", START, END).set_index("session_date")["status"]
+        summary = db.symbols().set_index("symbol").loc["SPY"]
+    assert {str(d)[:10]: s for d, s in gaps.items()} == {
+        "2024-03-04": "complete",
+        str(TRUNCATED): "error",
+        str(DELETED): "error",
+        "2024-03-07": "complete",
+        "2024-03-08": "complete",
+    }
+    assert (summary["complete"], summary["error"]) == (3, 2)
     code, out, err = run(capsys, "verify", "QQQ")  # another symbol: nothing to report
     assert code == 0 and "all intact" in out
 
