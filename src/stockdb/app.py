@@ -366,7 +366,9 @@ class App:
         return bound
 
     def close(self) -> None:
-        """Release connections (DuckDB, SQL engine)."""
+        """Release connections (DuckDB, SQL engine, queue wake-up listeners)."""
+        if "jobs" in self.__dict__ and "queue" in self.jobs.__dict__:
+            self.jobs.queue.close()
         if "reader" in self.__dict__:
             self.reader.close()
         if "state" in self.__dict__:
