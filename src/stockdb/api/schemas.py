@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from stockdb.state.coverage import CoverageStatus
+
 __all__ = [
     "AgentControlResult",
     "AgentInfo",
@@ -62,6 +64,7 @@ class SymbolSummaryModel(_Model):
     sessions: int
     complete: int
     partial: int
+    in_progress: int
     empty: int
     error: int
     rows: int
@@ -74,7 +77,7 @@ class GapRowModel(_Model):
     """One expected session of a symbol against the coverage ledger."""
 
     session_date: date
-    status: Literal["complete", "partial", "empty", "missing", "error"]
+    status: CoverageStatus
     rows: int
     regular_rows: int
     regular_minutes: int
