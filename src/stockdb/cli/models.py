@@ -17,7 +17,9 @@ from stockdb.errors import InvalidInput, StorageError
 __all__ = ["models_app", "register", "simulations_app"]
 
 models_app = typer.Typer(help="Registered models: list, show, delete.", no_args_is_help=True)
-simulations_app = typer.Typer(help="Stored backtests: list, show, report.", no_args_is_help=True)
+simulations_app = typer.Typer(
+    help="Stored backtests: list, show, report, delete.", no_args_is_help=True
+)
 
 
 def _metrics_rows(metrics: dict[str, Any], prefix: str = "") -> list[dict[str, object]]:
@@ -218,7 +220,7 @@ def simulations_list(
             "stale": "STALE" if r.stale else "",
             "created": r.created_at.isoformat("T", "seconds"),
         }
-        for r in make_app(ctx).simulation.list(model)
+        for r in make_app(ctx).simulation.store.list(model)
     ]
     print_records(rows, "simulations")
 
@@ -230,16 +232,21 @@ def simulations_show(
     trades: Annotated[int, typer.Option(help="Show the last N trades")] = 10,
 ) -> None:
     """Metrics against buy-and-hold and the latest trades of one simulation."""
-    record = make_app(ctx).simulation.get(simulation_id)
+    from stockdb.formats import to_records
+
+    store = make_app(ctx).simulation.store
+    record = store.get(simulation_id)
     for message in record.warnings:
         warn(message)
     _print_comparison(record.metrics, record.benchmark_metrics, record.id)
-    import pyarrow.parquet as pq
+    print_records(to_records(store.trades(record.id, last=trades)), "trades")
 
-    table = pq.read_table(record.trades_path)
-    from stockdb.formats import to_records
 
-    print_records(to_records(table.slice(max(0, table.num_rows - trades))), "trades")
+@simulations_app.command("delete")
+def simulations_delete(ctx: typer.Context, simulation_id: str) -> None:
+    """Delete a stored simulation: its row, equity curve and trades."""
+    make_app(ctx).simulation.store.delete(simulation_id)
+    out_console().print(f"deleted simulation {simulation_id}", highlight=False)
 
 
 def _write_text(dest: Path, text: str) -> None:
