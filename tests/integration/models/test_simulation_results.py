@@ -4,7 +4,6 @@ the Python client read the same curve and fills, and delete through it."""
 from __future__ import annotations
 
 import warnings
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -16,25 +15,11 @@ from stockdb.app import App
 from stockdb.cli.main import main
 from stockdb.client import StockDB
 from stockdb.simulation.store import SimulationRecord
-from stockdb.training.requests import simulation_request, train_request
+from stockdb.training.requests import simulation_request
 
 with warnings.catch_warnings():  # starlette warns at import when httpx2 is not installed
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
-
-
-@pytest.fixture
-def simulated(app: App) -> SimulationRecord:
-    source = app.provider("synthetic")
-    try:
-        app.backfill.run(["SPY"], date(2024, 2, 26), date(2024, 3, 15), source)
-    finally:
-        source.close()
-    app.features.build(["SPY"])
-    model = app.training.train(
-        train_request({"tickers": ["SPY"], "model": "ridge", "target": "return"})
-    )
-    return app.simulation.simulate(simulation_request({"model_id": model.id, "fee_bps": 1}))
 
 
 def test_api_serves_the_stored_curve_and_fills(app: App, simulated: SimulationRecord) -> None:
