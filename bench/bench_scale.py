@@ -245,6 +245,7 @@ def run_once(root: Path, redis_url: str, admin: str, alpaca: str, workers: int, 
         _wait(
             lambda: len({v.heartbeat.worker for v in beats.views(app.clock.now())}) >= workers,
             "workers",
+            timeout_s=300,  # a loaded machine starts four interpreters slowly
         )
         began = time.perf_counter()
         ids = [jobs.submit_ingest([s], START, END, "alpaca").id for s in SYMBOLS]

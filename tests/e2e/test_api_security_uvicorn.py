@@ -4,12 +4,7 @@ client still work, and with STOCKDB_API_TOKEN every route but /health needs the 
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,55 +15,16 @@ import pytest
 
 from stockdb.ui.client import ApiClient, ApiError
 
-REPO = Path(__file__).resolve().parents[2]
+from .uvicorn_api import uvicorn_api
+
 TOKEN = "e2e-token-0123456789"
 EVIL = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def _serve(tmp_path: Path, extra_env: dict[str, str]) -> Iterator[str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("ALPACA_", "APCA_", "STOCKDB_", "IEX_"))
-    }
-    env.update({"STOCKDB_DATA_DIR": str(tmp_path / "data"), **extra_env})
-    port = _free_port()
-    log_path = tmp_path / "server.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.api.main:app", "--app-dir", str(REPO)]
-            + ["--host", "127.0.0.1", "--port", str(port)],
-            cwd=tmp_path,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert proc.poll() is None, log_path.read_text()[-3000:]
-                assert time.monotonic() < deadline, "uvicorn did not become ready"
-                try:
-                    if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            yield base
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with uvicorn_api(tmp_path, extra_env) as api:
+        yield api.base
 
 
 @pytest.fixture

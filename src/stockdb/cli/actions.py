@@ -46,6 +46,8 @@ def import_actions(
 
     type is forward_split, reverse_split or cash_dividend; ratio is new shares per old
     (4, 4:1, 1:10); cash is the dividend per share.
+
+    Example: stockdb import-actions actions.csv
     """
     _report(make_app(ctx).corporate.import_csv(file))
 
@@ -55,7 +57,10 @@ def actions(
     symbol: Annotated[str | None, typer.Argument(help="One symbol (default: all)")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
 ) -> None:
-    """Stored corporate actions, by symbol and ex-date."""
+    """Stored corporate actions, by symbol and ex-date.
+
+    Example: stockdb actions AAPL
+    """
     if fmt not in ("table", "json"):
         raise InvalidInput(f"unknown format {fmt!r}: use table or json")
     app = make_app(ctx)
@@ -91,7 +96,10 @@ def fetch_actions(
     ] = None,
     provider: Annotated[str | None, typer.Option(help="synthetic or alpaca")] = None,
 ) -> None:
-    """Fetch the symbols' splits and cash dividends from the provider and record them."""
+    """Fetch the symbols' splits and cash dividends from the provider and record them.
+
+    Example: stockdb fetch-actions AAPL NVDA
+    """
     names = normalize_symbols(symbols)
     first = parse_date(start, "start") or date.today() - timedelta(days=3653)
     app = make_app(ctx)

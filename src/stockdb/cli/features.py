@@ -18,7 +18,7 @@ __all__ = ["features_app"]
 
 features_app = typer.Typer(
     name="features",
-    help="Versioned features over each ticker's whole 1-minute history.",
+    help="Versioned features over each ticker's whole 1-minute history: build, list, show, status.",
     no_args_is_help=True,
 )
 
@@ -58,7 +58,10 @@ def build(
 
 @features_app.command("list")
 def list_features(ctx: typer.Context) -> None:
-    """The feature definitions of the current set, with versions and parameters."""
+    """The feature definitions of the current set, with versions and parameters.
+
+    Example: stockdb features list
+    """
     service = make_app(ctx).features
     table = Table(title=f"feature set {service.set_hash[:12]}")
     for column in ("name", "version", "params", "warm-up", "columns", "code"):
@@ -76,7 +79,7 @@ def list_features(ctx: typer.Context) -> None:
 @features_app.command("show")
 def show(
     ctx: typer.Context,
-    symbol: str,
+    symbol: Annotated[str, typer.Argument(help="Ticker, e.g. SPY")],
     start: Annotated[str | None, typer.Option(help="First session date YYYY-MM-DD")] = None,
     end: Annotated[str | None, typer.Option(help="Last session date (inclusive)")] = None,
     columns: Annotated[
@@ -127,7 +130,10 @@ def show(
 @features_app.command("status")
 def status(ctx: typer.Context) -> None:
     """Per symbol and timeframe, feature partitions that are stale (missing, old set, newer
-    bars, a corporate action)."""
+    bars, a corporate action).
+
+    Example: stockdb features status
+    """
     service = make_app(ctx).features
     table = Table(title=f"feature set {service.set_hash[:12]}")
     for column in ("symbol", "timeframe", "bar partitions", "stale", "reasons", "first stale"):

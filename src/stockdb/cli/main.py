@@ -19,14 +19,17 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="stockdb",
-    help="A local warehouse of US-stock minute bars.",
+    help="A local warehouse of US-stock minute bars. First time? Run: stockdb up",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
 _NOTICES_SHOWN = "STOCKDB_NOTICES_SHOWN"
-db_app = typer.Typer(help="The DuckDB browsing database.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="The DuckDB browsing database: refresh its views, or open a shell on it.",
+    no_args_is_help=True,
+)
 app.add_typer(db_app, name="db")
 
 
@@ -63,7 +66,10 @@ def ingest(
     ] = False,
 ) -> None:
     """Fetch 1-minute bars for SYMBOLS over New York session dates START..END (inclusive;
-    without dates, the latest five sessions), then their corporate actions."""
+    without dates, the latest five sessions), then their corporate actions.
+
+    Example: stockdb ingest SPY QQQ --start 2024-03-01 --end 2024-03-28
+    """
     stockdb = make_app(ctx)
     request = stockdb.ingest.request(symbols, start, end, provider, replace)
     stockdb.coverage  # noqa: B018 - open the state store before announcing anything
@@ -93,7 +99,7 @@ def ingest(
 @app.command()
 def bars(
     ctx: typer.Context,
-    symbol: str,
+    symbol: Annotated[str, typer.Argument(help="Ticker, e.g. SPY")],
     timeframe: Annotated[str, typer.Option(help="1Min 5Min 15Min 30Min 1Hour 1Day")] = "1Min",
     start: Annotated[str | None, typer.Option(help="Session date or RFC-3339 instant")] = None,
     end: Annotated[str | None, typer.Option(help="Session date or RFC-3339 instant")] = None,
@@ -105,7 +111,10 @@ def bars(
         str, typer.Option(help="raw, split, dividend or all (corporate actions)")
     ] = "raw",
 ) -> None:
-    """Bars of SYMBOL at any timeframe, derived locally from 1-minute bars."""
+    """Bars of SYMBOL at any timeframe, derived locally from 1-minute bars.
+
+    Example: stockdb bars SPY --timeframe 5Min --start 2024-03-04 --format csv
+    """
     from stockdb.formats import OUTPUT_FORMATS
     from stockdb.lake.reader import BarQuery
 
@@ -119,12 +128,15 @@ def bars(
 @app.command()
 def gaps(
     ctx: typer.Context,
-    symbol: str,
+    symbol: Annotated[str, typer.Argument(help="Ticker, e.g. SPY")],
     start: Annotated[str | None, typer.Option(help="First session date")] = None,
     end: Annotated[str | None, typer.Option(help="Last session date")] = None,
     only_gaps: Annotated[bool, typer.Option("--only-gaps", help="Hide complete sessions")] = False,
 ) -> None:
-    """Per expected session: status, minutes present vs possible, when fetched."""
+    """Per expected session: status, minutes present vs possible, when fetched.
+
+    Example: stockdb gaps SPY --start 2024-03-01 --only-gaps
+    """
     from stockdb.usecases.operations import gap_rows
 
     name = normalize_symbol(symbol)
@@ -151,14 +163,20 @@ def gaps(
 
 @app.command()
 def symbols(ctx: typer.Context) -> None:
-    """Known symbols with a coverage summary."""
+    """Known symbols with a coverage summary.
+
+    Example: stockdb symbols
+    """
     rows = [asdict(s) for s in make_app(ctx).coverage.summaries()]
     print_records(rows, "symbols")
 
 
 @db_app.command("refresh")
 def db_refresh(ctx: typer.Context) -> None:
-    """(Re)build {data}/duckdb/market.duckdb with views over the lake."""
+    """(Re)build {data}/duckdb/market.duckdb with views over the lake.
+
+    Example: stockdb db refresh
+    """
     from stockdb.lake.views import refresh_views
 
     stockdb = make_app(ctx)

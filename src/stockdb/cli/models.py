@@ -16,9 +16,13 @@ from stockdb.errors import InvalidInput, StorageError
 
 __all__ = ["models_app", "register", "simulations_app"]
 
-models_app = typer.Typer(help="Registered models: list, show, delete.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="Registered models: list, show, delete (train one with stockdb train).",
+    no_args_is_help=True,
+)
 simulations_app = typer.Typer(
-    help="Stored backtests: list, show, report, delete.", no_args_is_help=True
+    help="Stored backtests: list, show, report, delete (run one with stockdb simulate).",
+    no_args_is_help=True,
 )
 
 
@@ -48,17 +52,26 @@ def train(
     ] = None,
     start: Annotated[str | None, typer.Option(help="First session date")] = None,
     end: Annotated[str | None, typer.Option(help="Last session date")] = None,
-    train_fraction: Annotated[float, typer.Option()] = 0.7,
-    validation_fraction: Annotated[float, typer.Option()] = 0.15,
+    train_fraction: Annotated[
+        float, typer.Option(help="Share of rows to train on (fraction split)")
+    ] = 0.7,
+    validation_fraction: Annotated[
+        float, typer.Option(help="Share of rows to validate on, after the training rows")
+    ] = 0.15,
     train_end: Annotated[str | None, typer.Option(help="Split by date instead")] = None,
-    validation_end: Annotated[str | None, typer.Option()] = None,
+    validation_end: Annotated[
+        str | None, typer.Option(help="Last validation session (with --train-end)")
+    ] = None,
     walk_forward: Annotated[int | None, typer.Option(help="Walk-forward folds")] = None,
     rolling: Annotated[bool, typer.Option(help="Rolling (not expanding) windows")] = False,
     params: Annotated[str | None, typer.Option(help='Model params as JSON, e.g. {"C": 0.5}')] = (
         None
     ),
 ) -> None:
-    """Train a scikit-learn pipeline on one or several tickers' features; prints its id."""
+    """Train a scikit-learn pipeline on one or several tickers' features; prints its id.
+
+    Example: stockdb train --tickers SPY,QQQ --model random_forest --target direction --horizon 5
+    """
     body: dict[str, Any] = {
         "tickers": tickers.split(","),
         "model": model,
@@ -105,7 +118,10 @@ def train(
 
 @models_app.command("list")
 def models_list(ctx: typer.Context) -> None:
-    """Every registered model with its headline metrics."""
+    """Every registered model with its headline metrics.
+
+    Example: stockdb models list
+    """
     rows = []
     for r in make_app(ctx).training.list():
         test = r.metrics.get("test") or r.metrics.get("validation") or {}
@@ -127,8 +143,13 @@ def models_list(ctx: typer.Context) -> None:
 
 
 @models_app.command("show")
-def models_show(ctx: typer.Context, model_id: str) -> None:
-    """Everything the registry holds about one model."""
+def models_show(
+    ctx: typer.Context, model_id: Annotated[str, typer.Argument(help="Model id")]
+) -> None:
+    """Everything the registry holds about one model.
+
+    Example: stockdb models show MODEL_ID
+    """
     record = make_app(ctx).training.get(model_id)
     if record.stale:
         warn(f"{record.id} is stale: a corporate action changed its inputs; retrain it")
@@ -136,8 +157,13 @@ def models_show(ctx: typer.Context, model_id: str) -> None:
 
 
 @models_app.command("delete")
-def models_delete(ctx: typer.Context, model_id: str) -> None:
-    """Delete a model's artifact and registry row."""
+def models_delete(
+    ctx: typer.Context, model_id: Annotated[str, typer.Argument(help="Model id")]
+) -> None:
+    """Delete a model's artifact and registry row.
+
+    Example: stockdb models delete MODEL_ID
+    """
     make_app(ctx).training.delete(model_id)
     out_console().print(f"deleted {model_id}", highlight=False)
 
@@ -146,12 +172,12 @@ def simulate(
     ctx: typer.Context,
     model: Annotated[str, typer.Option("--model", help="Model id")],
     symbol: Annotated[str | None, typer.Option(help="Default: the model's primary")] = None,
-    start: Annotated[str | None, typer.Option()] = None,
-    end: Annotated[str | None, typer.Option()] = None,
-    cash: Annotated[float, typer.Option()] = 10_000.0,
+    start: Annotated[str | None, typer.Option(help="First session to replay")] = None,
+    end: Annotated[str | None, typer.Option(help="Last session to replay")] = None,
+    cash: Annotated[float, typer.Option(help="Starting cash")] = 10_000.0,
     fill: Annotated[str, typer.Option(help="close or next_open")] = "close",
-    fee_bps: Annotated[float, typer.Option()] = 0.0,
-    slippage_bps: Annotated[float, typer.Option()] = 0.0,
+    fee_bps: Annotated[float, typer.Option(help="Fee per fill, basis points")] = 0.0,
+    slippage_bps: Annotated[float, typer.Option(help="Slippage per fill, basis points")] = 0.0,
     in_sample: Annotated[
         bool, typer.Option("--in-sample", help="Allow overlap with the training window")
     ] = False,
@@ -159,7 +185,10 @@ def simulate(
     """Replay a model's signals all-in/all-out and compare with buy-and-hold.
 
     Out of sample by default: without --start the period begins at the first session after
-    the model's training window; overlapping it needs --in-sample."""
+    the model's training window; overlapping it needs --in-sample.
+
+    Example: stockdb simulate --model MODEL_ID --start 2024-03-20 --fill next_open --fee-bps 1
+    """
     from stockdb.training.requests import simulation_request
 
     request = simulation_request(
@@ -206,9 +235,13 @@ def _fmt(value: object) -> object:
 
 @simulations_app.command("list")
 def simulations_list(
-    ctx: typer.Context, model: Annotated[str | None, typer.Option("--model")] = None
+    ctx: typer.Context,
+    model: Annotated[str | None, typer.Option("--model", help="Only this model's runs")] = None,
 ) -> None:
-    """Stored simulations, newest first."""
+    """Stored simulations, newest first.
+
+    Example: stockdb simulations list --model MODEL_ID
+    """
     rows = [
         {
             "id": r.id,
@@ -228,10 +261,13 @@ def simulations_list(
 @simulations_app.command("show")
 def simulations_show(
     ctx: typer.Context,
-    simulation_id: str,
+    simulation_id: Annotated[str, typer.Argument(help="Simulation id")],
     trades: Annotated[int, typer.Option(help="Show the last N trades")] = 10,
 ) -> None:
-    """Metrics against buy-and-hold and the latest trades of one simulation."""
+    """Metrics against buy-and-hold and the latest trades of one simulation.
+
+    Example: stockdb simulations show SIMULATION_ID
+    """
     from stockdb.formats import to_records
 
     store = make_app(ctx).simulation.store
@@ -243,8 +279,14 @@ def simulations_show(
 
 
 @simulations_app.command("delete")
-def simulations_delete(ctx: typer.Context, simulation_id: str) -> None:
-    """Delete a stored simulation: its row, equity curve and trades."""
+def simulations_delete(
+    ctx: typer.Context,
+    simulation_id: Annotated[str, typer.Argument(help="Simulation id")],
+) -> None:
+    """Delete a stored simulation: its row, equity curve and trades.
+
+    Example: stockdb simulations delete SIMULATION_ID
+    """
     make_app(ctx).simulation.store.delete(simulation_id)
     out_console().print(f"deleted simulation {simulation_id}", highlight=False)
 
@@ -267,13 +309,16 @@ def _write_text(dest: Path, text: str) -> None:
 @simulations_app.command("report")
 def simulations_report(
     ctx: typer.Context,
-    simulation_id: str,
+    simulation_id: Annotated[str, typer.Argument(help="Simulation id")],
     out: Annotated[
         Path | None, typer.Option("--out", help="HTML file; default simulation-ID.html here")
     ] = None,
 ) -> None:
     """Write a self-contained HTML tearsheet (opens offline): equity vs buy-and-hold,
-    drawdown, monthly returns, rolling Sharpe, metrics, trades and the run's settings."""
+    drawdown, monthly returns, rolling Sharpe, metrics, trades and the run's settings.
+
+    Example: stockdb simulations report SIMULATION_ID --out report.html
+    """
     page = make_app(ctx).simulation.report(simulation_id)
     dest = out if out is not None else Path(f"simulation-{simulation_id}.html")
     _write_text(dest, page)

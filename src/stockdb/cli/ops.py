@@ -23,8 +23,14 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
-jobs_app = typer.Typer(help="Background jobs: list, show, cancel, submit.", no_args_is_help=True)
-agents_app = typer.Typer(help="Start and stop the background agents.", no_args_is_help=True)
+jobs_app = typer.Typer(
+    help="Background jobs: list, show, cancel, and queue an ingest (jobs ingest).",
+    no_args_is_help=True,
+)
+agents_app = typer.Typer(
+    help="Start and stop the background agents (backfill, live, features).",
+    no_args_is_help=True,
+)
 
 
 def _print_json(value: Any) -> None:
@@ -55,7 +61,10 @@ def worker(
         bool, typer.Option(help="A paid plan: do not stay 15 minutes behind on feed=sip")
     ] = False,
 ) -> None:
-    """Run the queue consumer and the agents until Ctrl-C or SIGTERM (then stop cleanly)."""
+    """Run the queue consumer and the agents until Ctrl-C or SIGTERM (then stop cleanly).
+
+    Example: stockdb worker
+    """
     from stockdb.jobs.runtime import RuntimeOptions, start_runtime
     from stockdb.obs.logging import setup_logging
 
@@ -96,7 +105,10 @@ def status(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
-    """Agents and their heartbeat age, stall alerts, queue depth, running jobs with progress."""
+    """Agents and their heartbeat age, stall alerts, queue depth, running jobs with progress.
+
+    Example: stockdb status
+    """
     from stockdb.jobs.service import JobService
 
     report = JobService(make_app(ctx)).status()
@@ -156,7 +168,10 @@ def jobs_list(
     limit: Annotated[int, typer.Option(help="Most recent N")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
-    """Jobs, newest first."""
+    """Jobs, newest first.
+
+    Example: stockdb jobs list --status running
+    """
     from stockdb.jobs.service import JobService
 
     found = JobService(make_app(ctx)).list(status, limit, kind)
@@ -182,16 +197,22 @@ def jobs_list(
 
 
 @jobs_app.command("show")
-def jobs_show(ctx: typer.Context, job_id: str) -> None:
-    """Everything about one job (JSON)."""
+def jobs_show(ctx: typer.Context, job_id: Annotated[str, typer.Argument(help="Job id")]) -> None:
+    """Everything about one job (JSON).
+
+    Example: stockdb jobs show JOB_ID
+    """
     from stockdb.jobs.service import JobService
 
     _print_json(JobService(make_app(ctx)).get(job_id).to_dict())
 
 
 @jobs_app.command("cancel")
-def jobs_cancel(ctx: typer.Context, job_id: str) -> None:
-    """Cancel a queued job, or stop a running one at its next chunk."""
+def jobs_cancel(ctx: typer.Context, job_id: Annotated[str, typer.Argument(help="Job id")]) -> None:
+    """Cancel a queued job, or stop a running one at its next chunk.
+
+    Example: stockdb jobs cancel JOB_ID
+    """
     from stockdb.jobs.service import JobService
 
     job = JobService(make_app(ctx)).cancel(job_id)
@@ -209,7 +230,10 @@ def jobs_ingest(
         bool, typer.Option(help="Re-fetch START..END and rewrite exactly those sessions")
     ] = False,
 ) -> None:
-    """Queue a background backfill (a running `stockdb worker` executes it); prints its id."""
+    """Queue a background backfill (a running `stockdb worker` executes it); prints its id.
+
+    Example: stockdb jobs ingest SPY --start 2024-03-01 --end 2024-03-28
+    """
     from stockdb.jobs.service import JobService
 
     job = JobService(make_app(ctx)).submit_ingest(symbols, start, end, provider, replace)
@@ -267,8 +291,14 @@ def verify(
 
 # ---- agents --------------------------------------------------------------------------------------
 @agents_app.command("start")
-def agents_start(ctx: typer.Context, name: str) -> None:
-    """Let agent NAME take work again (persisted; workers pick it up within seconds)."""
+def agents_start(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Agent: backfill, live or features")],
+) -> None:
+    """Let agent NAME take work again (persisted; workers pick it up within seconds).
+
+    Example: stockdb agents start backfill
+    """
     result = _operations(ctx).set_agent(name, True)
     out_console().print(f"agent {result['name']}: started", highlight=False)
     if result["dispatched"]:
@@ -276,8 +306,14 @@ def agents_start(ctx: typer.Context, name: str) -> None:
 
 
 @agents_app.command("stop")
-def agents_stop(ctx: typer.Context, name: str) -> None:
-    """Stop agent NAME: it takes no new work and checkpoints its current job."""
+def agents_stop(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Agent: backfill, live or features")],
+) -> None:
+    """Stop agent NAME: it takes no new work and checkpoints its current job.
+
+    Example: stockdb agents stop backfill
+    """
     result = _operations(ctx).set_agent(name, False)
     out_console().print(f"agent {result['name']}: stopped", highlight=False)
 
@@ -305,7 +341,10 @@ def logs(
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new rows")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line")] = False,
 ) -> None:
-    """Stored log records (JSON lines from every worker and agent), oldest first."""
+    """Stored log records (JSON lines from every worker and agent), oldest first.
+
+    Example: stockdb logs --agent backfill --level WARNING
+    """
     from datetime import UTC, datetime
 
     from stockdb.obs.logquery import query_logs
@@ -344,7 +383,10 @@ def track(
     symbols: Annotated[list[str], typer.Argument(help="Symbols the live agent keeps current")],
     untrack: Annotated[bool, typer.Option("--untrack", help="Stop tracking them")] = False,
 ) -> None:
-    """Mark SYMBOLS as tracked (or untracked) by the live agent."""
+    """Mark SYMBOLS as tracked (or untracked) by the live agent.
+
+    Example: stockdb track SPY QQQ
+    """
     names = normalize_symbols(symbols)
     tracked = _operations(ctx).track(names, not untrack)
     out_console().print(

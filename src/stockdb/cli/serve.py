@@ -44,7 +44,9 @@ def serve(
     """Serve the REST API (Swagger UI at /docs, ReDoc at /redoc, both offline).
 
     With the embedded SQLite queue this process also runs the job consumer and the agents,
-    so ingests queued here really run. Example: stockdb serve --port 8000
+    so ingests queued here really run.
+
+    Example: stockdb serve --port 8000
     """
     import uvicorn
 

@@ -48,7 +48,10 @@ def ui(
     ),
 ) -> None:
     """Serve the dashboard (Streamlit). It talks to the REST API only; start that with
-    ``stockdb serve``. STOCKDB_API_TOKEN, when set, is sent as the bearer token."""
+    ``stockdb serve``. STOCKDB_API_TOKEN, when set, is sent as the bearer token.
+
+    Example: stockdb ui --api-url http://127.0.0.1:8000
+    """
     from stockdb.config import Settings
 
     url = api_url or Settings().api_url or DEFAULT_API_URL

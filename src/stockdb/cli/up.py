@@ -107,12 +107,15 @@ def _stop(procs: list[subprocess.Popen[bytes]], timeout_s: float = 20.0) -> None
 def up(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Interface for the API and dashboard")] = "127.0.0.1",
-    api_port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
-    ui_port: Annotated[int, typer.Option(min=1, max=65535)] = 8501,
+    api_port: Annotated[int, typer.Option(min=1, max=65535, help="REST API port")] = 8000,
+    ui_port: Annotated[int, typer.Option(min=1, max=65535, help="Dashboard port")] = 8501,
     seed_data: Annotated[bool, typer.Option("--seed/--no-seed", help="Seed on first start")] = True,
     ui: Annotated[bool, typer.Option("--ui/--no-ui", help="Also serve the dashboard")] = True,
 ) -> None:
-    """Run the whole local stack: API (with consumer and agents) and dashboard."""
+    """Run the whole local stack: API (with consumer and agents) and dashboard.
+
+    Example: stockdb up --api-port 8000 --ui-port 8501
+    """
     for port in (api_port, ui_port) if ui else (api_port,):
         if not _port_free(host, port):
             raise ConfigError(

@@ -199,6 +199,13 @@ class BarReader:
         lo_us = _us(query.start) if isinstance(query.start, datetime) else None
         hi_us = _us(query.end) if isinstance(query.end, datetime) else None
         if query.limit is None:
+            folder = str(self.lake.symbol_dir(query.symbol))
+            leaf = self.lake.partition_path(query.symbol, date(2000, 1, 3)).name
+            # no stat per file: a missing one (a crashed first write) fails the fast path
+            unchecked = [f"{folder}/{n}/{leaf}" for n in names]
+            fast = _decode_in_order(unchecked, lo_us, hi_us, query.symbol) if names else None
+            if fast is not None:
+                return self._derive(query, fast)
             paths = self.lake.existing(query.symbol, names)
             return self._derive(query, self.scan([str(p) for _, p in paths], lo_us, hi_us))
         per_session = 1 if query.timeframe.daily else max(1, 300 // query.timeframe.minutes)
@@ -236,19 +243,26 @@ class BarReader:
         return aggregate(minutes, query.timeframe)
 
 
-def _decode_in_order(paths: list[str], lo_us: int | None, hi_us: int | None) -> pa.Table | None:
+def _decode_in_order(
+    paths: list[str], lo_us: int | None, hi_us: int | None, symbol: str | None = None
+) -> pa.Table | None:
     """The files' bars in time order, decoded by polars (each footer read once, columns
     decoded in parallel), or None when the fast path cannot answer (a file polars cannot
     read, unsorted bars): the caller then lets DuckDB scan and sort.
 
     Partitions are one session each, sessions do not overlap and the lake keeps each file
     sorted, so the files in path (date) order are already in time order: no sort, just a
-    check, and the time filter becomes two binary searches and a zero-copy slice.
+    check, and the time filter becomes two binary searches and a zero-copy slice. Given the
+    ``symbol`` whose folder the files are in, its column is not decoded but repeated.
     """
     import polars as pl
 
+    names = [n for n in BAR_SCHEMA.names if symbol is None or n != "symbol"]
     try:
-        table = conform(pl.read_parquet(paths, columns=list(BAR_SCHEMA.names)).to_arrow())
+        frame = pl.read_parquet(paths, columns=names).rechunk().to_arrow()  # one chunk: cheap
+        if symbol is not None:
+            frame = frame.add_column(0, "symbol", pa.repeat(pa.scalar(symbol), frame.num_rows))
+        table = conform(frame)
     except (pl.exceptions.PolarsError, OSError, pa.ArrowException, ValueError, KeyError):
         return None
     ts = table.column("ts").cast(pa.int64()).to_numpy()

@@ -151,7 +151,9 @@ def render(api: ApiClient) -> None:
         split_stale = corporate_action_stale(overview)
         if split_stale:
             st.warning(f"stale after a corporate action: {split_stale}", icon=":material/warning:")
-        st.dataframe(table(staleness_rows(overview, symbols)), hide_index=True)
+        first = ["symbol", "coverage_%", "current_partitions", "sessions_with_bars"]
+        first += ["stale_partitions", "stale_reasons", "built_at"]
+        st.dataframe(table(staleness_rows(overview, symbols), first=first), hide_index=True)
     else:
         st.info("No symbols yet: queue an ingest on the Data page.")
     _rebuild(api, names)

@@ -125,8 +125,8 @@ def log_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "agent": r.get("agent"),
             "symbol": r.get("symbol"),
             "message": r.get("message"),
+            "job": str(r.get("job_id") or "")[:12],
             "logger": r.get("logger"),
-            "job": r.get("job_id"),
         }
         for r in records
     ]
@@ -212,7 +212,12 @@ def _logs(api: ApiClient) -> None:
         show_error(exc, "Reading the logs")
         return
     if records:
-        st.dataframe(table(log_rows(records)), hide_index=True, height=360)
+        st.dataframe(
+            table(log_rows(records)),
+            hide_index=True,
+            height=360,
+            column_config={"message": st.column_config.TextColumn(width="large")},
+        )
     else:
         st.info("No log records match these filters yet.")
 

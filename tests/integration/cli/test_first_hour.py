@@ -4,7 +4,9 @@ and the CLI's help texts."""
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -149,3 +151,106 @@ def test_db_shell_runs_sql_on_fresh_views(data_dir: Path) -> None:
 
     rows = sum(pq.read_metadata(p).num_rows for p in (data_dir / "parquet").rglob("*.parquet"))
     assert done.stdout.strip().splitlines()[-1] == f"{rows},QQQ"
+
+
+def _commands() -> list[tuple[list[str], Any]]:
+    import typer
+    from typer._click import Context
+    from typer.core import TyperGroup
+
+    from stockdb.cli.main import _register_subapps, app
+
+    _register_subapps()
+    root = typer.main.get_command(app)
+    ctx = Context(root)
+    out: list[tuple[list[str], Any]] = []
+
+    def walk(command: Any, path: list[str]) -> None:
+        out.append((path, command))
+        if isinstance(command, TyperGroup):
+            for name in command.list_commands(ctx):
+                walk(command.get_command(ctx, name), [*path, name])
+
+    walk(root, [])
+    return out
+
+
+def test_every_command_has_a_description_an_example_and_option_help() -> None:
+    from typer.core import TyperGroup
+
+    commands = _commands()
+    assert len(commands) > 30
+    for path, command in commands:
+        where = "stockdb " + " ".join(path)
+        text = (command.help or "").strip()
+        assert text and len(text.splitlines()[0]) > 10, where
+        for param in command.params:
+            assert getattr(param, "help", None), f"{where}: {param.name} has no help"
+        if isinstance(command, TyperGroup):
+            continue
+        examples = [line.strip() for line in text.splitlines() if line.strip().startswith("Ex")]
+        assert examples, f"{where} has no example"
+        example = examples[0].removeprefix("Example:").strip()
+        assert example.startswith(where), (where, example)
+        flags = {opt for p in command.params for opt in getattr(p, "opts", [])}
+        flags |= {opt for p in command.params for opt in getattr(p, "secondary_opts", [])}
+        for word in example.split():
+            if word.startswith("--"):
+                assert word in flags, f"{where}: the example uses unknown {word}"
+        args = shlex.split(example)[1 + len(path) :]
+        try:  # the example parses: arguments, options, values
+            command.make_context(where, args)
+        except Exception as exc:
+            raise AssertionError(f"{where}: {example!r} does not parse: {exc}") from None
+
+
+def test_jobs_help_names_its_real_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "jobs", "--help")
+    assert code == 0
+    assert "submit" not in out
+    commands = out.split("Commands:")[1].split()
+    assert {"list", "show", "cancel", "ingest"} <= set(commands)
+    assert "jobs ingest" in out
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("flag", [None, "--access-log"])
+def test_serve_keeps_access_lines_out_of_the_console_unless_asked(
+    data_dir: Path, flag: str | None
+) -> None:
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    cmd = [str(Path(sys.executable).parent / "stockdb"), "serve", "--port", str(port)]
+    cmd += [flag] if flag else []
+    log = data_dir.parent / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy())  # noqa: S603
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+            for _ in range(5):
+                httpx.get(f"http://127.0.0.1:{port}/symbols", timeout=5)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+    console = log.read_text()
+    assert "stockdb API ready" in console  # the JSON logs still reach the console
+    lines = [x for x in console.splitlines() if '"GET /symbols HTTP/1.1" 200' in x]
+    assert len(lines) == (5 if flag else 0), console[-2000:]

@@ -16,6 +16,7 @@ from stockdb.app import App
 from stockdb.bars import BAR_SCHEMA, conform
 from stockdb.config import Settings
 from stockdb.lake import reader as reader_module
+from stockdb.lake.reader import BarQuery
 
 START, END = date(2024, 3, 4), date(2024, 3, 15)
 
@@ -87,3 +88,17 @@ def test_unreadable_file_is_left_to_duckdb(app: App) -> None:
     assert reader_module._decode_in_order(paths, None, None) is None
     with pytest.raises(Exception):  # noqa: B017 - whatever DuckDB's scan reports for it
         app.reader.scan(paths)
+
+
+def test_whole_history_query_equals_the_duckdb_scan(app: App) -> None:
+    expected = duckdb_reference(files(app), None, None)
+    assert app.reader.bars(BarQuery.parse("SPY")).equals(expected)
+    fast = reader_module._decode_in_order(files(app), None, None, "SPY")
+    assert fast is not None and fast.equals(expected)
+
+
+def test_folder_without_its_file_is_skipped(app: App) -> None:
+    paths = files(app)
+    Path(paths[4]).unlink()  # a crashed first write leaves the dt= folder behind
+    expected = duckdb_reference(paths[:4] + paths[5:], None, None)
+    assert app.reader.bars(BarQuery.parse("SPY")).equals(expected)

@@ -238,8 +238,11 @@ def test_features_rebuild_runs_as_a_followed_job(api_url: str, poll: Any) -> Non
     follow(at, poll, "the feature build")
     assert errors(at) == []
     assert at.get("progress")[0].proto.value == 100
-    newest = httpx.get(f"{api_url}/jobs", params={"kind": "features", "limit": 1}).json()[0]
-    assert newest["status"] == "succeeded" and newest["params"].get("full") is True
+    # the job this page queued (the features agent may have queued a newer one meanwhile)
+    followed = at.session_state["features-rebuild-job"]
+    job = httpx.get(f"{api_url}/jobs/{followed}").json()
+    assert job["kind"] == "features"
+    assert job["status"] == "succeeded" and job["params"].get("full") is True
 
 
 # ---- Models and simulation ----------------------------------------------------------------
