@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, insert, select
 
+from stockdb.errors import DataIntegrityError
 from stockdb.state import tables
 from stockdb.state.coverage import CoverageRecord, CoverageRepo, CoverageStatus, stored_status
 from stockdb.state.store import StateStore
@@ -83,7 +84,7 @@ def test_a_legacy_row_written_after_migration_still_reads_as_in_progress(
         conn.execute(insert(tables.coverage), [_raw_row(DAYS[0], "partial", "session in progress")])
     assert CoverageRepo(store).sessions("SPY")[DAYS[0]].status is CoverageStatus.IN_PROGRESS
     assert stored_status("partial", "bars stop early") is CoverageStatus.PARTIAL
-    with pytest.raises(ValueError):
+    with pytest.raises(DataIntegrityError, match="unknown coverage status 'half-done'"):
         stored_status("half-done", None)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Integer, and_, delete, func, select
 
+from stockdb.errors import DataIntegrityError
 from stockdb.state import tables
 from stockdb.state.store import StateStore, as_utc, utcnow
 
@@ -51,10 +52,18 @@ LEGACY_IN_PROGRESS_REASON = "session in progress"
 
 
 def stored_status(status: str, reason: str | None) -> CoverageStatus:
-    """The status of a stored row, mapping the pre-version-6 spelling of "in progress"."""
+    """The status of a stored row, mapping the pre-version-6 spelling of "in progress".
+
+    Raises DataIntegrityError for a value no version of stockdb writes.
+    """
     if status == CoverageStatus.PARTIAL and reason == LEGACY_IN_PROGRESS_REASON:
         return CoverageStatus.IN_PROGRESS
-    return CoverageStatus(status)
+    try:
+        return CoverageStatus(status)
+    except ValueError:
+        raise DataIntegrityError(
+            f"unknown coverage status {status[:20]!r} in the state store"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)
