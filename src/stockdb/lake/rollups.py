@@ -250,8 +250,14 @@ class RollupStore:
         symbol = normalize_symbol(symbol)
         batch = RollupBatch(self)
         try:
-            for year, year_names in _by_year(self.source.partition_names(symbol)).items():
+            by_year = _by_year(self.source.partition_names(symbol))
+            for year, year_names in by_year.items():
                 self._prepare_year(batch, symbol, year, year_names, {}, full=True)
+            for rollup in ROLLUPS:  # years whose minute files are all gone
+                folder = self.path(rollup, symbol, 2000).parent.parent
+                for old in sorted(folder.glob("year=*/" + _FILE)) if folder.is_dir() else []:
+                    if int(old.parent.name.removeprefix("year=")) not in by_year:
+                        batch.gone.append(old)
             batch.record()
         except BaseException:
             batch.discard()

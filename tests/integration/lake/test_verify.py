@@ -51,7 +51,7 @@ def built(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     code, _, err = run(capsys, "features", "build", "SPY")
     assert code == 0, err
     code, out, _ = run(capsys, "verify")
-    assert code == 0 and "checked 10 partitions" in out and "all intact" in out
+    assert code == 0 and "checked 13 partitions" in out and "all intact" in out
     return data_dir
 
 
