@@ -109,3 +109,28 @@ def test_rebuild_of_an_unknown_symbol_is_one_line(
     assert code != 0 and "Traceback" not in err
     assert err.strip().splitlines() == [err.strip()] and "NOPE" in err
     assert {f: f.read_bytes() for f in rollup_files(data_dir)} == before
+
+
+def test_duckdb_views_read_the_rollups(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import duckdb
+
+    code, _, err = run(capsys, "ingest", "SPY", "QQQ", "--start", START, "--end", END)
+    assert code == 0, err
+    code, out, err = run(capsys, "db", "refresh")
+    assert code == 0, err
+    assert all(v in out for v in ("bars_1day", "bars_1day_all", "bars_1hour", "bars_5min"))
+    con = duckdb.connect(str(data_dir / "duckdb" / "market.duckdb"), read_only=True)
+    try:
+        with open_db(data_dir) as db:
+            for view, timeframe, session in (
+                ("bars_1day", "1Day", "regular"),
+                ("bars_1day_all", "1Day", "all"),
+                ("bars_1hour", "1Hour", "all"),
+            ):
+                sql = f"SELECT * FROM {view} WHERE symbol = 'QQQ' ORDER BY ts"
+                got = con.sql(sql).to_arrow_table()
+                want = db.bars("QQQ", timeframe, session=session, output="arrow")
+                assert got.num_rows == want.num_rows > 0
+                assert got.select(want.column_names).cast(want.schema).equals(want), view
+    finally:
+        con.close()
