@@ -124,8 +124,10 @@ class BarReader:
         memory_limit: str = "2GB",
         threads: int = 2,
         adjuster: Adjuster | None = None,
+        use_rollups: bool = True,
     ) -> None:
         self.lake = lake
+        self.use_rollups = use_rollups
         self.adjuster = adjuster
         self.calendar = calendar
         self._memory_limit = memory_limit
@@ -236,6 +238,7 @@ class BarReader:
         rollup = rollup_for(query.timeframe, query.regular_only)
         if (
             rollup is None
+            or not self.use_rollups
             or query.adjustment != "raw"
             or isinstance(query.start, datetime)
             or isinstance(query.end, datetime)
