@@ -44,6 +44,10 @@ class Finding:
     def line(self) -> str:
         """The one line `stockdb verify` prints for it."""
         where = f" -> moved to {self.quarantined_to}" if self.quarantined_to else ""
+        if self.kind == "rollups":  # one file per symbol and year
+            return f"{self.problem} rollups {self.symbol} year={self.session_date.year} " + (
+                f"{self.path}: {self.detail} (stockdb rollups rebuild {self.symbol})"
+            )
         return (
             f"{self.problem} {self.kind} {self.symbol} dt={self.session_date.isoformat()} "
             f"{self.path}: {self.detail}{where}"

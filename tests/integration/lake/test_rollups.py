@@ -81,7 +81,7 @@ def test_ingest_replace_verify_and_rebuild_keep_rollups_exact(
         got = db.bars("SPY", "1Day", output="arrow")
     assert got.equals(derived(data_dir, "1Day", "regular", calendar))
     code, out, _ = run(capsys, "verify")
-    assert code == 8 and "damaged rollups SPY" in out and str(damaged) in out, out
+    assert code == 8 and "damaged rollups SPY year=2024" in out and str(damaged) in out, out
     code, out, err = run(capsys, "rollups", "rebuild", "SPY")
     assert code == 0 and "rebuilt 6 rollup files for 1 symbols" in out, err
     assert_rollups_current(data_dir, calendar)
@@ -91,7 +91,7 @@ def test_ingest_replace_verify_and_rebuild_keep_rollups_exact(
     # A deleted rollup is reported missing; verify --repair rebuilds it.
     damaged.unlink()
     code, out, _ = run(capsys, "verify")
-    assert code == 8 and "missing rollups SPY" in out, out
+    assert code == 8 and "missing rollups SPY year=2024" in out, out
     code, out, _ = run(capsys, "verify", "--repair")
     assert code == 0, out
     assert damaged.exists()
