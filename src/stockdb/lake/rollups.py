@@ -357,9 +357,12 @@ class RollupBatch:
         self.store = store
         self.pending: list[tuple[Path, Path, FileEntry | None]] = []
         self.gone: list[Path] = []
+        self.new_folders: set[Path] = set()
 
     def add(self, symbol: str, year: int, dest: Path, table: pa.Table, days: list[date]) -> None:
         meta = {_SESSIONS_KEY: ",".join(d.isoformat() for d in days).encode()}
+        if not dest.parent.exists():
+            self.new_folders.add(dest.parent)
         tmp = write_temp_parquet(table.replace_schema_metadata(meta), dest)
         entry = None
         if self.store.ledger is not None:
@@ -379,16 +382,21 @@ class RollupBatch:
 
     def invalidate(self) -> None:
         """Remove the rollup files this batch replaces (before the minute files change)."""
+        removed: set[Path] = set()
         for path in [dest for _, dest, _ in self.pending] + self.gone:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
+                removed.add(path.parent)
+        for folder in sorted(removed):  # durable before the minute files change
+            fsync_dir(folder)
 
     def commit(self) -> int:
         """Rename the new files into place; returns how many."""
         folders: set[Path] = set()
         for tmp, dest, _ in self.pending:
             commit_temp(tmp, dest)
-            folders.add(dest.parent.parent)
+            if dest.parent in self.new_folders:  # new year (symbol, tf) folders: durable too
+                folders.update((dest.parent.parent, dest.parent.parent.parent))
         for folder in folders:
             fsync_dir(folder)
         if self.gone and self.store.ledger is not None:
