@@ -9,7 +9,7 @@ The raw 1-minute partitions stay the source of truth. Each rollup file records, 
 Parquet metadata, the exact list of session dates it was derived from; a reader uses it only
 when that list equals the year's stored minute partitions, otherwise (or when the file is
 missing or unreadable) the year is derived on read. Every lake write calls
-:meth:`RollupStore.sessions_changed` with the sessions it committed, so the files follow
+:meth:`RollupStore.prepare` with the sessions it writes, so the files follow
 ingest, live updates, ``--replace`` and repair; only the changed sessions are derived, the
 other rows are kept. Files are written atomically and recorded in the integrity ledger
 (kind ``rollups``, keyed by their path below the rollups root).
@@ -237,12 +237,6 @@ class RollupStore:
             batch.discard()
             raise
         return batch
-
-    def sessions_changed(self, symbol: str, changed: dict[date, pa.Table | None]) -> int:
-        """Bring the rollups up to date after sessions already committed (see :meth:`prepare`)."""
-        batch = self.prepare(symbol, changed)
-        batch.invalidate()
-        return batch.commit()
 
     def rebuild(self, symbol: str) -> int:
         """Derive every rollup file of ``symbol`` from its minute partitions again (caller
