@@ -42,6 +42,7 @@ from stockdb.features.store import FeatureStore
 from stockdb.features.views import create_features_view
 from stockdb.lake.locks import FileSymbolLocks
 from stockdb.lake.parquet_lake import ParquetLake
+from stockdb.parallel import parallel_map, worker_count
 from stockdb.state.ledger import PartitionLedger as FileLedger
 from stockdb.state.store import StateStore
 from stockdb.symbols import normalize_symbol, normalize_symbols
@@ -53,6 +54,30 @@ BASE_TIMEFRAME = "1Min"
 
 ProgressFn = Callable[[int, int, str], None]
 """``(done, total, message)`` after each symbol, like the ingest progress callback."""
+
+PARALLEL_MIN_SYMBOLS = 4
+"""Fewer symbols than this are built in this process: starting workers would cost more."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Recipe:
+    """What a worker process needs to build features exactly as this service does."""
+
+    settings: Settings
+    full: bool
+    timeframe: str | None
+
+
+def _build_in_worker(recipe: _Recipe, symbols: list[str]) -> list[list[BuildResult]]:
+    """Build ``symbols`` in a worker process, with the service the App wires from settings."""
+    from stockdb.app import App
+
+    app = App(recipe.settings)
+    try:
+        service = app.features
+        return [service.build_one(s, recipe.full, recipe.timeframe) for s in symbols]
+    finally:
+        app.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +136,9 @@ class FeatureService:
     ) -> None:
         self.settings = settings
         self.calendar = calendar
+        # Worker processes can rebuild this service from settings alone only when nothing was
+        # injected (the App's wiring); otherwise builds stay in this process.
+        self._rebuildable = feature_set is None and source is None and clock is None
         self.feature_set = feature_set or default_feature_set()
         threads = settings.duckdb_threads
         if source is None:
@@ -201,8 +229,12 @@ class FeatureService:
         full: bool = False,
         progress: ProgressFn | None = None,
         timeframe: str | None = None,
+        workers: int | None = None,
     ) -> list[BuildResult]:
         """Bring the named symbols' features up to date (all source symbols when None).
+
+        With :data:`PARALLEL_MIN_SYMBOLS` symbols or more, the symbols are built on
+        ``workers`` processes (every core when None; 1 keeps the build in this process).
 
         ``timeframe`` builds that timeframe only; None builds 1Min and every higher timeframe
         already built for the symbol (so a rebuild keeps them all current). Every symbol is
@@ -220,23 +252,32 @@ class FeatureService:
         self.layout.check_writable()
         self.records.register_set(self.feature_set)
         results: list[BuildResult] = []
-        for i, symbol in enumerate(names):
+        n = worker_count(workers)
+        if n > 1 and self._rebuildable and len(names) >= PARALLEL_MIN_SYMBOLS:
+            recipe = _Recipe(self.settings, full, chosen)
+            for built in parallel_map(_build_in_worker, recipe, names, n, progress):
+                results += built
+        else:
+            for i, symbol in enumerate(names):
+                if progress is not None:
+                    progress(i, len(names), symbol)
+                results += self.build_one(symbol, full, chosen)
             if progress is not None:
-                progress(i, len(names), symbol)
-            if chosen is None:
-                frames = [BASE_TIMEFRAME, *self.built_timeframes(symbol)]
-            else:
-                frames = [chosen]
-            try:
-                for name in frames:
-                    results.append(self.at(name).builder.build(symbol, full=full))
-            finally:
-                self._shared.forget()
-        if progress is not None:
-            progress(len(names), len(names), "done")
+                progress(len(names), len(names), "done")
         if self.settings.dest_duckdb_path is not None:
             create_features_view(self.settings.dest_duckdb_path, self.layout)
         return results
+
+    def build_one(self, symbol: str, full: bool, timeframe: str | None) -> list[BuildResult]:
+        """Build one (validated) symbol at ``timeframe`` (a canonical name), or at 1Min and
+        every higher timeframe already built for it when None."""
+        frames = (
+            [BASE_TIMEFRAME, *self.built_timeframes(symbol)] if timeframe is None else [timeframe]
+        )
+        try:
+            return [self.at(name).builder.build(symbol, full=full) for name in frames]
+        finally:
+            self._shared.forget()
 
     def status(
         self, symbols: Sequence[str] | None = None, timeframe: str | None = None
