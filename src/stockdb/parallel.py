@@ -13,7 +13,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import TypeVar
 
 __all__ = ["ProgressFn", "chunks", "parallel_map", "worker_count"]
@@ -64,47 +64,71 @@ def parallel_map(
     items: Sequence[T],
     workers: int | None = None,
     progress: ProgressFn | None = None,
+    chunk_items: int | None = None,
+    local: Callable[[list[T]], list[R]] | None = None,
 ) -> list[R]:
     """``fn(context, chunk)`` over chunks of ``items`` on ``workers`` processes, flattened in
     the order of ``items``; ``fn`` must return one result per item of its chunk.
 
+    Items go ``chunk_items`` to a task (default: about four tasks per worker); one item per
+    task suits work whose ``fn`` sets up once per process and then takes seconds per item.
+    ``local(chunk)``, when given, does the same work in this process: while the workers start
+    (importing takes seconds) and whenever this process is idle, it takes the last chunk no
+    worker has started yet, so the map is never slower than doing everything here.
     ``progress`` is called in this process, before any work and after each chunk. The first
     error a chunk raises is re-raised here once the running chunks have stopped (chunks not
     yet started are cancelled).
     """
     n = 1 if multiprocessing.current_process().daemon else worker_count(workers)
-    parts = chunks(items, n * _CHUNKS_PER_WORKER if n > 1 else 1)
+    if chunk_items is not None:
+        parts = chunks(items, -(-len(items) // max(1, chunk_items)))
+    else:
+        parts = chunks(items, n * _CHUNKS_PER_WORKER if n > 1 else 1)
     total = len(items)
     if progress is not None:
         progress(0, total, "")
     if n == 1 or len(parts) <= 1:
         out: list[R] = []
         for part in chunks(items, len(items) or 1):  # item by item: progress after each
-            out += _checked(fn(context, part), part)
+            out += _checked(fn(context, part) if local is None else local(part), part)
             if progress is not None:
                 progress(len(out), total, _label(part))
         return out
     results: dict[int, list[R]] = {}
-    done = 0
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(n, len(parts)), mp_context=spawn) as pool:
-        futures: dict[Future[list[R]], int] = {
-            pool.submit(fn, context, part): k for k, part in enumerate(parts)
-        }
-        pending = set(futures)
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
-            for future in finished:
-                k = futures[future]
-                error = future.exception()
-                if error is not None:
-                    for other in pending:
-                        other.cancel()
-                    raise error
-                results[k] = _checked(future.result(), parts[k])
-                done += len(parts[k])
-                if progress is not None:
-                    progress(done, total, _label(parts[k]))
+        # A worker gets chunks only once it answered an empty one (imports done, set up), and
+        # one at a time; meanwhile this process takes chunks from the back with ``local``.
+        probes = [pool.submit(fn, context, []) for _ in range(min(n, len(parts)))]
+        running: dict[Future[list[R]], int] = {}
+        front, back = 0, len(parts)  # parts[front:back] are not assigned yet
+
+        def finish(k: int, result: list[R]) -> None:
+            results[k] = _checked(result, parts[k])
+            if progress is not None:
+                progress(sum(len(parts[j]) for j in results), total, _label(parts[k]))
+
+        try:
+            while len(results) < len(parts):
+                for future in [f for f in running if f.done()]:
+                    finish(running.pop(future), future.result())
+                ready = sum(p.done() and p.exception() is None for p in probes)
+                for probe in probes:
+                    if probe.done() and probe.exception() is not None:
+                        raise probe.exception()  # type: ignore[misc]
+                while front < back and len(running) < ready:
+                    running[pool.submit(fn, context, parts[front])] = front
+                    front += 1
+                if local is not None and front < back:
+                    back -= 1
+                    finish(back, local(parts[back]))
+                elif len(results) < len(parts):
+                    waiting = [*running, *(p for p in probes if not p.done())]
+                    wait(waiting, return_when=FIRST_COMPLETED)
+        except BaseException:
+            for future in [*probes, *running]:
+                future.cancel()
+            raise
     return [r for k in range(len(parts)) for r in results[k]]
 
 

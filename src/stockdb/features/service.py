@@ -9,6 +9,8 @@ up to date by every later build of that symbol (``timeframe=None``), like the 1M
 
 from __future__ import annotations
 
+import functools
+import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -55,7 +57,7 @@ BASE_TIMEFRAME = "1Min"
 ProgressFn = Callable[[int, int, str], None]
 """``(done, total, message)`` after each symbol, like the ingest progress callback."""
 
-PARALLEL_MIN_SYMBOLS = 4
+PARALLEL_MIN_SYMBOLS = 8
 """Fewer symbols than this are built in this process: starting workers would cost more."""
 
 
@@ -63,21 +65,24 @@ PARALLEL_MIN_SYMBOLS = 4
 class _Recipe:
     """What a worker process needs to build features exactly as this service does."""
 
-    settings: Settings
+    settings: bytes  # the pickled Settings: hashable, so each worker process wires it once
     full: bool
     timeframe: str | None
 
 
-def _build_in_worker(recipe: _Recipe, symbols: list[str]) -> list[list[BuildResult]]:
-    """Build ``symbols`` in a worker process, with the service the App wires from settings."""
+@functools.cache
+def _worker_service(settings: bytes) -> FeatureService:
+    """The service a worker process builds with: the App's wiring of ``settings``, made once
+    per process (the calendar and the state store take seconds to set up)."""
     from stockdb.app import App
 
-    app = App(recipe.settings)
-    try:
-        service = app.features
-        return [service.build_one(s, recipe.full, recipe.timeframe) for s in symbols]
-    finally:
-        app.close()
+    return App(pickle.loads(settings)).features  # noqa: S301 - bytes this program pickled
+
+
+def _build_in_worker(recipe: _Recipe, symbols: list[str]) -> list[list[BuildResult]]:
+    """Build ``symbols`` in a worker process."""
+    service = _worker_service(recipe.settings)
+    return [service.build_one(s, recipe.full, recipe.timeframe) for s in symbols]
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,8 +259,19 @@ class FeatureService:
         results: list[BuildResult] = []
         n = worker_count(workers)
         if n > 1 and self._rebuildable and len(names) >= PARALLEL_MIN_SYMBOLS:
-            recipe = _Recipe(self.settings, full, chosen)
-            for built in parallel_map(_build_in_worker, recipe, names, n, progress):
+            recipe = _Recipe(pickle.dumps(self.settings), full, chosen)
+            # this process builds too: from the start (workers take seconds to import) and
+            # whenever it would wait
+            mine = self.build_one
+            for built in parallel_map(
+                _build_in_worker,
+                recipe,
+                names,
+                n,
+                progress,
+                chunk_items=1,
+                local=lambda chunk: [mine(s, full, chosen) for s in chunk],
+            ):
                 results += built
         else:
             for i, symbol in enumerate(names):

@@ -223,7 +223,7 @@ class Verifier:
         """Checksums of ``paths`` (None for a missing file), on every core when there are many."""
         n = worker_count(self.workers)
         if n > 1 and len(paths) >= PARALLEL_MIN_FILES:
-            return parallel_map(checksums, None, paths, n)
+            return parallel_map(checksums, None, paths, n, local=lambda part: checksums(None, part))
         return checksums(None, paths)
 
     def _check_entry(
