@@ -234,12 +234,13 @@ class FeatureService:
         full: bool = False,
         progress: ProgressFn | None = None,
         timeframe: str | None = None,
-        workers: int | None = None,
+        workers: int | None = 1,
     ) -> list[BuildResult]:
         """Bring the named symbols' features up to date (all source symbols when None).
 
         With :data:`PARALLEL_MIN_SYMBOLS` symbols or more, the symbols are built on
-        ``workers`` processes (every core when None; 1 keeps the build in this process).
+        ``workers`` processes (every core when None). The default, 1, keeps the build in this
+        process: on a machine whose cores are already busy, starting workers measured slower.
 
         ``timeframe`` builds that timeframe only; None builds 1Min and every higher timeframe
         already built for the symbol (so a rebuild keeps them all current). Every symbol is

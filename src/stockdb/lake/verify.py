@@ -128,7 +128,7 @@ class Verifier:
         ledger: PartitionLedger,
         coverage: CoverageRepo,
         data_dir: Path,
-        workers: int | None = None,
+        workers: int | None = 1,
     ) -> None:
         self.workers = workers  # processes checksumming many files (None: every core)
         self.lake = lake
