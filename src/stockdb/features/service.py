@@ -9,6 +9,8 @@ up to date by every later build of that symbol (``timeframe=None``), like the 1M
 
 from __future__ import annotations
 
+import functools
+import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from stockdb.calendar import TradingCalendar
-from stockdb.clock import Clock
+from stockdb.clock import Clock, SystemClock
 from stockdb.config import Settings
 from stockdb.errors import InvalidInput, NotFound
 from stockdb.features.builder import BuildResult, FeatureBuilder, StalePartition
@@ -42,6 +44,7 @@ from stockdb.features.store import FeatureStore
 from stockdb.features.views import create_features_view
 from stockdb.lake.locks import SymbolLocks
 from stockdb.lake.parquet_lake import ParquetLake
+from stockdb.parallel import parallel_map, worker_count
 from stockdb.state.ledger import PartitionLedger as FileLedger
 from stockdb.state.store import StateStore
 from stockdb.symbols import normalize_symbol, normalize_symbols
@@ -56,6 +59,33 @@ BASE_TIMEFRAME = "1Min"
 
 ProgressFn = Callable[[int, int, str], None]
 """``(done, total, message)`` after each symbol, like the ingest progress callback."""
+
+PARALLEL_MIN_SYMBOLS = 8
+"""Fewer symbols than this are built in this process: starting workers would cost more."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Recipe:
+    """What a worker process needs to build features exactly as this service does."""
+
+    settings: bytes  # the pickled Settings: hashable, so each worker process wires it once
+    full: bool
+    timeframe: str | None
+
+
+@functools.cache
+def _worker_service(settings: bytes) -> FeatureService:
+    """The service a worker process builds with: the App's wiring of ``settings``, made once
+    per process (the calendar and the state store take seconds to set up)."""
+    from stockdb.app import App
+
+    return App(pickle.loads(settings)).features  # noqa: S301 - bytes this program pickled
+
+
+def _build_in_worker(recipe: _Recipe, symbols: list[str]) -> list[list[BuildResult]]:
+    """Build ``symbols`` in a worker process."""
+    service = _worker_service(recipe.settings)
+    return [service.build_one(s, recipe.full, recipe.timeframe) for s in symbols]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +150,11 @@ class FeatureService:
         self.settings = settings
         self.calendar = calendar
         self._clock = clock
+        # Worker processes can rebuild this service from settings alone only when it is the
+        # App's default wiring (nothing injected, the system clock); otherwise builds stay here.
+        self._rebuildable = (
+            feature_set is None and source is None and isinstance(clock, SystemClock)
+        )
         self.feature_set = feature_set or default_feature_set()
         threads = settings.duckdb_threads
         if source is None:
@@ -211,8 +246,13 @@ class FeatureService:
         full: bool = False,
         progress: ProgressFn | None = None,
         timeframe: str | None = None,
+        workers: int | None = 1,
     ) -> list[BuildResult]:
         """Bring the named symbols' features up to date (all source symbols when None).
+
+        With :data:`PARALLEL_MIN_SYMBOLS` symbols or more, the symbols are built on
+        ``workers`` processes (every core when None). The default, 1, keeps the build in this
+        process: on a machine whose cores are already busy, starting workers measured slower.
 
         ``timeframe`` builds that timeframe only; None builds 1Min and every higher timeframe
         already built for the symbol (so a rebuild keeps them all current). Every symbol is
@@ -230,23 +270,43 @@ class FeatureService:
         self.layout.check_writable()
         self.records.register_set(self.feature_set)
         results: list[BuildResult] = []
-        for i, symbol in enumerate(names):
+        n = worker_count(workers)
+        if n > 1 and self._rebuildable and len(names) >= PARALLEL_MIN_SYMBOLS:
+            recipe = _Recipe(pickle.dumps(self.settings), full, chosen)
+            # this process builds too: from the start (workers take seconds to import) and
+            # whenever it would wait
+            mine = self.build_one
+            for built in parallel_map(
+                _build_in_worker,
+                recipe,
+                names,
+                n,
+                progress,
+                chunk_items=1,
+                local=lambda chunk: [mine(s, full, chosen) for s in chunk],
+            ):
+                results += built
+        else:
+            for i, symbol in enumerate(names):
+                if progress is not None:
+                    progress(i, len(names), symbol)
+                results += self.build_one(symbol, full, chosen)
             if progress is not None:
-                progress(i, len(names), symbol)
-            if chosen is None:
-                frames = [BASE_TIMEFRAME, *self.built_timeframes(symbol)]
-            else:
-                frames = [chosen]
-            try:
-                for name in frames:
-                    results.append(self.at(name).builder.build(symbol, full=full))
-            finally:
-                self._shared.forget()
-        if progress is not None:
-            progress(len(names), len(names), "done")
+                progress(len(names), len(names), "done")
         if self.settings.dest_duckdb_path is not None:
             create_features_view(self.settings.dest_duckdb_path, self.layout)
         return results
+
+    def build_one(self, symbol: str, full: bool, timeframe: str | None) -> list[BuildResult]:
+        """Build one (validated) symbol at ``timeframe`` (a canonical name), or at 1Min and
+        every higher timeframe already built for it when None."""
+        frames = (
+            [BASE_TIMEFRAME, *self.built_timeframes(symbol)] if timeframe is None else [timeframe]
+        )
+        try:
+            return [self.at(name).builder.build(symbol, full=full) for name in frames]
+        finally:
+            self._shared.forget()
 
     def status(
         self, symbols: Sequence[str] | None = None, timeframe: str | None = None

@@ -1,4 +1,10 @@
-"""Atomic Parquet writes: temp file in the same folder, fsync, ``os.replace``, fsync the folder."""
+"""Atomic Parquet writes: temp file in the same folder, fsync, ``os.replace``, fsync the folder.
+
+Groups of files (a month of sessions) are written with :func:`write_temp_files`: every file is
+encoded, written and fsync'd in a small thread pool, so the disk sees the group's flushes
+together (one journal commit serves many of them) instead of one after another; only when all
+of them are durable does the caller rename them into place with :func:`commit_temps`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,10 @@ import contextlib
 import errno
 import os
 import uuid
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -16,12 +25,19 @@ from stockdb.errors import StorageError
 __all__ = [
     "atomic_write_parquet",
     "commit_temp",
+    "commit_temps",
     "discard_temp",
     "fsync_dir",
+    "fsync_dirs",
     "remove_stale_temp_files",
     "sweep_temp_tree",
+    "write_temp_files",
     "write_temp_parquet",
 ]
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+_IO_WORKERS = 8  # concurrent fsyncs: enough for the journal to batch them, few enough threads
 
 _TEMP_PREFIX = ".tmp-"
 _DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
@@ -67,47 +83,7 @@ def write_temp_parquet(table: pa.Table, dest: Path, compression: str = "zstd") -
     Nothing is visible at ``dest`` until :func:`commit_temp`. Raises StorageError on a full or
     read-only disk, leaving no temp file and no newly created folder behind.
     """
-    tmp = dest.parent / f"{_TEMP_PREFIX}{uuid.uuid4().hex}-{dest.name}"
-    created: list[Path] = []
-    try:
-        parent = dest.parent
-        missing = []
-        while not parent.exists():
-            missing.append(parent)
-            parent = parent.parent
-        for folder in reversed(missing):
-            folder.mkdir()
-            created.append(folder)
-        with tmp.open("wb") as fh:
-            pq.write_table(
-                table,
-                fh,
-                compression=compression,
-                use_dictionary=["symbol"] if "symbol" in table.column_names else True,
-                write_statistics=True,
-                coerce_timestamps="us",
-                allow_truncated_timestamps=False,
-            )
-            fh.flush()
-            os.fsync(fh.fileno())
-        return tmp
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        for folder in reversed(created):
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        if exc.errno in _DISK_ERRNOS:
-            reason = os.strerror(exc.errno) if exc.errno else str(exc)
-            raise StorageError(f"cannot write {dest.parent}: {reason}") from exc
-        raise
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        for folder in reversed(created):
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        raise
+    return write_temp_files([(table, dest)], compression)[0]
 
 
 def remove_stale_temp_files(folder: Path) -> int:
@@ -128,3 +104,116 @@ def sweep_temp_tree(folder: Path) -> int:
     if not folder.is_dir():
         return 0
     return sum(remove_stale_temp_files(p) for p in folder.glob("dt=*") if p.is_dir())
+
+
+def _in_threads(fn: Callable[[_T], _R], items: Sequence[_T]) -> list[_R | BaseException]:
+    """``fn`` over ``items`` in a thread pool (in order), each failure returned, not raised."""
+
+    def guarded(item: _T) -> _R | BaseException:
+        try:
+            return fn(item)
+        except BaseException as exc:  # collected: the caller cleans up, then re-raises
+            return exc
+
+    if len(items) <= 1:
+        return [guarded(item) for item in items]
+    with ThreadPoolExecutor(min(_IO_WORKERS, len(items))) as pool:
+        return list(pool.map(guarded, items))
+
+
+def _make_parents(dest: Path) -> list[Path]:
+    """Create the missing folders above ``dest``; returns them, outermost first."""
+    parent = dest.parent
+    missing = []
+    while not parent.exists():
+        missing.append(parent)
+        parent = parent.parent
+    created: list[Path] = []
+    try:
+        for folder in reversed(missing):
+            folder.mkdir()
+            created.append(folder)
+    except OSError:
+        _remove_folders(created)
+        raise
+    return created
+
+
+def _remove_folders(created: Iterable[Path]) -> None:
+    for folder in reversed(list(created)):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+def _encode_and_sync(table: pa.Table, tmp: Path, compression: str) -> None:
+    """Encode ``table`` as Parquet in memory, write it to ``tmp`` in one call and fsync it."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(
+        table,
+        sink,
+        compression=compression,
+        use_dictionary=["symbol"] if "symbol" in table.column_names else True,
+        write_statistics=True,
+        coerce_timestamps="us",
+        allow_truncated_timestamps=False,
+    )
+    with tmp.open("wb") as fh:
+        fh.write(memoryview(sink.getvalue()))
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _disk_error(exc: OSError, dest: Path) -> StorageError | None:
+    if exc.errno in _DISK_ERRNOS:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        return StorageError(f"cannot write {dest.parent}: {reason}")
+    return None
+
+
+def write_temp_files(
+    jobs: Sequence[tuple[pa.Table, Path]], compression: str = "zstd"
+) -> list[Path]:
+    """Write each ``(table, dest)`` durably to a temp file beside ``dest``, all or nothing.
+
+    The files are encoded, written and fsync'd concurrently; returns the temp paths in the
+    order of ``jobs``. On any failure every temp file and every folder created here is removed
+    and the first error is raised (a full or read-only disk as StorageError).
+    """
+    created: list[Path] = []
+    temps = [dest.parent / f"{_TEMP_PREFIX}{uuid.uuid4().hex}-{dest.name}" for _, dest in jobs]
+    try:
+        for _, dest in jobs:
+            created += _make_parents(dest)
+        outcomes = _in_threads(
+            lambda k: _encode_and_sync(jobs[k][0], temps[k], compression), range(len(jobs))
+        )
+        failures = [(k, o) for k, o in enumerate(outcomes) if isinstance(o, BaseException)]
+        if failures:
+            k, first = failures[0]
+            if isinstance(first, OSError) and (storage := _disk_error(first, jobs[k][1])):
+                raise storage from first
+            raise first
+        return temps
+    except BaseException as exc:
+        for tmp in temps:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+        _remove_folders(created)
+        if isinstance(exc, OSError) and jobs and (storage := _disk_error(exc, jobs[0][1])):
+            raise storage from exc
+        raise
+
+
+def fsync_dirs(folders: Iterable[Path]) -> None:
+    """fsync each distinct folder (concurrently); raises the first error."""
+    distinct = list(dict.fromkeys(folders))
+    for outcome in _in_threads(fsync_dir, distinct):
+        if isinstance(outcome, BaseException):
+            raise outcome
+
+
+def commit_temps(pairs: Sequence[tuple[Path, Path]]) -> None:
+    """Rename each ``(temp, dest)`` into place, then make the renames durable together."""
+    for tmp, dest in pairs:
+        tmp.replace(dest)
+    fsync_dirs(dest.parent for _, dest in pairs)

@@ -33,11 +33,11 @@ from stockdb.errors import (
     StockDBError,
 )
 from stockdb.lake.atomic import (
-    commit_temp,
+    commit_temps,
     discard_temp,
-    fsync_dir,
+    fsync_dirs,
     remove_stale_temp_files,
-    write_temp_parquet,
+    write_temp_files,
 )
 from stockdb.lake.integrity import checksum_file, damaged, quarantine_file
 from stockdb.lake.locks import SymbolLocks
@@ -302,20 +302,20 @@ class ParquetLake:
         if check:
             self.check_lineage(symbol, lineage)
         results: dict[date, WriteResult] = {}
-        pending: list[tuple[Path, Path, date, int]] = []
+        jobs: list[tuple[pa.Table, Path, date]] = []
         symbol_existed = self.symbol_dir(symbol).exists()
-        try:
-            for day, (bars, mode) in sorted(items.items()):
-                result = self._merged(symbol, day, bars, mode)
-                results[day] = result
-                if result.changed and result.table.num_rows:
-                    dest = self.partition_path(symbol, day)
-                    table = result.table.replace_schema_metadata(lineage.metadata())
-                    pending.append((write_temp_parquet(table, dest), dest, day, table.num_rows))
-        except BaseException:
-            for tmp, *_ in pending:
-                discard_temp(tmp)
-            raise
+        for day, (bars, mode) in sorted(items.items()):
+            result = self._merged(symbol, day, bars, mode)
+            results[day] = result
+            if result.changed and result.table.num_rows:
+                table = result.table.replace_schema_metadata(lineage.metadata())
+                jobs.append((table, self.partition_path(symbol, day), day))
+        # The month's files are written and fsync'd together (all-or-nothing) before any rename.
+        temps = write_temp_files([(table, dest) for table, dest, _ in jobs])
+        pending = [
+            (tmp, dest, day, table.num_rows)
+            for tmp, (table, dest, day) in zip(temps, jobs, strict=True)
+        ]
         entries = [self._entry(symbol, day, tmp, dest, rows) for tmp, dest, day, rows in pending]
         rollups = None
         try:
@@ -334,13 +334,10 @@ class ParquetLake:
             raise
         if rollups is not None:
             rollups.invalidate()
-        for tmp, dest, *_ in pending:
-            commit_temp(tmp, dest)
+        commit_temps([(tmp, dest) for tmp, dest, *_ in pending])
         if pending:
             # New dt= folders (and a new symbol folder) must be durable entries too.
-            fsync_dir(self.symbol_dir(symbol))
-            if not symbol_existed:
-                fsync_dir(self.root)
+            fsync_dirs([self.symbol_dir(symbol)] + ([] if symbol_existed else [self.root]))
         if rollups is not None:
             rollups.commit()
         return results

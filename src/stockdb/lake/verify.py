@@ -19,6 +19,7 @@ from typing import Literal
 
 from stockdb.lake.integrity import checksum_file, quarantine_file, unreadable_reason
 from stockdb.lake.parquet_lake import ParquetLake
+from stockdb.parallel import parallel_map, worker_count
 from stockdb.state.coverage import CoverageRepo
 from stockdb.state.ledger import FileEntry, FileKind, PartitionLedger
 from stockdb.symbols import SYMBOL_PATTERN, normalize_symbols
@@ -27,6 +28,21 @@ __all__ = ["Finding", "Verifier", "VerifyReport"]
 
 log = logging.getLogger("stockdb.verify")
 Problem = Literal["damaged", "missing"]
+Checksum = tuple[int, str]
+
+PARALLEL_MIN_FILES = 4000
+"""Fewer files than this are checksummed in this process: starting workers would cost more."""
+
+
+def checksums(_: None, paths: list[Path]) -> list[Checksum | None]:
+    """(size, digest) of each file, None for one that does not exist (a worker's task)."""
+    out: list[Checksum | None] = []
+    for path in paths:
+        try:
+            out.append(checksum_file(path))
+        except FileNotFoundError:
+            out.append(None)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +132,9 @@ class Verifier:
         ledger: PartitionLedger,
         coverage: CoverageRepo,
         data_dir: Path,
+        workers: int | None = 1,
     ) -> None:
+        self.workers = workers  # processes checksumming many files (None: every core)
         self.lake = lake
         self.roots: dict[FileKind, Path] = {
             "bars": lake.root,
@@ -156,7 +174,9 @@ class Verifier:
             symbol, year = parts[1], int(parts[2].removeprefix("year="))
             report.checked += 1
             entry = entries.get(rel)
-            finding = None if entry is None else self._check_entry(path, entry)
+            finding = None
+            if entry is not None:
+                finding = self._check_entry(path, entry, self._checksums([path])[0])
             if finding is None and path.exists():
                 stale = self.lake.rollups.current(path, symbol, year)
                 if stale is not None:
@@ -205,13 +225,18 @@ class Verifier:
         root = self.roots[kind]
         entries = {e.rel_path: e for e in self.ledger.entries(kind, names)}
         disk = self._disk_files(kind, names)
-        uncommitted: list[str] = []
-        for rel, entry in entries.items():
-            if kind == "bars" and self._uncommitted(root / rel, entry):
-                uncommitted.append(rel)
-                continue
+        uncommitted = [
+            rel
+            for rel, entry in entries.items()
+            if kind == "bars" and self._uncommitted(root / rel, entry)
+        ]
+        skipped = set(uncommitted)
+        checked = [rel for rel in entries if rel not in skipped]
+        sums = self._checksums([root / rel for rel in checked])
+        for rel, checksum in zip(checked, sums, strict=True):
+            entry = entries[rel]
             report.checked += 1
-            finding = self._check_entry(root / rel, entry)
+            finding = self._check_entry(root / rel, entry, checksum)
             if finding is not None:
                 report.findings.append(finding)
                 self.ledger.mark(kind, rel, finding.problem, finding.detail)
@@ -244,13 +269,22 @@ class Verifier:
         known = self.coverage.sessions(entry.symbol, entry.session_date, entry.session_date)
         return entry.session_date not in known
 
-    def _check_entry(self, path: Path, entry: FileEntry) -> Finding | None:
+    def _checksums(self, paths: list[Path]) -> list[Checksum | None]:
+        """Checksums of ``paths`` (None for a missing file), on every core when there are many."""
+        n = worker_count(self.workers)
+        if n > 1 and len(paths) >= PARALLEL_MIN_FILES:
+            return parallel_map(checksums, None, paths, n, local=lambda part: checksums(None, part))
+        return checksums(None, paths)
+
+    def _check_entry(
+        self, path: Path, entry: FileEntry, checksum: Checksum | None
+    ) -> Finding | None:
         def found(problem: Problem, detail: str) -> Finding:
             return Finding(entry.kind, entry.symbol, entry.session_date, path, problem, detail)
 
-        if not path.exists():
+        if checksum is None:
             return found("missing", f"file gone (ledger: {entry.rows} rows)")
-        size, digest = checksum_file(path)
+        size, digest = checksum
         if entry.matches(size, digest):
             return None
         if size != entry.size:

@@ -11,7 +11,7 @@ import pytest
 
 from stockdb.bars import BAR_SCHEMA
 from stockdb.calendar import TradingCalendar
-from stockdb.errors import Conflict, DataIntegrityError
+from stockdb.errors import Conflict, DataIntegrityError, StorageError
 from stockdb.lake.locks import FileSymbolLocks
 from stockdb.lake.parquet_lake import Lineage, ParquetLake
 from stockdb.providers.synthetic import generate_session
@@ -109,20 +109,25 @@ def test_refuses_rows_of_another_symbol(lake: ParquetLake) -> None:
 
 
 def test_group_write_is_all_or_nothing(lake: ParquetLake, monkeypatch: pytest.MonkeyPatch) -> None:
-    import stockdb.lake.parquet_lake as module
+    import threading
 
-    real = module.write_temp_parquet
+    import stockdb.lake.atomic as module
+
+    real = module._encode_and_sync
     calls = {"n": 0}
+    lock = threading.Lock()
 
-    def failing(table: pa.Table, dest: Path, compression: str = "zstd") -> Path:
-        calls["n"] += 1
-        if calls["n"] == 2:
+    def failing(table: pa.Table, tmp: Path, compression: str) -> None:
+        with lock:  # the group's files are written from a thread pool
+            calls["n"] += 1
+            fail = calls["n"] == 2
+        if fail:
             raise OSError(28, "No space left on device")
-        return real(table, dest, compression)
+        real(table, tmp, compression)
 
-    monkeypatch.setattr(module, "write_temp_parquet", failing)
+    monkeypatch.setattr(module, "_encode_and_sync", failing)
     other = date(2024, 3, 12)
-    with lake.writer("SPY"), pytest.raises(OSError):
+    with lake.writer("SPY"), pytest.raises(StorageError, match="No space left"):
         lake.write_sessions(
             "SPY", {DAY: (bars([0], 1.0), "merge"), other: (bars([0], 1.0), "merge")}, SYN
         )

@@ -172,3 +172,28 @@ def test_every_reader_names_the_damaged_partition_in_one_line(
     code, _, err = run(capsys, "features", "show", "SPY")
     assert code == 8
     assert_one_line_naming(err, last)
+
+
+def test_checking_on_worker_processes_finds_the_same_damage(
+    built: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import stockdb.lake.verify as verify_module
+    from stockdb.app import App
+    from stockdb.config import Settings
+    from stockdb.lake.verify import Verifier
+
+    damage(built)
+    monkeypatch.setattr(verify_module, "PARALLEL_MIN_FILES", 2)  # 10 files: use the workers
+    app = App(Settings(data_dir=built))
+    try:
+        reports = []
+        for workers in (1, 2):
+            verifier = Verifier(
+                app.lake, app.settings.features_dir, app.ledger, app.coverage, built, workers
+            )
+            reports.append(verifier.check(app.clock.now()).to_dict())
+    finally:
+        app.close()
+    serial, parallel = reports
+    assert parallel == serial
+    assert (serial["checked"], serial["damaged"], serial["missing"]) == (10, 2, 1)

@@ -1,0 +1,138 @@
+"""Spread per-symbol work over every core: a process pool fed chunks, one progress callback.
+
+The work function runs in worker processes started with ``spawn`` (never ``fork``: the parent
+may hold DuckDB, SQLite and thread-pool state a forked child must not inherit), so it must be
+a module-level function whose ``context`` and items pickle. Each chunk is one task; the
+function gets the whole chunk so it can set up once (open the data folder) and reuse it.
+Results come back in the order of ``items``. With one worker (or a single chunk) the same
+function runs in this process, so both paths execute the same code.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import TypeVar
+
+__all__ = ["ProgressFn", "chunks", "parallel_map", "worker_count"]
+
+C = TypeVar("C")
+T = TypeVar("T")
+R = TypeVar("R")
+
+ProgressFn = Callable[[int, int, str], None]
+"""``(done, total, message)``: items finished so far, all items, the last finished item."""
+
+_CHUNKS_PER_WORKER = 4  # enough tasks to even out uneven symbols, few enough to set up rarely
+
+
+def worker_count(requested: int | None = None) -> int:
+    """``requested`` when given (at least 1), else the cores this process may run on (1 in a
+    daemonic process, such as a job worker, which may not start children)."""
+    if requested is not None:
+        return max(1, requested)
+    if multiprocessing.current_process().daemon:
+        return 1
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - platforms without affinity masks
+        return max(1, os.cpu_count() or 1)
+
+
+def chunks(items: Sequence[T], count: int) -> list[list[T]]:
+    """``items`` split into at most ``count`` contiguous, non-empty, near-equal lists."""
+    count = max(1, min(count, len(items)))
+    size, extra = divmod(len(items), count)
+    out: list[list[T]] = []
+    start = 0
+    for k in range(count):
+        stop = start + size + (1 if k < extra else 0)
+        out.append(list(items[start:stop]))
+        start = stop
+    return [c for c in out if c]
+
+
+def _label(chunk: Sequence[object]) -> str:
+    return str(chunk[-1]) if chunk else ""
+
+
+def parallel_map(
+    fn: Callable[[C, list[T]], list[R]],
+    context: C,
+    items: Sequence[T],
+    workers: int | None = None,
+    progress: ProgressFn | None = None,
+    chunk_items: int | None = None,
+    local: Callable[[list[T]], list[R]] | None = None,
+) -> list[R]:
+    """``fn(context, chunk)`` over chunks of ``items`` on ``workers`` processes, flattened in
+    the order of ``items``; ``fn`` must return one result per item of its chunk.
+
+    Items go ``chunk_items`` to a task (default: about four tasks per worker); one item per
+    task suits work whose ``fn`` sets up once per process and then takes seconds per item.
+    ``local(chunk)``, when given, does the same work in this process: while the workers start
+    (importing takes seconds) and whenever this process is idle, it takes the last chunk no
+    worker has started yet, so the map is never slower than doing everything here.
+    ``progress`` is called in this process, before any work and after each chunk. The first
+    error a chunk raises is re-raised here once the running chunks have stopped (chunks not
+    yet started are cancelled).
+    """
+    n = 1 if multiprocessing.current_process().daemon else worker_count(workers)
+    if chunk_items is not None:
+        parts = chunks(items, -(-len(items) // max(1, chunk_items)))
+    else:
+        parts = chunks(items, n * _CHUNKS_PER_WORKER if n > 1 else 1)
+    total = len(items)
+    if progress is not None:
+        progress(0, total, "")
+    if n == 1 or len(parts) <= 1:
+        out: list[R] = []
+        for part in chunks(items, len(items) or 1):  # item by item: progress after each
+            out += _checked(fn(context, part) if local is None else local(part), part)
+            if progress is not None:
+                progress(len(out), total, _label(part))
+        return out
+    results: dict[int, list[R]] = {}
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(n, len(parts)), mp_context=spawn) as pool:
+        # A worker gets chunks only once it answered an empty one (imports done, set up), and
+        # one at a time; meanwhile this process takes chunks from the back with ``local``.
+        probes = [pool.submit(fn, context, []) for _ in range(min(n, len(parts)))]
+        running: dict[Future[list[R]], int] = {}
+        front, back = 0, len(parts)  # parts[front:back] are not assigned yet
+
+        def finish(k: int, result: list[R]) -> None:
+            results[k] = _checked(result, parts[k])
+            if progress is not None:
+                progress(sum(len(parts[j]) for j in results), total, _label(parts[k]))
+
+        try:
+            while len(results) < len(parts):
+                for future in [f for f in running if f.done()]:
+                    finish(running.pop(future), future.result())
+                ready = sum(p.done() and p.exception() is None for p in probes)
+                for probe in probes:
+                    if probe.done() and probe.exception() is not None:
+                        raise probe.exception()  # type: ignore[misc]
+                while front < back and len(running) < ready:
+                    running[pool.submit(fn, context, parts[front])] = front
+                    front += 1
+                if local is not None and front < back:
+                    back -= 1
+                    finish(back, local(parts[back]))
+                elif len(results) < len(parts):
+                    waiting = [*running, *(p for p in probes if not p.done())]
+                    wait(waiting, return_when=FIRST_COMPLETED)
+        except BaseException:
+            for future in [*probes, *running]:
+                future.cancel()
+            raise
+    return [r for k in range(len(parts)) for r in results[k]]
+
+
+def _checked(result: list[R], chunk: Sequence[object]) -> list[R]:
+    if len(result) != len(chunk):
+        raise RuntimeError(f"parallel work returned {len(result)} results for {len(chunk)} items")
+    return result

@@ -1,0 +1,62 @@
+"""The parallel-map helper: chunking, order, progress and errors, in process and in workers."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from stockdb.lake.verify import checksums
+from stockdb.parallel import chunks, parallel_map, worker_count
+
+
+@pytest.mark.parametrize(("n", "count"), [(0, 3), (1, 4), (7, 3), (10, 10), (10, 40), (25, 8)])
+def test_chunks_cover_items_in_order_near_equally(n: int, count: int) -> None:
+    items = list(range(n))
+    parts = chunks(items, count)
+    assert [x for part in parts for x in part] == items
+    assert all(parts) and len(parts) <= max(1, count)
+    if parts:
+        sizes = [len(p) for p in parts]
+        assert max(sizes) - min(sizes) <= 1
+
+
+def test_worker_count_honours_a_request_and_defaults_to_the_cores() -> None:
+    assert worker_count(3) == 3
+    assert worker_count(0) == 1
+    assert worker_count() >= 1
+
+
+def _files(tmp_path: Path, n: int) -> list[Path]:
+    paths = []
+    for k in range(n):
+        path = tmp_path / f"f{k}.bin"
+        path.write_bytes(bytes([k % 256]) * (1000 + 37 * k))
+        paths.append(path)
+    return paths
+
+
+def _reference(path: Path) -> tuple[int, str]:
+    data = path.read_bytes()
+    return len(data), hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_results_come_back_in_item_order_with_one_progress(tmp_path: Path, workers: int) -> None:
+    paths = _files(tmp_path, 23)
+    paths.insert(5, tmp_path / "gone.bin")
+    seen: list[tuple[int, int]] = []
+    got = parallel_map(checksums, None, paths, workers, lambda d, t, _: seen.append((d, t)))
+    assert got == [None if p.name == "gone.bin" else _reference(p) for p in paths]
+    done = [d for d, _ in seen]
+    assert done[0] == 0 and done[-1] == len(paths) and done == sorted(done)
+    assert {t for _, t in seen} == {len(paths)}
+
+
+def test_a_worker_error_is_raised_in_the_caller(tmp_path: Path) -> None:
+    paths = _files(tmp_path, 12)
+    (tmp_path / "folder").mkdir()
+    paths.insert(7, tmp_path / "folder")  # reading a folder fails inside the worker
+    with pytest.raises(IsADirectoryError):
+        parallel_map(checksums, None, paths, 2)
