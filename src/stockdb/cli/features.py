@@ -37,12 +37,21 @@ def build(
             "timeframe already built for the symbol)"
         ),
     ] = None,
+    universe: Annotated[
+        str | None, typer.Option(help="Every symbol of this universe (stockdb universe)")
+    ] = None,
 ) -> None:
     """Compute the feature set and write the partitions that are stale.
 
     Example: stockdb features build SPY --timeframe 1Day
+    Example: stockdb features build --universe tech
     """
-    service = make_app(ctx).features
+    stockdb = make_app(ctx)
+    if universe is not None:
+        from stockdb.usecases.universe import UniverseService
+
+        symbols = UniverseService(stockdb).resolve(symbols, universe)
+    service = stockdb.features
     with progress_bar("features") as update:
         results = service.build(symbols or None, full=full, progress=update, timeframe=timeframe)
     out = out_console()
