@@ -62,13 +62,14 @@ class StockDB:
         ``adjustment`` is raw (as stored), split, dividend or all: prices (and volume for
         splits) adjusted backward from each ex-date (:mod:`stockdb.corporate.adjust`).
 
-        A list of symbols (or ``universe``) gives one long frame with a ``symbol`` column,
-        symbol by symbol in the order given; ``limit`` then applies to each symbol.
+        A list of symbols (``["AAPL", "MSFT"]`` or ``"AAPL,MSFT"``; or a ``universe``)
+        gives one long frame with a ``symbol`` column, symbol by symbol in the order given;
+        ``limit`` then applies to each symbol.
 
         Raises InvalidInput for bad arguments (every bad symbol named at once) and NotFound
         when nothing is stored (every symbol without bars named at once).
         """
-        if universe is None and isinstance(symbol, str):
+        if universe is None and isinstance(symbol, str) and "," not in symbol:
             query = BarQuery.parse(symbol, timeframe, start, end, limit, session, adjustment)
             return _convert(self.app.reader.bars(query), output)
         from stockdb.usecases.bars import read_bars
@@ -113,7 +114,7 @@ class StockDB:
         ``start..end`` at ``timeframe`` (1Min, 5Min, 15Min, 1Hour, 1Day; default 1Min);
         ``columns`` picks features. A list of symbols (or ``universe``) gives one long
         frame with ``symbol`` first. Raises NotFound / InvalidInput."""
-        if universe is not None or not isinstance(symbol, str):
+        if universe is not None or not isinstance(symbol, str) or "," in symbol:
             from stockdb.usecases.bars import read_features
 
             names = self._resolve(symbol, universe)
