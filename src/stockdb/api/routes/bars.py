@@ -115,7 +115,7 @@ def get_bars_many(
 ) -> Response:
     """Bars of ``symbols`` and/or a ``universe``'s members, symbol by symbol in the order
     given, each ascending, with a ``symbol`` field. ``limit`` (and the JSON/CSV default of
-    the latest 10,000 bars without start, end or limit) applies to each symbol. 400 names
+    the latest 10,000 bars without start, end or limit) applies to each symbol. 422 names
     every invalid symbol, 404 every symbol with no bars stored."""
     from stockdb.usecases.bars import read_bars
     from stockdb.usecases.universe import UniverseService

@@ -93,8 +93,8 @@ def get_universe(ctx: Ctx, name: Name) -> Response:
 )
 def create_universe(ctx: Ctx, body: UniverseCreate) -> Response:
     """Store ``name`` with ``symbols`` or, with ``from_alpaca``, every active tradable US
-    equity Alpaca lists. 400 names every invalid symbol; 409 when it exists (unless
-    ``replace``); 400 for --from-alpaca without keys; 502/503/504 when Alpaca fails."""
+    equity Alpaca lists. 422 names every invalid symbol; 409 when it exists (unless
+    ``replace``); 400 for from_alpaca without keys; 502/503 when Alpaca refuses or fails."""
     try:
         universe = _service(ctx).create(
             body.name, body.symbols or None, None, body.from_alpaca, body.replace
@@ -130,7 +130,7 @@ def remove_symbols(
     name: Name,
     symbols: Annotated[str, Query(max_length=20_000, description="Comma-separated tickers")],
 ) -> Response:
-    """Remove ``symbols``; 400 naming those that are not members (nothing removed)."""
+    """Remove ``symbols``; 422 naming those that are not members (nothing removed)."""
     return json_response(_service(ctx).remove(name, [symbols]).to_dict())
 
 
