@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
+from pydantic import Field
 
 from stockdb.api.context import Ctx, Symbol
 from stockdb.api.errors import ERROR_RESPONSES
@@ -14,10 +15,18 @@ from stockdb.api.tables import TABLE_CONTENT, TableFormat, table_response
 from stockdb.errors import InvalidInput
 from stockdb.lake.reader import MAX_LIMIT, BarQuery
 
-__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "router"]
+__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "SymbolBar", "router"]
 
 DEFAULT_LIMIT = 10_000  # JSON/CSV without start, end or limit: the latest 10,000 bars
 router = APIRouter(tags=["bars"])
+
+
+class SymbolBar(Bar):
+    """One bar of one of several symbols."""
+
+    symbol: str = Field(examples=["SPY"])
+
+
 _BARS_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "Bars in ascending time", "content": TABLE_CONTENT},
     **ERROR_RESPONSES,
@@ -78,7 +87,7 @@ def get_bars(
 @router.get(
     "/bars",
     operation_id="get_bars_many",
-    response_model=list[Bar],
+    response_model=list[SymbolBar],
     responses=_BARS_RESPONSES,
     summary="Bars of several symbols (or a universe) in one long table",
 )

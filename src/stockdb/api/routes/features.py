@@ -32,8 +32,8 @@ _ROWS_RESPONSES: dict[int | str, dict[str, Any]] = {
 @router.get(
     "/features",
     operation_id="list_features",
-    response_model=FeaturesOverview,
-    responses=ERROR_RESPONSES,
+    response_model=FeaturesOverview | list[dict[str, Any]],
+    responses=_ROWS_RESPONSES,
     summary="Feature definitions, their versions, and the latest builds",
 )
 def list_features(

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from stockdb.api.context import Ctx, RequireToken
 from stockdb.api.errors import ERROR_RESPONSES, MUTATING_ERROR_RESPONSES, json_response
 from stockdb.api.routes.jobs import job_body
-from stockdb.api.schemas import JobModel
+from stockdb.api.schemas import ErrorResponse, JobModel
 from stockdb.errors import ConfigError, NotFound
 from stockdb.usecases.universe import UniverseService
 
@@ -54,6 +54,12 @@ class UniverseSymbols(BaseModel):
     symbols: list[str] = Field(min_length=1, max_length=20_000)
 
 
+_PROVIDER_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **MUTATING_ERROR_RESPONSES,
+    400: {"model": ErrorResponse, "description": "The provider cannot be used as configured"},
+}
+
+
 def _service(ctx: Ctx) -> UniverseService:
     return UniverseService(ctx.app)
 
@@ -87,7 +93,7 @@ def get_universe(ctx: Ctx, name: Name) -> Response:
     operation_id="create_universe",
     status_code=201,
     response_model=UniverseModel,
-    responses=MUTATING_ERROR_RESPONSES,
+    responses=_PROVIDER_RESPONSES,
     dependencies=[RequireToken],
     summary="Create a universe from symbols or from Alpaca's assets",
 )
@@ -147,15 +153,12 @@ def delete_universe(ctx: Ctx, name: Name) -> Response:
     return Response(status_code=204)
 
 
-_JOB_RESPONSES: dict[int | str, dict[str, Any]] = MUTATING_ERROR_RESPONSES
-
-
 @router.post(
     "/universes/{name}/ingest",
     operation_id="ingest_universe",
     status_code=202,
     response_model=JobModel,
-    responses=_JOB_RESPONSES,
+    responses=_PROVIDER_RESPONSES,
     dependencies=[RequireToken],
     summary="Queue one backfill of every symbol of a universe",
 )
@@ -185,7 +188,7 @@ def ingest_universe(
     operation_id="rebuild_universe_features",
     status_code=202,
     response_model=JobModel,
-    responses=_JOB_RESPONSES,
+    responses=MUTATING_ERROR_RESPONSES,
     dependencies=[RequireToken],
     summary="Queue one feature build of every symbol of a universe",
 )
