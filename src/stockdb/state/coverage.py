@@ -8,16 +8,62 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Integer, and_, delete, func, select
 
+from stockdb.errors import DataIntegrityError
 from stockdb.state import tables
 from stockdb.state.store import StateStore, as_utc, utcnow
 
-__all__ = ["CoverageRecord", "CoverageRepo", "CoverageStatus", "SymbolRecord", "SymbolSummary"]
+__all__ = [
+    "LEGACY_IN_PROGRESS_REASON",
+    "CoverageRecord",
+    "CoverageRepo",
+    "CoverageStatus",
+    "SymbolRecord",
+    "SymbolSummary",
+    "stored_status",
+]
 
-CoverageStatus = Literal["complete", "partial", "empty", "error"]
+
+class CoverageStatus(StrEnum):
+    """How complete one (symbol, session) is; the stored value is the member's string.
+
+    ``IN_PROGRESS`` marks a session recorded while it was still open: once finished it is
+    fetched again in full and replaced (reconciliation). ``MISSING`` is never stored: it names
+    an expected session with no ledger row in the gap report.
+    """
+
+    COMPLETE = "complete"
+    PARTIAL = "partial"
+    IN_PROGRESS = "in_progress"
+    EMPTY = "empty"
+    ERROR = "error"
+    MISSING = "missing"
+
+
+# The statuses a ledger row can hold, each counted in a SymbolSummary.
+_COUNTED = frozenset(CoverageStatus) - {CoverageStatus.MISSING}
+
+# Before schema version 6 an open session was stored as partial with this reason.
+LEGACY_IN_PROGRESS_REASON = "session in progress"
+
+
+def stored_status(status: str, reason: str | None) -> CoverageStatus:
+    """The status of a stored row, mapping the pre-version-6 spelling of "in progress".
+
+    Raises DataIntegrityError for a value no version of stockdb writes.
+    """
+    if status == CoverageStatus.PARTIAL and reason == LEGACY_IN_PROGRESS_REASON:
+        return CoverageStatus.IN_PROGRESS
+    try:
+        return CoverageStatus(status)
+    except ValueError:
+        raise DataIntegrityError(
+            f"unknown coverage status {status[:20]!r} in the state store"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +103,7 @@ class SymbolSummary:
     sessions: int
     complete: int
     partial: int
+    in_progress: int
     empty: int
     error: int
     rows: int
@@ -74,7 +121,7 @@ def _record(row: object) -> CoverageRecord:
         regular_rows=m["regular_rows"],
         first_ts=as_utc(m["first_ts"]),
         last_ts=as_utc(m["last_ts"]),
-        status=m["status"],
+        status=stored_status(m["status"], m["reason"]),
         source=m["source"],
         feed=m["feed"],
         reason=m["reason"],
@@ -93,7 +140,10 @@ class CoverageRepo:
         """Upsert coverage rows (one per symbol and session)."""
         with self.store.engine.begin() as conn:
             self.store.upsert(
-                conn, tables.coverage, [asdict(r) for r in records], ["symbol", "session_date"]
+                conn,
+                tables.coverage,
+                [{**asdict(r), "status": CoverageStatus(r.status).value} for r in records],
+                ["symbol", "session_date"],
             )
 
     def sessions(
@@ -113,7 +163,7 @@ class CoverageRepo:
         for (_, day), problem in flagged.items():
             rec = records.get(day)
             if rec is not None:
-                records[day] = replace(rec, status="error", reason=problem)
+                records[day] = replace(rec, status=CoverageStatus.ERROR, reason=problem)
         return records
 
     @staticmethod
@@ -216,7 +266,7 @@ class CoverageRepo:
         c = tables.coverage.c
         s = tables.symbols.c
 
-        def count(status: str) -> ColumnElement[Any]:
+        def count(status: CoverageStatus) -> ColumnElement[Any]:
             return func.coalesce(func.sum((c.status == status).cast(Integer)), 0)
 
         stmt = (
@@ -226,10 +276,11 @@ class CoverageRepo:
                 s.feed,
                 s.tracked,
                 func.count(c.session_date).label("sessions"),
-                count("complete").label("complete"),
-                count("partial").label("partial"),
-                count("empty").label("empty"),
-                count("error").label("error"),
+                count(CoverageStatus.COMPLETE).label("complete"),
+                count(CoverageStatus.PARTIAL).label("partial"),
+                count(CoverageStatus.IN_PROGRESS).label("in_progress"),
+                count(CoverageStatus.EMPTY).label("empty"),
+                count(CoverageStatus.ERROR).label("error"),
                 func.coalesce(func.sum(c.rows), 0).label("rows"),
                 func.min(c.session_date).label("first_session"),
                 func.max(c.session_date).label("last_session"),
@@ -252,12 +303,12 @@ class CoverageRepo:
                 ):
                     moved[(sym, rec.status)] = moved.get((sym, rec.status), 0) + 1
 
-        def count_of(r: Any, status: str) -> int:
-            value = int(getattr(r, status))
-            if status == "error":
-                others = ("complete", "partial", "empty")
-                return value + sum(moved.get((r.symbol, s), 0) for s in others)
-            return value - moved.get((r.symbol, status), 0)
+        def count_of(r: Any, status: CoverageStatus) -> int:
+            value = int(getattr(r, status.value))
+            if status is CoverageStatus.ERROR:
+                others = _COUNTED - {CoverageStatus.ERROR}
+                return value + sum(moved.get((r.symbol, s.value), 0) for s in others)
+            return value - moved.get((r.symbol, status.value), 0)
 
         return [
             SymbolSummary(
@@ -266,10 +317,11 @@ class CoverageRepo:
                 feed=r.feed,
                 tracked=bool(r.tracked),
                 sessions=int(r.sessions),
-                complete=count_of(r, "complete"),
-                partial=count_of(r, "partial"),
-                empty=count_of(r, "empty"),
-                error=count_of(r, "error"),
+                complete=count_of(r, CoverageStatus.COMPLETE),
+                partial=count_of(r, CoverageStatus.PARTIAL),
+                in_progress=count_of(r, CoverageStatus.IN_PROGRESS),
+                empty=count_of(r, CoverageStatus.EMPTY),
+                error=count_of(r, CoverageStatus.ERROR),
                 rows=int(r.rows),
                 first_session=r.first_session,
                 last_session=r.last_session,

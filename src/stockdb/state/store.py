@@ -62,6 +62,16 @@ def _add_previous_checksums(conn: Connection) -> None:
             conn.execute(text(f"ALTER TABLE partition_files ADD COLUMN {name} {kind}"))
 
 
+def _explicit_in_progress(conn: Connection) -> None:
+    """Sessions recorded while open were ``partial`` with a reason; give them their status."""
+    c = tables.coverage.c
+    conn.execute(
+        tables.coverage.update()
+        .where(c.status == "partial", c.reason == "session in progress")
+        .values(status="in_progress")
+    )
+
+
 def _create_universes(conn: Connection) -> None:
     tables.universes.create(conn, checkfirst=True)
     tables.universe_members.create(conn, checkfirst=True)
@@ -74,7 +84,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (3, "corporate actions", _create_corporate_actions),
     (4, "partition file checksums", _create_partition_files),
     (5, "previous partition checksums", _add_previous_checksums),
-    # 7, not 6: version 6 is taken by the coverage-status migration on another branch
+    (6, "explicit in-progress coverage status", _explicit_in_progress),
     (7, "universes", _create_universes),
 ]
 

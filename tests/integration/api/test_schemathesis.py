@@ -87,6 +87,7 @@ OPERATIONS = [
     ("POST", "/verify"),
     ("GET", "/simulations"),
     ("GET", "/simulations/{simulation_id}"),
+    ("DELETE", "/simulations/{simulation_id}"),
     ("GET", "/simulations/{simulation_id}/report"),
     ("GET", "/health"),
     ("GET", "/metrics"),
