@@ -31,8 +31,8 @@ class Universe:
             "source": self.source,
             "count": len(self.symbols),
             "symbols": list(self.symbols),
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
         }
 
 

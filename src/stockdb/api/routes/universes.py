@@ -3,6 +3,7 @@ run over one (ingest, feature build); thin over the use-case layer's UniverseSer
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
@@ -29,12 +30,16 @@ Name = Annotated[
 
 
 class UniverseModel(BaseModel):
+    """A universe as ``Universe.to_dict`` writes it (``count``: how many symbols)."""
+
+    model_config = ConfigDict(extra="forbid")
+
     name: str
     source: str = Field(description="manual, file or alpaca")
     count: int
     symbols: list[str]
-    created_at: str
-    updated_at: str
+    created_at: datetime
+    updated_at: datetime
 
 
 class UniverseCreate(BaseModel):
