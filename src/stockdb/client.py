@@ -145,12 +145,23 @@ class StockDB:
             names = None if symbols is None else normalize_symbols(symbols)
         return self.app.features.build(names, full, timeframe=timeframe)
 
-    def train(self, tickers: str | Sequence[str], **options: Any) -> Any:
-        """Train and register a model (see ``stockdb train --help`` for the options);
-        returns its registry record."""
+    def train(
+        self,
+        tickers: str | Sequence[str] | None = None,
+        universe: str | None = None,
+        **options: Any,
+    ) -> Any:
+        """Train and register a model on ``tickers`` (the first is the primary) or on a
+        ``universe``'s symbols (see ``stockdb train --help`` for the options); returns its
+        registry record."""
         from stockdb.training.requests import train_request
 
-        names = [tickers] if isinstance(tickers, str) else list(tickers)
+        if universe is not None:
+            names = self.universes.resolve(tickers, universe)
+        elif tickers is None:
+            raise InvalidInput("no ticker given")
+        else:
+            names = [tickers] if isinstance(tickers, str) else list(tickers)
         return self.app.training.train(train_request({"tickers": names, **options}))
 
     def models(self) -> pd.DataFrame:

@@ -128,3 +128,12 @@ def test_universe_drives_python_reads_and_ingest(db: StockDB) -> None:
     assert set(db.symbols()["symbol"]) == {"AAPL", "MSFT", "SPY", "QQQ"}
     with stockdb.open(db.app.settings.data_dir) as reopened:
         assert reopened.universes.get("pair").symbols == ("AAPL", "MSFT", "QQQ")
+
+
+def test_train_on_a_universe_uses_its_symbols_in_order(db: StockDB) -> None:
+    db.build_features(["AAPL", "SPY"])
+    db.universes.create("duo", ["SPY", "AAPL"])
+    record = db.train(universe="duo", target="direction", horizon=5)
+    assert list(record.tickers) == ["SPY", "AAPL"]
+    with pytest.raises(NotFound, match="no universe named 'nope'"):
+        db.train(universe="nope")
