@@ -166,6 +166,21 @@ def test_universe_drives_ingest_bars_track_and_features(
     assert out.startswith("QQQ 1Day: wrote") and "SPY 1Day: wrote" in out
     line = one_error_line(*run(capsys, "bars", "SPY", "IWM", "DIA")[::2])
     assert line == "error: no bars stored for IWM, DIA"
+    code, out, _ = run(
+        capsys, "features", "show", "--universe", "pair", "--timeframe", "1Day", "--format", "csv"
+    )
+    rows = pd.read_csv(io.StringIO(out))
+    assert code == 0 and list(rows["symbol"]) == ["QQQ"] * 3 + ["SPY"] * 3
+    code, single, _ = run(
+        capsys, "features", "show", "SPY", "--timeframe", "1Day", "--format", "csv"
+    )
+    spy = pd.read_csv(io.StringIO(single))
+    assert "symbol" not in spy.columns
+    pd.testing.assert_frame_equal(
+        rows[rows["symbol"] == "SPY"].drop(columns="symbol").reset_index(drop=True), spy
+    )
+    code, out, _ = run(capsys, "features", "show", "SPY", "QQQ", "--timeframe", "1Day")
+    assert code == 0 and "SPY" in out and "QQQ" in out
 
 
 def test_universe_from_alpaca_keeps_active_tradable_equities(
