@@ -17,7 +17,6 @@ from fastapi.testclient import TestClient
 from stockdb.api import create_app
 from stockdb.app import App
 from stockdb.calendar import TradingCalendar
-from stockdb.features.service import FeatureService
 from stockdb.lake.reader import BarQuery
 from stockdb.testing.fake_alpaca import FakeAlpacaServer
 from stockdb.testing.fake_alpaca_assets import DEFAULT_TRADABLE
@@ -105,8 +104,7 @@ def test_universe_crud_and_reads(two: App, client: Any) -> None:
 
 
 def test_features_of_several_symbols(two: App, client: Any) -> None:
-    service = FeatureService(two.settings, two.calendar, two.lake, two.state)
-    service.build(["SPY", "QQQ"])
+    two.features.build(["SPY", "QQQ"])
     rows = client.get("/features?symbols=SPY,QQQ&start=2024-03-05&end=2024-03-05").json()
     spy = client.get("/features/SPY?start=2024-03-05&end=2024-03-05").json()
     qqq = client.get("/features/QQQ?start=2024-03-05&end=2024-03-05").json()
