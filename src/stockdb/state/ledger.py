@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # SQLAlchemy loads on first use: a bars read builds a ledger,
 
 __all__ = ["FileEntry", "FileKind", "FileStatus", "PartitionLedger", "file_entry"]
 
-FileKind = Literal["bars", "features"]
+FileKind = Literal["bars", "features", "rollups"]
 FileStatus = Literal["ok", "damaged", "missing"]
 
 

@@ -28,6 +28,8 @@ from stockdb.api.schemas import (
     AlertInfo,
     FeatureBuildInfo,
     GapRowModel,
+    HealthCheck,
+    HealthResponse,
     HeartbeatModel,
     JobModel,
     SymbolSummaryModel,
@@ -41,6 +43,7 @@ from stockdb.simulation.store import SimulationRecord
 from stockdb.state.coverage import CoverageStatus, SymbolSummary
 from stockdb.state.universes import Universe
 from stockdb.training.registry import ModelRecord
+from stockdb.usecases.status import Check, Health
 
 T0 = datetime(2024, 3, 4, 15, 0, tzinfo=UTC)
 
@@ -73,6 +76,8 @@ PAIRS = [
         added=frozenset({"equity", "trades"}),
         dropped=frozenset({"equity_path", "trades_path"}),
     ),
+    Pair(Check, HealthCheck),
+    Pair(Health, HealthResponse, retyped=frozenset({"checks"})),
     Pair(Universe, UniverseModel, added=frozenset({"count"})),
 ]
 
