@@ -3,8 +3,8 @@ polars reading the same minute files in the same run, and against a loop of sing
 
 Prints, per timeframe, the median time of the long-frame read, the loop of per-symbol reads
 it replaces, and polars' bare ``read_parquet`` of every file, with the ratios. The daily
-panel's issue goal (<= 0.1x polars) needs the maintained rollups; this measures what the
-multi-symbol layer itself adds over the per-symbol reader (goal: about 1x the loop).
+and hourly reads come from the maintained rollups (issue goal for the daily panel: <= 0.1x
+polars); the list read should cost about what the loop of per-symbol reads costs (~1x).
 
 Run: ``.venv/bin/python -m bench.bench_multi_read [--symbols 40 --sessions 40]``
 (or ``python -m bench multi_read`` with the defaults).
