@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 import pyarrow as pa
@@ -17,6 +17,9 @@ from stockdb.errors import InvalidInput
 from stockdb.ingest.backfill import IngestSummary, ProgressFn
 from stockdb.lake.reader import BarQuery
 from stockdb.symbols import normalize_symbol, normalize_symbols
+
+if TYPE_CHECKING:
+    from stockdb.usecases.universe import UniverseService
 
 __all__ = ["StockDB", "open_db"]
 
@@ -44,7 +47,7 @@ class StockDB:
     # ---- bars --------------------------------------------------------------------------
     def bars(
         self,
-        symbol: str,
+        symbol: str | Sequence[str] | None = None,
         timeframe: str = "1Min",
         start: str | date | datetime | None = None,
         end: str | date | datetime | None = None,
@@ -52,16 +55,43 @@ class StockDB:
         session: str | None = None,
         output: Output = "pandas",
         adjustment: str = "raw",
+        universe: str | None = None,
     ) -> Any:
         """Bars of ``symbol`` at ``timeframe``, ascending. Dates are New York session dates
         (inclusive); instants must be timezone-aware. ``limit`` keeps the latest N.
         ``adjustment`` is raw (as stored), split, dividend or all: prices (and volume for
         splits) adjusted backward from each ex-date (:mod:`stockdb.corporate.adjust`).
 
-        Raises InvalidInput for bad arguments and NotFound when nothing is stored.
+        A list of symbols (``["AAPL", "MSFT"]`` or ``"AAPL,MSFT"``; or a ``universe``)
+        gives one long frame with a ``symbol`` column, symbol by symbol in the order given;
+        ``limit`` then applies to each symbol.
+
+        Raises InvalidInput for bad arguments (every bad symbol named at once) and NotFound
+        when nothing is stored (every symbol without bars named at once).
         """
-        query = BarQuery.parse(symbol, timeframe, start, end, limit, session, adjustment)
-        return _convert(self.app.reader.bars(query), output)
+        if universe is None and isinstance(symbol, str) and "," not in symbol:
+            query = BarQuery.parse(symbol, timeframe, start, end, limit, session, adjustment)
+            return _convert(self.app.reader.bars(query), output)
+        from stockdb.usecases.bars import read_bars
+
+        names = self._resolve(symbol, universe)
+        table = read_bars(self.app, names, timeframe, start, end, limit, session, adjustment)
+        return _convert(table, output)
+
+    def _resolve(self, symbols: str | Sequence[str] | None, universe: str | None) -> list[str]:
+        from stockdb.usecases.bars import validate_symbols
+
+        if universe is None:
+            return validate_symbols(symbols or [])
+        return self.universes.resolve(symbols, universe)
+
+    @property
+    def universes(self) -> UniverseService:
+        """Named symbol lists: ``create(name, symbols)``, ``get``, ``all``, ``add``,
+        ``remove``, ``delete``, ``create(name, from_alpaca=True)``."""
+        from stockdb.usecases.universe import UniverseService
+
+        return UniverseService(self.app)
 
     def actions(self, symbol: str) -> pd.DataFrame:
         """Stored corporate actions (splits, cash dividends) of ``symbol`` by ex-date."""
@@ -72,40 +102,66 @@ class StockDB:
     # ---- features, models, backtests ----------------------------------------------------
     def features(
         self,
-        symbol: str,
+        symbol: str | Sequence[str] | None = None,
         start: str | date | None = None,
         end: str | date | None = None,
         columns: Sequence[str] | None = None,
         output: Output = "pandas",
         timeframe: str | None = None,
+        universe: str | None = None,
     ) -> Any:
         """Stored feature rows of ``symbol`` (``ts`` first, ascending) for sessions
         ``start..end`` at ``timeframe`` (1Min, 5Min, 15Min, 1Hour, 1Day; default 1Min);
-        ``columns`` picks features. Raises NotFound / InvalidInput."""
-        first, last = parse_date(start, "start"), parse_date(end, "end")
-        if first is not None and last is not None and first > last:
-            raise InvalidInput(f"start {first} is after end {last}")
-        frame = self.app.features.read(
-            normalize_symbol(symbol), first, last, columns, timeframe=timeframe
-        )
+        ``columns`` picks features. A list of symbols (or ``universe``) gives one long
+        frame with ``symbol`` first. Raises NotFound / InvalidInput."""
+        if universe is not None or not isinstance(symbol, str) or "," in symbol:
+            from stockdb.usecases.bars import read_features
+
+            names = self._resolve(symbol, universe)
+            frame = read_features(self.app, names, start, end, columns, timeframe=timeframe)
+        else:
+            first, last = parse_date(start, "start"), parse_date(end, "end")
+            if first is not None and last is not None and first > last:
+                raise InvalidInput(f"start {first} is after end {last}")
+            frame = self.app.features.read(
+                normalize_symbol(symbol), first, last, columns, timeframe=timeframe
+            )
         if output == "pandas":
             return frame
         return _convert(pa.Table.from_pandas(frame, preserve_index=False), output)
 
     def build_features(
-        self, symbols: Sequence[str] | None = None, full: bool = False, timeframe: str | None = None
+        self,
+        symbols: Sequence[str] | None = None,
+        full: bool = False,
+        timeframe: str | None = None,
+        universe: str | None = None,
     ) -> list[Any]:
-        """Build (incrementally, or ``full``) the feature partitions of ``symbols`` (all), at
-        ``timeframe`` (default: 1Min and every timeframe already built)."""
-        names = None if symbols is None else normalize_symbols(symbols)
+        """Build (incrementally, or ``full``) the feature partitions of ``symbols`` (all; or
+        a ``universe``'s), at ``timeframe`` (default: 1Min and every timeframe already built)."""
+        if universe is not None:
+            names: list[str] | None = self.universes.resolve(symbols, universe)
+        else:
+            names = None if symbols is None else normalize_symbols(symbols)
         return self.app.features.build(names, full, timeframe=timeframe)
 
-    def train(self, tickers: str | Sequence[str], **options: Any) -> Any:
-        """Train and register a model (see ``stockdb train --help`` for the options);
-        returns its registry record."""
+    def train(
+        self,
+        tickers: str | Sequence[str] | None = None,
+        universe: str | None = None,
+        **options: Any,
+    ) -> Any:
+        """Train and register a model on ``tickers`` (the first is the primary) or on a
+        ``universe``'s symbols (see ``stockdb train --help`` for the options); returns its
+        registry record."""
         from stockdb.training.requests import train_request
 
-        names = [tickers] if isinstance(tickers, str) else list(tickers)
+        if universe is not None:
+            names = self.universes.resolve(tickers, universe)
+        elif tickers is None:
+            raise InvalidInput("no ticker given")
+        else:
+            names = [tickers] if isinstance(tickers, str) else list(tickers)
         return self.app.training.train(train_request({"tickers": names, **options}))
 
     def models(self) -> pd.DataFrame:
@@ -131,17 +187,22 @@ class StockDB:
 
     def ingest(
         self,
-        symbols: str | Sequence[str],
+        symbols: str | Sequence[str] | None = None,
         start: str | date | None = None,
         end: str | date | None = None,
         provider: str | None = None,
         progress: ProgressFn | None = None,
         replace: bool = False,
+        universe: str | None = None,
     ) -> IngestSummary:
-        """Fetch and store 1-minute bars for ``symbols`` over sessions ``start..end``
-        (inclusive; without dates, the latest five sessions), then their corporate actions,
-        exactly as ``stockdb ingest`` does. On synthetic data the notice is logged as a
-        warning. ``db.app.ingest`` gives the whole outcome (action sync report, notice)."""
+        """Fetch and store 1-minute bars for ``symbols`` (or a ``universe``'s) over sessions
+        ``start..end`` (inclusive; without dates, the latest five sessions), then their
+        corporate actions, exactly as ``stockdb ingest`` does. On synthetic data the notice
+        is logged as a warning. ``db.app.ingest`` gives the whole outcome."""
+        if universe is not None:
+            symbols = self.universes.resolve(symbols, universe)
+        if symbols is None:
+            raise InvalidInput("no symbol given")
         request = self.app.ingest.request(symbols, start, end, provider, replace)
         return self.app.ingest.run(request, progress).summary
 

@@ -10,12 +10,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
     "DEFAULT_ALPACA_DATA_URL",
+    "DEFAULT_ALPACA_TRADING_URL",
     "IEX_CLOUD_NOTICE",
     "Settings",
     "looks_like_placeholder",
 ]
 
 DEFAULT_ALPACA_DATA_URL = "https://data.alpaca.markets"
+DEFAULT_ALPACA_TRADING_URL = "https://paper-api.alpaca.markets"  # assets list (universes)
 IEX_CLOUD_NOTICE = (
     "IEX_TOKEN is set but IEX Cloud shut down on 2024-08-31, so stockdb ignores it; for "
     "IEX-exchange bars set ALPACA_API_KEY_ID and ALPACA_API_SECRET_KEY (free Alpaca account, "
@@ -67,6 +69,13 @@ class Settings(BaseSettings):
             "ALPACA_API_BASE_URL", "APCA_API_DATA_URL", "alpaca_base_url"
         ),
     )
+    alpaca_trading_url: str = Field(
+        default=DEFAULT_ALPACA_TRADING_URL,
+        validation_alias=AliasChoices(
+            "ALPACA_TRADING_BASE_URL", "APCA_API_BASE_URL", "alpaca_trading_url"
+        ),
+        description="Alpaca's trading API (the assets list); the paper endpoint by default",
+    )
     alpaca_feed: Literal["iex", "sip", "delayed_sip", "boats", "overnight", "otc"] = Field(
         default="iex", validation_alias=AliasChoices("ALPACA_FEED", "alpaca_feed")
     )
@@ -117,7 +126,7 @@ class Settings(BaseSettings):
         default="INFO", validation_alias=AliasChoices("STOCKDB_LOG_LEVEL", "log_level")
     )
 
-    @field_validator("alpaca_base_url")
+    @field_validator("alpaca_base_url", "alpaca_trading_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")

@@ -31,6 +31,7 @@ from stockdb.api.routes import (
     models,
     symbols,
     system,
+    universes,
     verify,
 )
 from stockdb.api.security import SecurityMiddleware, declare_bearer
@@ -124,5 +125,6 @@ def create_app(
     install_error_handlers(api)
     for module in (bars, symbols, jobs, agents, features, models, actions, system, verify):
         api.include_router(module.router)
+    api.include_router(universes.router)
     declare_bearer(api)
     return api

@@ -83,11 +83,15 @@ def iter_parquet(table: pa.Table, row_group: int = _ROW_GROUP) -> Iterator[bytes
         yield tail
 
 
-def table_response(table: pa.Table, fmt: TableFormat, filename: str) -> Response:
-    """Answer with ``table`` as JSON records (symbol dropped), CSV, or a streamed Parquet file."""
+def table_response(
+    table: pa.Table, fmt: TableFormat, filename: str, keep_symbol: bool = False
+) -> Response:
+    """Answer with ``table`` as JSON records, CSV, or a streamed Parquet file; JSON and CSV
+    drop the ``symbol`` column unless ``keep_symbol`` (an answer over several symbols)."""
+    drop: tuple[str, ...] = () if keep_symbol else ("symbol",)
     if fmt == "csv":
         return Response(
-            to_csv(table),
+            to_csv(table, drop),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'inline; filename="{filename}.csv"'},
         )
@@ -97,4 +101,4 @@ def table_response(table: pa.Table, fmt: TableFormat, filename: str) -> Response
             media_type=PARQUET_MEDIA_TYPE,
             headers={"Content-Disposition": f'attachment; filename="{filename}.parquet"'},
         )
-    return Response(to_json(table, drop=("symbol",)), media_type="application/json")
+    return Response(to_json(table, drop=drop), media_type="application/json")

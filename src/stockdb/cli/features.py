@@ -37,12 +37,21 @@ def build(
             "timeframe already built for the symbol)"
         ),
     ] = None,
+    universe: Annotated[
+        str | None, typer.Option(help="Every symbol of this universe (stockdb universe)")
+    ] = None,
 ) -> None:
     """Compute the feature set and write the partitions that are stale.
 
     Example: stockdb features build SPY --timeframe 1Day
+    Example: stockdb features build --universe tech
     """
-    service = make_app(ctx).features
+    stockdb = make_app(ctx)
+    if universe is not None:
+        from stockdb.usecases.universe import UniverseService
+
+        symbols = UniverseService(stockdb).resolve(symbols, universe)
+    service = stockdb.features
     with progress_bar("features") as update:
         results = service.build(symbols or None, full=full, progress=update, timeframe=timeframe)
     out = out_console()
@@ -79,7 +88,9 @@ def list_features(ctx: typer.Context) -> None:
 @features_app.command("show")
 def show(
     ctx: typer.Context,
-    symbol: Annotated[str, typer.Argument(help="Ticker, e.g. SPY")],
+    symbols: Annotated[
+        list[str] | None, typer.Argument(help="Tickers, e.g. SPY or SPY QQQ (or SPY,QQQ)")
+    ] = None,
     start: Annotated[str | None, typer.Option(help="First session date YYYY-MM-DD")] = None,
     end: Annotated[str | None, typer.Option(help="Last session date (inclusive)")] = None,
     columns: Annotated[
@@ -91,8 +102,13 @@ def show(
     ] = "1Min",
     fmt: Annotated[str, typer.Option("--format", help="table csv json parquet")] = "table",
     output: Annotated[Path | None, typer.Option(help="Write to this file")] = None,
+    universe: Annotated[
+        str | None, typer.Option(help="Every symbol of this universe (stockdb universe)")
+    ] = None,
 ) -> None:
-    """Feature rows of SYMBOL (the latest 20 as a table; every row in csv/json/parquet).
+    """Feature rows of SYMBOLS (the latest 20 as a table; every row in csv/json/parquet).
+    Several symbols (or --universe) give one long table with a symbol column; --limit then
+    applies to each symbol.
 
     Example: stockdb features show SPY --limit 5 --format csv --columns close,rsi_14
     """
@@ -102,16 +118,31 @@ def show(
 
     if fmt not in OUTPUT_FORMATS:
         raise InvalidInput(f"unknown format {fmt!r}: use {', '.join(OUTPUT_FORMATS)}")
-    name = normalize_symbol(symbol)
-    first, last = parse_date(start, "start"), parse_date(end, "end")
+    several = universe is not None or not symbols or len(symbols) > 1 or "," in symbols[0]
     names = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     if limit is None and fmt == "table":
         limit = 20
-    frame = make_app(ctx).features.read(name, first, last, names, limit, timeframe)
+    if several:
+        from stockdb.usecases.bars import read_features, validate_symbols
+        from stockdb.usecases.universe import UniverseService
+
+        stockdb = make_app(ctx)
+        if universe is None:
+            chosen = validate_symbols(symbols or [])
+        else:
+            chosen = UniverseService(stockdb).resolve(symbols, universe)
+        tf = None if timeframe == "1Min" else timeframe
+        frame = read_features(stockdb, chosen, start, end, names, limit, tf)
+        title = f"{universe or ','.join(chosen[:5])} {timeframe} features"
+    else:
+        assert symbols is not None
+        name = normalize_symbol(symbols[0])
+        first, last = parse_date(start, "start"), parse_date(end, "end")
+        frame = make_app(ctx).features.read(name, first, last, names, limit, timeframe)
+        title = f"{name} {timeframe} features"
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    title = f"{name} {timeframe} features"
     if fmt != "table":
-        emit(table, fmt, output, title)
+        emit(table, fmt, output, title, keep_symbol=several)
         return
     shown = Table(title=title)
     for column in frame.columns:

@@ -37,19 +37,21 @@ def _register_subapps() -> None:
     """Sub-apps live in their own modules; registered here, once per process."""
     if any(group.name == "features" for group in app.registered_groups):
         return
-    from stockdb.cli import actions, dbshell, models, ops, rollups, serve, ui, up
+    from stockdb.cli import actions, dbshell, models, ops, rollups, serve, ui, universe, up
     from stockdb.cli.features import features_app
 
     app.add_typer(features_app, name="features")
     dbshell.register(db_app)
-    for module in (models, serve, ops, ui, up, actions, rollups):
+    for module in (models, serve, ops, ui, up, actions, rollups, universe):
         module.register(app)
 
 
 @app.command()
 def ingest(
     ctx: typer.Context,
-    symbols: Annotated[list[str], typer.Argument(help="Symbols, e.g. SPY QQQ or SPY,QQQ")],
+    symbols: Annotated[
+        list[str] | None, typer.Argument(help="Symbols, e.g. SPY QQQ or SPY,QQQ")
+    ] = None,
     start: Annotated[
         str | None, typer.Option(help="First session date (default: 4 sessions before END)")
     ] = None,
@@ -64,16 +66,26 @@ def ingest(
             "(other sessions are never touched)"
         ),
     ] = False,
+    universe: Annotated[
+        str | None, typer.Option(help="Ingest every symbol of this universe (stockdb universe)")
+    ] = None,
 ) -> None:
     """Fetch 1-minute bars for SYMBOLS over New York session dates START..END (inclusive;
     without dates, the latest five sessions), then their corporate actions.
 
     Example: stockdb ingest SPY QQQ --start 2024-03-01 --end 2024-03-28
+    Example: stockdb ingest --universe tech --start 2024-03-01
     """
     stockdb = make_app(ctx)
-    request = stockdb.ingest.request(symbols, start, end, provider, replace)
+    if universe is not None:
+        from stockdb.usecases.universe import UniverseService
+
+        symbols = UniverseService(stockdb).resolve(symbols, universe)
+    request = stockdb.ingest.request(symbols or [], start, end, provider, replace)
     stockdb.coverage  # noqa: B018 - open the state store before announcing anything
-    with progress_bar(f"ingest {','.join(request.symbols)}") as update:
+    names = request.symbols
+    label = ",".join(names) if len(names) <= 5 else f"{len(names)} symbols"
+    with progress_bar(f"ingest {label}") as update:
         outcome = stockdb.ingest.run(request, update, announce=warn)
     summary = outcome.summary
     if summary.no_data:
@@ -99,30 +111,51 @@ def ingest(
 @app.command()
 def bars(
     ctx: typer.Context,
-    symbol: Annotated[str, typer.Argument(help="Ticker, e.g. SPY")],
+    symbols: Annotated[
+        list[str] | None, typer.Argument(help="Tickers, e.g. SPY or AAPL MSFT (or AAPL,MSFT)")
+    ] = None,
     timeframe: Annotated[str, typer.Option(help="1Min 5Min 15Min 30Min 1Hour 1Day")] = "1Min",
     start: Annotated[str | None, typer.Option(help="Session date or RFC-3339 instant")] = None,
     end: Annotated[str | None, typer.Option(help="Session date or RFC-3339 instant")] = None,
-    limit: Annotated[int | None, typer.Option(help="Latest N bars")] = None,
+    limit: Annotated[int | None, typer.Option(help="Latest N bars (of each symbol)")] = None,
     session: Annotated[str | None, typer.Option(help="all or regular")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table csv json parquet")] = "table",
     output: Annotated[Path | None, typer.Option(help="Write to this file")] = None,
     adjustment: Annotated[
         str, typer.Option(help="raw, split, dividend or all (corporate actions)")
     ] = "raw",
+    universe: Annotated[
+        str | None, typer.Option(help="Read every symbol of this universe (stockdb universe)")
+    ] = None,
 ) -> None:
-    """Bars of SYMBOL at any timeframe, derived locally from 1-minute bars.
+    """Bars of SYMBOLS at any timeframe, derived locally from 1-minute bars. Several
+    symbols (or --universe) give one long table with a symbol column, symbol by symbol.
 
     Example: stockdb bars SPY --timeframe 5Min --start 2024-03-04 --format csv
+    Example: stockdb bars AAPL MSFT --timeframe 1Day --format parquet --output daily.parquet
     """
     from stockdb.formats import OUTPUT_FORMATS
     from stockdb.lake.reader import BarQuery
 
     if fmt not in OUTPUT_FORMATS:
         raise InvalidInput(f"unknown format {fmt!r}: use {', '.join(OUTPUT_FORMATS)}")
-    query = BarQuery.parse(symbol, timeframe, start, end, limit, session, adjustment)
-    table = make_app(ctx).reader.bars(query)
-    emit(table, fmt, output, f"{query.symbol} {query.timeframe.name}")
+    if universe is None and symbols and len(symbols) == 1 and "," not in symbols[0]:
+        query = BarQuery.parse(symbols[0], timeframe, start, end, limit, session, adjustment)
+        table = make_app(ctx).reader.bars(query)
+        emit(table, fmt, output, f"{query.symbol} {query.timeframe.name}")
+        return
+    from stockdb.usecases.bars import read_bars, validate_symbols
+    from stockdb.usecases.universe import UniverseService
+
+    if universe is None:
+        names = validate_symbols(symbols or [])  # before the App opens: fails fast
+        stockdb = make_app(ctx)
+    else:
+        stockdb = make_app(ctx)
+        names = UniverseService(stockdb).resolve(symbols, universe)
+    table = read_bars(stockdb, names, timeframe, start, end, limit, session, adjustment)
+    label = universe if universe is not None else ",".join(names[:5])
+    emit(table, fmt, output, f"{label} {timeframe}", keep_symbol=True)
 
 
 @app.command()

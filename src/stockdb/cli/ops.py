@@ -369,15 +369,26 @@ def logs(
 # ---- track ---------------------------------------------------------------------------------------
 def track(
     ctx: typer.Context,
-    symbols: Annotated[list[str], typer.Argument(help="Symbols the live agent keeps current")],
+    symbols: Annotated[
+        list[str] | None, typer.Argument(help="Symbols the live agent keeps current")
+    ] = None,
     untrack: Annotated[bool, typer.Option("--untrack", help="Stop tracking them")] = False,
+    universe: Annotated[
+        str | None, typer.Option(help="Every symbol of this universe (stockdb universe)")
+    ] = None,
 ) -> None:
-    """Mark SYMBOLS as tracked (or untracked) by the live agent.
+    """Mark SYMBOLS (or a universe's) as tracked (or untracked) by the live agent.
 
     Example: stockdb track SPY QQQ
     """
-    names = normalize_symbols(symbols)
-    tracked = _operations(ctx).track(names, not untrack)
+    operations = _operations(ctx)
+    if universe is None:
+        names = normalize_symbols(symbols or [])
+    else:
+        from stockdb.usecases.universe import UniverseService
+
+        names = UniverseService(operations.app).resolve(symbols, universe)
+    tracked = operations.track(names, not untrack)
     out_console().print(
         f"{'untracked' if untrack else 'tracking'} {', '.join(names)}; "
         f"tracked now: {', '.join(tracked) or '-'}",

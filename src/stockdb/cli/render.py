@@ -36,10 +36,19 @@ def print_records(
         console.print(note, style="dim")
 
 
-def emit(table: pa.Table, fmt: str, output: Path | None, title: str, table_rows: int = 20) -> None:
-    """Write ``table`` as table|csv|json|parquet to ``output`` or stdout."""
+def emit(
+    table: pa.Table,
+    fmt: str,
+    output: Path | None,
+    title: str,
+    table_rows: int = 20,
+    keep_symbol: bool = False,
+) -> None:
+    """Write ``table`` as table|csv|json|parquet to ``output`` or stdout; the ``symbol``
+    column is dropped from table, CSV and JSON unless ``keep_symbol`` (several symbols)."""
     from stockdb.formats import to_csv, to_json, to_parquet_bytes, to_records
 
+    drop: tuple[str, ...] = () if keep_symbol else ("symbol",)
     if fmt == "table":
         shown = table.slice(max(0, table.num_rows - table_rows)) if table_rows else table
         note = (
@@ -48,12 +57,12 @@ def emit(table: pa.Table, fmt: str, output: Path | None, title: str, table_rows:
             if shown.num_rows < table.num_rows
             else None
         )
-        print_records(to_records(shown, drop=("symbol",)), title, note)
+        print_records(to_records(shown, drop=drop), title, note)
         return
     if fmt == "csv":
-        data = to_csv(table)
+        data = to_csv(table, drop)
     elif fmt == "json":
-        data = to_json(table, drop=("symbol",))
+        data = to_json(table, drop=drop)
     elif fmt == "parquet":
         if output is None and sys.stdout.isatty():
             raise InvalidInput("--format parquet writes binary: give --output FILE or redirect")

@@ -74,6 +74,11 @@ def _explicit_in_progress(conn: Connection) -> None:
     )
 
 
+def _create_universes(conn: Connection) -> None:
+    tables.universes.create(conn, checkfirst=True)
+    tables.universe_members.create(conn, checkfirst=True)
+
+
 # Ordered schema migrations; append, never edit. Version 1 creates the initial tables.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema", _create_all),
@@ -82,6 +87,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (4, "partition file checksums", _create_partition_files),
     (5, "previous partition checksums", _add_previous_checksums),
     (6, "explicit in-progress coverage status", _explicit_in_progress),
+    (7, "universes", _create_universes),
 ]
 
 

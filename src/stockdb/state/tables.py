@@ -38,6 +38,8 @@ __all__ = [
     "schema_version",
     "simulations",
     "symbols",
+    "universe_members",
+    "universes",
 ]
 
 metadata = MetaData()
@@ -285,4 +287,22 @@ partition_files = Table(
     Column("problem", Text),
     Column("written_at", TS, nullable=False),
     Index("ix_partition_files_symbol", "kind", "symbol"),
+)
+
+# Named symbol lists (stockdb.usecases.universe): ``--universe NAME`` wherever symbols go.
+universes = Table(
+    "universes",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("source", String(32), nullable=False),  # manual|file|alpaca
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+universe_members = Table(
+    "universe_members",
+    metadata,
+    Column("universe", String(64), primary_key=True),
+    Column("symbol", String(16), primary_key=True),
+    Column("position", Integer, nullable=False),  # the order the symbols were given in
 )

@@ -35,6 +35,7 @@ from stockdb.calendar import TradingCalendar
 from stockdb.clock import Clock, SystemClock
 from stockdb.config import Settings
 from stockdb.testing.fake_alpaca_actions import ActionBook
+from stockdb.testing.fake_alpaca_assets import AssetBook
 from stockdb.testing.fake_alpaca_book import (
     LATEST_PARAMS,
     BarBook,
@@ -141,6 +142,7 @@ class FakeAlpacaServer:
         self.clock = clock or SystemClock()
         self._book = BarBook(calendar or TradingCalendar())
         self.actions = ActionBook()
+        self.assets = AssetBook()
         self._address = (host, port)
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
@@ -207,6 +209,7 @@ class FakeAlpacaServer:
             "alpaca_key_id": self.key_id,
             "alpaca_secret_key": self.secret_key,
             "alpaca_base_url": self.url,
+            "alpaca_trading_url": self.url,
             "alpaca_feed": "iex",
             "alpaca_timeout_s": 5.0,
         }
@@ -339,6 +342,9 @@ class FakeAlpacaServer:
             return 401, {"message": "unauthorized"}, 0
         parts = [unquote(p) for p in path.strip("/").split("/")]
         try:
+            if parts == ["v2", "assets"]:
+                assets, count = self.assets.answer(params)
+                return 200, assets, count
             if parts == ["v1", "corporate-actions"]:
                 body, count = self.actions.answer(params, self.clock.now())
                 return 200, body, count

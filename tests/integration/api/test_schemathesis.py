@@ -64,6 +64,7 @@ def api_schema(api_url: str) -> Any:
 
 OPERATIONS = [
     ("GET", "/bars/{symbol}"),
+    ("GET", "/bars"),
     ("GET", "/symbols"),
     ("GET", "/symbols/{symbol}/gaps"),
     ("GET", "/symbols/{symbol}/actions"),
@@ -90,6 +91,14 @@ OPERATIONS = [
     ("GET", "/simulations/{simulation_id}/report"),
     ("GET", "/health"),
     ("GET", "/metrics"),
+    ("GET", "/universes"),
+    ("POST", "/universes"),
+    ("GET", "/universes/{name}"),
+    ("DELETE", "/universes/{name}"),
+    ("POST", "/universes/{name}/symbols"),
+    ("DELETE", "/universes/{name}/symbols"),
+    ("POST", "/universes/{name}/ingest"),
+    ("POST", "/universes/{name}/features/rebuild"),
 ]
 
 

@@ -23,6 +23,7 @@ from pydantic import BaseModel, TypeAdapter
 from stockdb.api.routes.actions import ActionModel
 from stockdb.api.routes.jobs import job_body
 from stockdb.api.routes.models import ModelModel, SimulationModel
+from stockdb.api.routes.universes import UniverseModel
 from stockdb.api.schemas import (
     AlertInfo,
     FeatureBuildInfo,
@@ -40,6 +41,7 @@ from stockdb.jobs.records import JobRecord
 from stockdb.obs.heartbeats import Alert, Heartbeat, HeartbeatView
 from stockdb.simulation.store import SimulationRecord
 from stockdb.state.coverage import CoverageStatus, SymbolSummary
+from stockdb.state.universes import Universe
 from stockdb.training.registry import ModelRecord
 from stockdb.usecases.status import Check, Health
 
@@ -76,6 +78,7 @@ PAIRS = [
     ),
     Pair(Check, HealthCheck),
     Pair(Health, HealthResponse, retyped=frozenset({"checks"})),
+    Pair(Universe, UniverseModel, added=frozenset({"count"})),
 ]
 
 
@@ -129,6 +132,8 @@ def test_real_bodies_validate_under_their_models() -> None:
     FeatureBuildInfo.model_validate(_body(dataclasses.asdict(build)))
     action = CorporateAction("SPY", "forward_split", date(2024, 3, 4), ratio=4.0)
     ActionModel.model_validate(_body(dataclasses.asdict(action)))
+    universe = Universe("tech", "manual", ("AAPL", "MSFT"), T0, T0)
+    assert UniverseModel.model_validate(_body(universe.to_dict())).count == 2
 
 
 def test_an_unlisted_difference_fails() -> None:

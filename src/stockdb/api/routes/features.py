@@ -32,16 +32,45 @@ _ROWS_RESPONSES: dict[int | str, dict[str, Any]] = {
 @router.get(
     "/features",
     operation_id="list_features",
-    response_model=FeaturesOverview,
-    responses=ERROR_RESPONSES,
+    response_model=FeaturesOverview | list[dict[str, Any]],
+    responses=_ROWS_RESPONSES,
     summary="Feature definitions, their versions, and the latest builds",
 )
 def list_features(
-    ctx: Ctx, builds: Annotated[int, Query(ge=0, le=1000, description="Latest N builds")] = 100
+    ctx: Ctx,
+    builds: Annotated[int, Query(ge=0, le=1000, description="Latest N builds")] = 100,
+    symbols: Annotated[
+        str | None,
+        Query(
+            max_length=20_000,
+            description="Comma-separated tickers: answer their feature rows instead",
+        ),
+    ] = None,
+    universe: Annotated[
+        str | None, Query(max_length=64, description="A universe: answer its feature rows")
+    ] = None,
+    start: Annotated[str | None, Query(max_length=40, description="First session date")] = None,
+    end: Annotated[str | None, Query(max_length=40, description="Last session date")] = None,
+    columns: Annotated[
+        str | None, Query(max_length=4000, description="Comma-separated feature columns")
+    ] = None,
+    limit: Annotated[
+        int | None, Query(ge=1, le=MAX_LIMIT, description="Latest N rows of each symbol")
+    ] = None,
+    format: Annotated[TableFormat, Query(description="json, csv or parquet")] = "json",  # noqa: A002
+    timeframe: Annotated[
+        str, Query(max_length=20, description="1Min, 5Min, 15Min, 1Hour or 1Day")
+    ] = "1Min",
 ) -> Response:
     """The feature set in force (its hash, each definition's version, params and code
     reference), the latest ``builds`` build records, newest first, and every symbol with
-    stale feature partitions (reasons such as ``corporate_action`` or ``bars_changed``)."""
+    stale feature partitions (reasons such as ``corporate_action`` or ``bars_changed``).
+
+    With ``symbols`` and/or ``universe``: their feature rows in one long table instead
+    (``symbol`` first, symbol by symbol, each ascending), as ``GET /features/{symbol}``
+    answers one symbol's; ``limit`` and the JSON/CSV default of 10,000 apply per symbol."""
+    if symbols is not None or universe is not None:
+        return _rows_of_many(ctx, symbols, universe, start, end, columns, limit, format, timeframe)
     service = ctx.features
     definitions = [
         {
@@ -64,6 +93,34 @@ def list_features(
         "stale": stale_summary(service.status()),
     }
     return json_response(body)
+
+
+def _rows_of_many(
+    ctx: Ctx,
+    symbols: str | None,
+    universe: str | None,
+    start: str | None,
+    end: str | None,
+    columns: str | None,
+    limit: int | None,
+    fmt: TableFormat,
+    timeframe: str,
+) -> Response:
+    from stockdb.usecases.bars import read_features
+    from stockdb.usecases.universe import UniverseService
+
+    if universe is None:
+        names = [symbols or ""]
+    else:
+        names = UniverseService(ctx.app).resolve(symbols, universe)
+    wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    if limit is None and start is None and end is None and fmt != "parquet":
+        limit = DEFAULT_LIMIT
+    chosen = None if timeframe == "1Min" else timeframe
+    frame = read_features(ctx.app, names, start, end, wanted, limit, chosen)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    label = universe or "features"
+    return table_response(table, fmt, f"{label}_features_{timeframe}", keep_symbol=True)
 
 
 def stale_summary(statuses: list[SymbolStatus]) -> list[dict[str, Any]]:
