@@ -36,6 +36,7 @@ _TRAIN_KEYS = {
     "validation_end",
     "walk_forward",
     "timeframes",
+    "panel",
 }
 _SIM_KEYS = {
     "model_id",
@@ -58,6 +59,8 @@ def _unknown(params: Mapping[str, Any], allowed: set[str]) -> None:
 
 MAX_CASH = 1e12
 MAX_FOLDS = 50
+MAX_TICKERS = 10
+MAX_PANEL = 500
 
 
 def _number(
@@ -129,7 +132,16 @@ def train_request(params: Mapping[str, Any]) -> TrainRequest:
         frames = [f for f in frames.split(",") if f.strip()]
     if not isinstance(frames, list) or not all(isinstance(f, str) for f in frames):
         raise InvalidInput("timeframes must be a list such as ['1Hour', '1Day']")
+    panel = params.get("panel", False)
+    if not isinstance(panel, bool):
+        raise InvalidInput("panel must be true or false")
+    limit = MAX_PANEL if panel else MAX_TICKERS
+    if len(raw) > limit:
+        raise InvalidInput(
+            f"at most {limit} tickers{' in a panel' if panel else ''}, not {len(raw)}"
+        )
     request = TrainRequest(
+        panel=panel,
         tickers=normalize_symbols(raw),
         model=str(params.get("model", "logistic_regression")),
         target=str(params.get("target", "direction")),

@@ -43,9 +43,12 @@ class WalkForwardBody(_Body):
 
 
 class TrainBody(_Body):
-    """A training request: the first ticker is the primary (target and base features)."""
+    """A training request: the first ticker is the primary (target and base features); with
+    ``panel`` every ticker's rows are stacked for one model (up to 500 tickers, ``symbol``
+    among the features adds the symbol as a category)."""
 
-    tickers: list[Annotated[str, Field(max_length=12)]] = Field(min_length=1, max_length=10)
+    tickers: list[Annotated[str, Field(max_length=12)]] = Field(min_length=1, max_length=500)
+    panel: bool = Field(default=False, description="Stack the tickers' rows for one model")
     model: str = Field(default="logistic_regression", max_length=40)
     target: Literal["direction", "return"] = "direction"
     horizon: int = Field(default=1, ge=1, le=10_000)
