@@ -239,18 +239,28 @@ class CoverageRepo:
             .group_by(s.symbol, s.provider, s.feed, s.tracked)
             .order_by(s.symbol)
         )
+        # A flagged session counts as an error, not under the status it was recorded with:
+        # one grouped query over every symbol, so the round trips do not grow with them.
+        f = tables.partition_files.c
+        damaged = (
+            select(f.symbol, f.session_date)
+            .where(and_(f.kind == "bars", f.status != "ok"))
+            .distinct()
+            .subquery()
+        )
+        moved_stmt = (
+            select(c.symbol, c.status, func.count().label("n"))
+            .select_from(
+                tables.coverage.join(
+                    damaged,
+                    and_(damaged.c.symbol == c.symbol, damaged.c.session_date == c.session_date),
+                )
+            )
+            .group_by(c.symbol, c.status)
+        )
         with self.store.engine.connect() as conn:
             rows = conn.execute(stmt).fetchall()
-            flagged: dict[str, set[date]] = {}
-            for sym, day in self._flagged(conn, None, None, None):
-                flagged.setdefault(sym, set()).add(day)
-            # A flagged session counts as an error, not under the status it was recorded with.
-            moved: dict[tuple[str, str], int] = {}
-            for sym, days in flagged.items():
-                for rec in conn.execute(
-                    select(c.status).where(and_(c.symbol == sym, c.session_date.in_(days)))
-                ):
-                    moved[(sym, rec.status)] = moved.get((sym, rec.status), 0) + 1
+            moved = {(r.symbol, r.status): int(r.n) for r in conn.execute(moved_stmt)}
 
         def count_of(r: Any, status: str) -> int:
             value = int(getattr(r, status))
