@@ -10,12 +10,29 @@ from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Connection, Integer, and_, delete, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Integer,
+    and_,
+    case,
+    delete,
+    extract,
+    func,
+    select,
+)
 
 from stockdb.state import tables
 from stockdb.state.store import StateStore, as_utc, utcnow
 
-__all__ = ["CoverageRecord", "CoverageRepo", "CoverageStatus", "SymbolRecord", "SymbolSummary"]
+__all__ = [
+    "CoverageRecord",
+    "CoverageRepo",
+    "CoverageStatus",
+    "MonthCoverage",
+    "SymbolRecord",
+    "SymbolSummary",
+]
 
 CoverageStatus = Literal["complete", "partial", "empty", "error"]
 
@@ -63,6 +80,22 @@ class SymbolSummary:
     first_session: date | None
     last_session: date | None
     last_fetched_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class MonthCoverage:
+    """Sessions of one symbol in one calendar month (``YYYY-MM``) by coverage status."""
+
+    symbol: str
+    month: str
+    complete: int
+    partial: int
+    empty: int
+    error: int
+
+    @property
+    def sessions(self) -> int:
+        return self.complete + self.partial + self.empty + self.error
 
 
 def _record(row: object) -> CoverageRecord:
@@ -286,4 +319,46 @@ class CoverageRepo:
                 last_fetched_at=as_utc(r.last_fetched_at),
             )
             for r in rows
+        ]
+
+    def monthly(self) -> list[MonthCoverage]:
+        """Sessions per symbol, calendar month and status (a damaged bars file's session
+        counts as error), in one grouped query whatever the number of symbols."""
+        c = tables.coverage.c
+        f = tables.partition_files.c
+        damaged = (
+            select(f.symbol, f.session_date)
+            .where(and_(f.kind == "bars", f.status != "ok"))
+            .distinct()
+            .subquery()
+        )
+        status = case((damaged.c.symbol.is_not(None), "error"), else_=c.status)
+        year = extract("year", c.session_date)
+        month = extract("month", c.session_date)
+        stmt = (
+            select(c.symbol, year.label("y"), month.label("m"), status.label("s"), func.count())
+            .select_from(
+                tables.coverage.outerjoin(
+                    damaged,
+                    and_(damaged.c.symbol == c.symbol, damaged.c.session_date == c.session_date),
+                )
+            )
+            .group_by(c.symbol, year, month, status)
+        )
+        with self.store.engine.connect() as conn:
+            found = conn.execute(stmt).fetchall()
+        cells: dict[tuple[str, str], dict[str, int]] = {}
+        for symbol, y, m, st, n in found:
+            cell = cells.setdefault((symbol, f"{int(y):04d}-{int(m):02d}"), {})
+            cell[st] = cell.get(st, 0) + int(n)
+        return [
+            MonthCoverage(
+                symbol=symbol,
+                month=month_name,
+                complete=counts.get("complete", 0),
+                partial=counts.get("partial", 0),
+                empty=counts.get("empty", 0),
+                error=counts.get("error", 0),
+            )
+            for (symbol, month_name), counts in sorted(cells.items())
         ]

@@ -93,3 +93,25 @@ def test_cli_symbols_csv_and_json_at_500_symbols(
     assert main(["symbols", "--format", "xml"]) == 2
     err = capsysbinary.readouterr().err.decode()
     assert len(err.strip().splitlines()) == 1 and "unknown format" in err
+
+
+def test_month_coverage_at_500_symbols_in_one_query(app: App) -> None:
+    with TestClient(create_app(app=app, run_runtime=False)) as client:
+        seeded = seed_coverage(app.state, 500, 45)  # 2024-01-02 .. 2024-02-15: two months
+        with counted(app) as statements:
+            response = client.get("/coverage/months")
+    assert response.status_code == 200, response.text
+    assert len(statements) == 1
+    damaged = set(seeded.damaged)
+    expected: dict[tuple[str, str], Counter[str]] = {}
+    for symbol, day, status, _ in seeded.coverage:  # plain loop reference
+        cell = expected.setdefault((symbol, f"{day:%Y-%m}"), Counter())
+        cell["error" if (symbol, day) in damaged else status] += 1
+    body = response.json()
+    assert len(body) == len(expected) == 1000
+    for row in body:
+        want = expected[(row["symbol"], row["month"])]
+        assert row["sessions"] == sum(want.values())
+        assert {s: row[s] for s in ("complete", "partial", "empty", "error")} == {
+            s: want[s] for s in ("complete", "partial", "empty", "error")
+        }
