@@ -44,8 +44,9 @@ _SESSION_TZ = "America/New_York"
 
 @dataclass(frozen=True)
 class PanelData:
-    """Stacked rows sorted by ``(ts, symbol)``: ``x`` features, ``y`` labels, and per row its
-    ``symbol``, ``ts`` and ``label_end`` (the instant of the bar its label reads)."""
+    """Stacked rows sorted by ``ts`` (then the symbols' order): ``x`` features, ``y``
+    labels, and per row its ``symbol``, ``ts`` and ``label_end`` (the instant of the bar its
+    label reads)."""
 
     x: pd.DataFrame
     y: np.ndarray
@@ -140,7 +141,9 @@ def build_panel(
         parts.append(labelled)
     assert set_hash is not None
     stacked = pd.concat(parts, ignore_index=True)
-    stacked = stacked.sort_values(["ts", "_symbol"], kind="stable").reset_index(drop=True)
+    # stable on time alone: rows of one instant keep the symbols' order (cheaper than
+    # sorting on the string column too)
+    stacked = stacked.sort_values("ts", kind="stable").reset_index(drop=True)
     chosen = panel_features(features, stacked.drop(columns=["_y", "_label_end", "_symbol"]))
     for column in chosen:
         if not pd.api.types.is_numeric_dtype(stacked[column]):

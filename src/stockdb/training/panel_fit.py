@@ -8,10 +8,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from sklearn.pipeline import Pipeline
 
 from stockdb.errors import InvalidInput
 from stockdb.training.dataset import FeatureSource
-from stockdb.training.models import ModelSpec, build_pipeline, class_balance, score
+from stockdb.training.models import (
+    ModelSpec,
+    build_pipeline,
+    class_balance,
+    classification_metrics,
+    regression_metrics,
+    score,
+)
 from stockdb.training.panel import PanelData, build_panel, split_panel
 from stockdb.training.registry import ModelDraft, ModelRecord, ModelRegistry
 
@@ -33,6 +41,31 @@ def _window(panel: PanelData, mask: np.ndarray) -> dict[str, Any]:
         "end": pd.Timestamp(panel.label_end[mask].max()).isoformat(),
         "rows": rows,
     }
+
+
+def _test_metrics(
+    pipeline: Pipeline, spec: ModelSpec, x: pd.DataFrame, y: np.ndarray, symbols: np.ndarray
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The test rows' metrics overall and per symbol from ONE prediction pass (as
+    :func:`~stockdb.training.models.score` computes them)."""
+    predicted = np.asarray(pipeline.predict(x))
+    scores: np.ndarray | None = None
+    classes = list(getattr(pipeline, "classes_", []))
+    if spec.task == "classification" and 1 in classes and len(classes) == 2:
+        scores = pipeline.predict_proba(x)[:, classes.index(1)]
+
+    def metrics(rows: np.ndarray | slice) -> dict[str, Any]:
+        if spec.task == "regression":
+            return dict(regression_metrics(y[rows], predicted[rows]))
+        chosen = None if scores is None else scores[rows]
+        return dict(classification_metrics(y[rows], predicted[rows], chosen))
+
+    by_symbol = {
+        symbol: metrics(rows)
+        for symbol in dict.fromkeys(symbols.tolist())
+        if (rows := symbols == symbol).any()
+    }
+    return metrics(slice(None)), by_symbol
 
 
 def train_panel(
@@ -84,19 +117,14 @@ def train_panel(
         "test_from": split.test_from.isoformat(),
         "gap_bars": request.horizon,
     }
-    for name, mask in (
-        ("train", split.train),
-        ("validation", split.validation),
-        ("test", split.test),
-    ):
+    for name, mask in (("train", split.train), ("validation", split.validation)):
         if mask.any():
             metrics[name] = score(pipeline, spec.task, panel.x[mask], y[mask])
         windows[name] = _window(panel, mask)
-    metrics["test_by_symbol"] = {
-        symbol: score(pipeline, spec.task, panel.x[mask], y[mask])
-        for symbol in panel.symbols
-        if (mask := split.test & (panel.symbol == symbol)).any()
-    }
+    windows["test"] = _window(panel, split.test)
+    metrics["test"], metrics["test_by_symbol"] = _test_metrics(
+        pipeline, spec, panel.x[split.test], y[split.test], panel.symbol[split.test]
+    )
     report(4, total, "saving the model")
     record = registry.save(
         pipeline,

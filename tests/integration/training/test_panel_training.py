@@ -93,3 +93,22 @@ def test_panel_refusals(settings, state) -> None:
         trainer.train(TrainRequest(tickers=["AAA"], panel=True))
     with pytest.raises(InvalidInput, match="walk-forward"):
         trainer.train(TrainRequest(tickers=["AAA", "BBB"], panel=True, walk_forward=WalkForward()))
+
+
+def test_per_symbol_test_metrics_equal_scoring_each_symbol_alone(settings, state) -> None:
+    from stockdb.training.models import score
+
+    source = _panel_source()
+    trainer = TrainingService(settings, state, source)
+    record = trainer.train(TrainRequest(tickers=["AAA", "BBB", "CCC"], panel=True))
+    pipeline = trainer.registry.load(record.id).pipeline
+    panel = build_panel(source, ["AAA", "BBB", "CCC"], None, "direction", 1)
+    split = split_panel(panel)
+    y = panel.y.astype(np.int64)
+    assert record.metrics["test"] == score(
+        pipeline, "classification", panel.x[split.test], y[split.test]
+    )
+    for symbol in panel.symbols:
+        rows = split.test & (panel.symbol == symbol)
+        want = score(pipeline, "classification", panel.x[rows], y[rows])
+        assert record.metrics["test_by_symbol"][symbol] == want
