@@ -177,6 +177,7 @@ class App:
     def simulation(self) -> SimulationService:
         """Backtests of registered models against buy-and-hold."""
         from stockdb.simulation.service import SimulationService
+        from stockdb.simulation.store import SimulationStore
         from stockdb.training.feature_store_source import FeatureStoreSource
 
         return SimulationService(
@@ -184,6 +185,7 @@ class App:
             self.state,
             FeatureStoreSource(self.features),
             self.training.registry,
+            SimulationStore(self.state, self.settings.simulations_dir),
         )
 
     @cached_property

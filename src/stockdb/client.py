@@ -116,10 +116,18 @@ class StockDB:
 
     def simulate(self, model_id: str, **options: Any) -> Any:
         """Backtest a model against buy-and-hold; returns the stored simulation record
-        (its ``equity_path`` and ``trades_path`` are Parquet files)."""
+        (read its curve and fills with :meth:`simulation_equity` and :meth:`simulation_trades`)."""
         from stockdb.training.requests import simulation_request
 
         return self.app.simulation.simulate(simulation_request({"model_id": model_id, **options}))
+
+    def simulation_equity(self, simulation_id: str) -> pd.DataFrame:
+        """The stored equity curve of a simulation, beside buy-and-hold's."""
+        return self.app.simulation.store.equity(simulation_id).to_pandas()
+
+    def simulation_trades(self, simulation_id: str) -> pd.DataFrame:
+        """Every fill of a stored simulation."""
+        return self.app.simulation.store.trades(simulation_id).to_pandas()
 
     def ingest(
         self,

@@ -1,4 +1,11 @@
-"""Pydantic response models of the REST API: what /openapi.json promises and the tests check."""
+"""Pydantic response models of the REST API: what /openapi.json promises and the tests check.
+
+One response style: a route builds its body from a service's dataclass (``asdict`` or the
+dataclass's ``to_dict``) and answers with :func:`stockdb.api.errors.json_response` (orjson:
+ISO-8601 instants, NaN as null); its ``response_model`` documents the body. Each model here
+is held to its dataclass by ``tests/unit/api/test_schema_parity.py`` (same fields, same JSON
+schema per field) and every live answer to its model by the schemathesis suite.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,9 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from stockdb.obs.heartbeats import AgentState
+from stockdb.state.coverage import CoverageStatus
 
 __all__ = [
     "AgentControlResult",
@@ -62,6 +72,7 @@ class SymbolSummaryModel(_Model):
     sessions: int
     complete: int
     partial: int
+    in_progress: int
     empty: int
     error: int
     rows: int
@@ -74,7 +85,7 @@ class GapRowModel(_Model):
     """One expected session of a symbol against the coverage ledger."""
 
     session_date: date
-    status: Literal["complete", "partial", "empty", "missing", "error"]
+    status: CoverageStatus
     rows: int
     regular_rows: int
     regular_minutes: int
@@ -131,8 +142,8 @@ class HeartbeatModel(_Model):
 
     agent: str
     worker: str
-    state: str
-    reported_state: str
+    state: AgentState = Field(description="stalled when the heartbeat is too old, else reported")
+    reported_state: AgentState
     stalled: bool
     age_s: float
     interval_s: float

@@ -21,7 +21,7 @@ models_app = typer.Typer(
     no_args_is_help=True,
 )
 simulations_app = typer.Typer(
-    help="Stored backtests: list, show, report (run one with stockdb simulate).",
+    help="Stored backtests: list, show, report, delete (run one with stockdb simulate).",
     no_args_is_help=True,
 )
 
@@ -307,7 +307,7 @@ def simulations_list(
             "stale": "STALE" if r.stale else "",
             "created": r.created_at.isoformat("T", "seconds"),
         }
-        for r in make_app(ctx).simulation.list(model)
+        for r in make_app(ctx).simulation.store.list(model)
     ]
     print_records(rows, "simulations")
 
@@ -322,16 +322,27 @@ def simulations_show(
 
     Example: stockdb simulations show SIMULATION_ID
     """
-    record = make_app(ctx).simulation.get(simulation_id)
+    from stockdb.formats import to_records
+
+    store = make_app(ctx).simulation.store
+    record = store.get(simulation_id)
     for message in record.warnings:
         warn(message)
     _print_comparison(record.metrics, record.benchmark_metrics, record.id)
-    import pyarrow.parquet as pq
+    print_records(to_records(store.trades(record.id, last=trades)), "trades")
 
-    table = pq.read_table(record.trades_path)
-    from stockdb.formats import to_records
 
-    print_records(to_records(table.slice(max(0, table.num_rows - trades))), "trades")
+@simulations_app.command("delete")
+def simulations_delete(
+    ctx: typer.Context,
+    simulation_id: Annotated[str, typer.Argument(help="Simulation id")],
+) -> None:
+    """Delete a stored simulation: its row, equity curve and trades.
+
+    Example: stockdb simulations delete SIMULATION_ID
+    """
+    make_app(ctx).simulation.store.delete(simulation_id)
+    out_console().print(f"deleted simulation {simulation_id}", highlight=False)
 
 
 def _write_text(dest: Path, text: str) -> None:

@@ -17,10 +17,11 @@ from datetime import date, datetime
 import numpy as np
 import pyarrow as pa
 
-from stockdb.bars import BAR_SCHEMA, validate_bars
+from stockdb.bars import Rejection
 from stockdb.calendar import Session, TradingCalendar
 from stockdb.clock import Clock
 from stockdb.errors import Conflict, InvalidInput, UnknownSymbol
+from stockdb.ingest.fetching import coverage_record, fetch_by_symbol
 from stockdb.ingest.gapscan import judge_session, sessions_needing_refetch
 from stockdb.ingest.planning import month_chunks, split_by_session
 from stockdb.lake.parquet_lake import Lineage, ParquetLake, WriteMode
@@ -40,10 +41,10 @@ ProgressFn = Callable[[int, int, str], None]
 log = logging.getLogger("stockdb.ingest")
 
 _STATUS: dict[str, CoverageStatus] = {
-    "ok": "complete",
-    "in_progress": "partial",
-    "cut_short": "partial",
-    "empty": "empty",
+    "ok": CoverageStatus.COMPLETE,
+    "in_progress": CoverageStatus.IN_PROGRESS,
+    "cut_short": CoverageStatus.PARTIAL,
+    "empty": CoverageStatus.EMPTY,
 }
 
 
@@ -108,17 +109,6 @@ def plan_sessions(
     if not sessions:
         raise InvalidInput(f"no trading sessions between {start} and {end}")
     return sessions
-
-
-def _us(ts: datetime) -> int:
-    return int(ts.timestamp() * 1_000_000)
-
-
-def _regular_rows(table: pa.Table, session: Session) -> int:
-    if table.num_rows == 0:
-        return 0
-    ts = table.column("ts").cast(pa.int64()).to_numpy()
-    return int(((ts >= _us(session.open)) & (ts < _us(session.close))).sum())
 
 
 class BackfillService:
@@ -259,7 +249,7 @@ class BackfillService:
         return {
             d
             for d, rec in known.items()
-            if rec.status == "complete" and (rec.rows == 0 or d in stored)
+            if rec.status is CoverageStatus.COMPLETE and (rec.rows == 0 or d in stored)
         }
 
     # ---- fetching ----------------------------------------------------------------------
@@ -271,27 +261,13 @@ class BackfillService:
         hi: datetime,
         summary: IngestSummary,
     ) -> dict[str, pa.Table]:
-        pages: dict[str, list[pa.Table]] = {s: [] for s in symbols}
-        for page in provider.fetch_bars(symbols, lo, hi):
-            checked = validate_bars(page, _us(lo), _us(hi))
-            for rejection in checked.rejections:
-                summary.rejections[rejection.reason] = (
-                    summary.rejections.get(rejection.reason, 0) + rejection.rows
-                )
-                summary.rows_rejected += rejection.rows
-                log.warning(
-                    "rejected bars",
-                    extra={"stage": "validate", "reason": rejection.reason, "rows": rejection.rows},
-                )
-            good = checked.good
-            if good.num_rows == 0:
-                continue
-            sym_col = good.column("symbol")
-            for symbol in symbols:
-                part = good.filter(pa.compute.equal(sym_col, symbol))
-                if part.num_rows:
-                    pages[symbol].append(part)
-        return {s: pa.concat_tables(t) if t else BAR_SCHEMA.empty_table() for s, t in pages.items()}
+        def count(rejection: Rejection) -> None:
+            summary.rejections[rejection.reason] = (
+                summary.rejections.get(rejection.reason, 0) + rejection.rows
+            )
+            summary.rows_rejected += rejection.rows
+
+        return fetch_by_symbol(provider, symbols, lo, hi, count)
 
     def _split(self, symbol: str, bars: pa.Table, summary: IngestSummary) -> dict[date, pa.Table]:
         split = split_by_session(bars, self.calendar)
@@ -467,28 +443,23 @@ class BackfillService:
         summary: IngestSummary,
     ) -> CoverageRecord:
         verdict = judge_session(session, stored, now, symbol_trades)
-        status = _STATUS.get(verdict.verdict, "error")
+        status = _STATUS.get(verdict.verdict, CoverageStatus.ERROR)
         summary.sessions_fetched += 1
-        if status == "complete":
+        if status is CoverageStatus.COMPLETE:
             summary.sessions_complete += 1
-        elif status == "partial":
+        elif status in (CoverageStatus.PARTIAL, CoverageStatus.IN_PROGRESS):
             summary.sessions_partial += 1
         else:
             summary.sessions_empty += 1
-        ts = stored.column("ts") if stored.num_rows else None
-        return CoverageRecord(
-            symbol=symbol,
-            session_date=session.date,
-            rows=stored.num_rows,
-            regular_rows=_regular_rows(stored, session),
-            first_ts=None if ts is None else ts[0].as_py(),
-            last_ts=None if ts is None else ts[-1].as_py(),
-            status=status,
-            source=lineage.provider,
-            feed=lineage.feed,
-            reason=verdict.reason,
-            attempts=1 if prior is None else prior.attempts + 1,
-            fetched_at=now,
+        return coverage_record(
+            symbol,
+            session,
+            stored,
+            lineage,
+            status,
+            verdict.reason,
+            1 if prior is None else prior.attempts + 1,
+            now,
         )
 
     @staticmethod
@@ -499,6 +470,6 @@ class BackfillService:
         recorded in progress is reconciled (replaced) once with the full fetch."""
         if now < session.extended_close:
             return "update"
-        if prior is not None and prior.reason == "session in progress" and bars.num_rows:
+        if prior is not None and prior.status is CoverageStatus.IN_PROGRESS and bars.num_rows:
             return "replace"
         return "merge"

@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 from stockdb.calendar import TradingCalendar
 from stockdb.errors import NotFound
-from stockdb.state.coverage import CoverageRepo
+from stockdb.state.coverage import CoverageRepo, CoverageStatus
 
 __all__ = ["GapRow", "gap_report"]
 
@@ -17,7 +17,7 @@ class GapRow:
     """One expected session: its status and minutes present vs possible."""
 
     session_date: date
-    status: str  # complete|partial|empty|missing|error
+    status: CoverageStatus
     rows: int
     regular_rows: int
     regular_minutes: int
@@ -63,7 +63,7 @@ def gap_report(
         rows.append(
             GapRow(
                 session_date=s.date,
-                status="missing" if rec is None else rec.status,
+                status=CoverageStatus.MISSING if rec is None else rec.status,
                 rows=0 if rec is None else rec.rows,
                 regular_rows=0 if rec is None else rec.regular_rows,
                 regular_minutes=s.regular_minutes,

@@ -1,12 +1,12 @@
 """The live agent: keeps tracked symbols current during the extended session.
 
 Each step (about once a minute in session):
-1. catch-up and reconciliation: finished sessions recorded "in progress", or missing after
+1. catch-up and reconciliation: finished sessions recorded ``in_progress``, or missing after
    the symbol's last stored session, are fetched in full through the backfill service, which
    replaces an in-progress session once and records it complete;
 2. the current session: one multi-symbol request per batch for the bars since each symbol's
    last stored bar (minus a minute, to pick up Alpaca's revision of the latest bar), written
-   with ``mode="update"`` so revised bars replace, and recorded as partial;
+   with ``mode="update"`` so revised bars replace, and recorded as ``in_progress``;
 3. once a day (New York date): the tracked symbols' corporate actions of the last week and
    the announced ones, recorded through :mod:`stockdb.corporate` (a new split marks features,
    models and simulations stale and queues a feature rebuild).
@@ -25,14 +25,15 @@ from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
-from stockdb.bars import BAR_SCHEMA, validate_bars
+from stockdb.bars import BAR_SCHEMA
 from stockdb.calendar import Session
 from stockdb.errors import StockDBError
+from stockdb.ingest.fetching import coverage_record, fetch_by_symbol
 from stockdb.ingest.planning import split_by_session
 from stockdb.jobs.runner import StepResult
 from stockdb.lake.parquet_lake import Lineage
 from stockdb.providers.base import BarSource
-from stockdb.state.coverage import CoverageRecord
+from stockdb.state.coverage import CoverageRecord, CoverageStatus
 
 if TYPE_CHECKING:
     from stockdb.app import App
@@ -50,10 +51,6 @@ def live_delay(provider: BarSource, sip_realtime: bool = False) -> timedelta:
     if provider.name == "alpaca" and provider.feed == "sip" and not sip_realtime:
         return SIP_FREE_DELAY
     return timedelta(0)
-
-
-def _us(ts: datetime) -> int:
-    return int(ts.timestamp() * 1_000_000)
 
 
 def _batches(items: Sequence[str], size: int) -> list[list[str]]:
@@ -191,7 +188,7 @@ class LiveAgent:
             needed = [
                 s.date
                 for s in window
-                if (s.date in known and known[s.date].reason == "session in progress")
+                if (s.date in known and known[s.date].status is CoverageStatus.IN_PROGRESS)
                 or (s.date not in known and last_known is not None and s.date > last_known)
             ]
             if needed:
@@ -246,7 +243,7 @@ class LiveAgent:
             lo = min(since[s] for s in batch)
             if lo >= horizon:
                 continue
-            fetched = self._fetch(provider, batch, lo, horizon)
+            fetched = fetch_by_symbol(provider, batch, lo, horizon)
             for symbol in batch:
                 bars = fetched.get(symbol, BAR_SCHEMA.empty_table())
                 stored_rows, last_ts = self._store(
@@ -256,24 +253,6 @@ class LiveAgent:
                 if last_ts is not None:
                     lags.append((now - last_ts).total_seconds() - 60.0)
         return written, (max(0.0, max(lags)) if lags else None)
-
-    def _fetch(
-        self, provider: BarSource, symbols: list[str], lo: datetime, hi: datetime
-    ) -> dict[str, pa.Table]:
-        pages: dict[str, list[pa.Table]] = {s: [] for s in symbols}
-        for page in provider.fetch_bars(symbols, lo, hi):
-            checked = validate_bars(page, _us(lo), _us(hi))
-            for rejection in checked.rejections:
-                log.warning(
-                    "rejected bars",
-                    extra={"stage": "validate", "reason": rejection.reason, "rows": rejection.rows},
-                )
-            good = checked.good
-            for symbol in symbols:
-                part = good.filter(pa.compute.equal(good.column("symbol"), symbol))
-                if part.num_rows:
-                    pages[symbol].append(part)
-        return {s: pa.concat_tables(t) for s, t in pages.items() if t}
 
     def _store(
         self,
@@ -317,27 +296,17 @@ class LiveAgent:
         prior: CoverageRecord | None,
         now: datetime,
     ) -> None:
-        ts = stored.column("ts").cast(pa.int64()).to_numpy() if stored.num_rows else None
-        regular = (
-            0 if ts is None else int(((ts >= _us(session.open)) & (ts < _us(session.close))).sum())
-        )
-        first_ts = stored.column("ts")[0].as_py() if stored.num_rows else None
-        last_ts = stored.column("ts")[-1].as_py() if stored.num_rows else None
         self.app.coverage.record(
             [
-                CoverageRecord(
-                    symbol=symbol,
-                    session_date=session.date,
-                    rows=stored.num_rows,
-                    regular_rows=regular,
-                    first_ts=first_ts,
-                    last_ts=last_ts,
-                    status="partial",
-                    source=lineage.provider,
-                    feed=lineage.feed,
-                    reason="session in progress",
-                    attempts=prior.attempts if prior is not None else 1,
-                    fetched_at=now,
+                coverage_record(
+                    symbol,
+                    session,
+                    stored,
+                    lineage,
+                    CoverageStatus.IN_PROGRESS,
+                    "session in progress",
+                    prior.attempts if prior is not None else 1,
+                    now,
                 )
             ]
         )

@@ -2,41 +2,34 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-import re
-import shutil
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
-from pathlib import Path
+from dataclasses import asdict, dataclass
+from datetime import date
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
-from sqlalchemy import insert, select
-from sqlalchemy.engine import RowMapping
 
 from stockdb.config import Settings
-from stockdb.errors import Conflict, InvalidInput, NotFound, StorageError
-from stockdb.lake.atomic import atomic_write_parquet
+from stockdb.errors import Conflict, InvalidInput, NotFound
 from stockdb.simulation.engine import EngineResult, Fill, buy_and_hold, simulate
 from stockdb.simulation.metrics import performance
 from stockdb.simulation.period import first_date, out_of_sample_start, overlaps
 from stockdb.simulation.report import ReportInput, tearsheet
 from stockdb.simulation.signals import signals_from_predictions
-from stockdb.state import tables
-from stockdb.state.store import StateStore, as_utc, utcnow
+from stockdb.simulation.store import OVERLAP_WARNING, SimulationRecord, SimulationStore
+from stockdb.state.store import StateStore, utcnow
 from stockdb.symbols import normalize_symbol
 from stockdb.training.dataset import FeatureSource, build_dataset, timeframes_of
 from stockdb.training.panel import is_indicator, symbol_indicators
 from stockdb.training.registry import ModelRecord, ModelRegistry, check_model_id
 
 __all__ = [
+    "OVERLAP_WARNING",
     "SimulationRecord",
     "SimulationRequest",
     "SimulationService",
@@ -47,8 +40,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, str], None]
-_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-OVERLAP_WARNING = "the simulated window overlaps the model's training window"
 
 
 @dataclass(frozen=True)
@@ -84,44 +75,6 @@ class SimulationRequest:
             raise InvalidInput(f"starting cash must be positive, not {self.cash}")
 
 
-@dataclass(frozen=True)
-class SimulationRecord:
-    """A stored simulation: its ``simulations`` row as a value."""
-
-    id: str
-    model_id: str
-    symbol: str
-    created_at: datetime
-    params: dict[str, Any]
-    metrics: dict[str, Any]
-    benchmark_metrics: dict[str, Any]
-    overlaps_training: bool
-    equity_path: str
-    trades_path: str
-    stale: bool = False
-    warnings: tuple[str, ...] = field(default=())
-
-
-def _record(row: RowMapping) -> SimulationRecord:
-    created = as_utc(row["created_at"])
-    assert created is not None
-    overlap = bool(row["overlaps_training"])
-    return SimulationRecord(
-        id=row["id"],
-        model_id=row["model_id"],
-        symbol=row["symbol"],
-        created_at=created,
-        params=dict(row["params"] or {}),
-        metrics=dict(row["metrics"] or {}),
-        benchmark_metrics=dict(row["benchmark_metrics"] or {}),
-        overlaps_training=overlap,
-        equity_path=row["equity_path"],
-        trades_path=row["trades_path"],
-        stale=bool(row["stale"]),
-        warnings=(OVERLAP_WARNING,) if overlap else (),
-    )
-
-
 class SimulationService:
     """Replays registered models over feature rows and stores equity curves and trades."""
 
@@ -131,11 +84,13 @@ class SimulationService:
         state: StateStore,
         features: FeatureSource,
         models: ModelRegistry,
+        store: SimulationStore | None = None,
     ) -> None:
         self.settings = settings
         self.state = state
         self.features = features
         self.models = models
+        self.store = store or SimulationStore(state, settings.simulations_dir)
 
     def simulate(
         self, request: SimulationRequest, progress: Progress | None = None
@@ -207,7 +162,6 @@ class SimulationService:
                 f"({train}); pass --in-sample (in_sample: true) to allow it"
             )
         sim_id = f"{utcnow():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:12]}"
-        folder = self.settings.simulations_dir / sim_id
         params = self._params(request, symbol, record, dataset.dropped, ts)
         params["out_of_sample_from"] = oos_from.isoformat() if oos_from else None
         params["start"] = start.isoformat() if start else None
@@ -220,19 +174,11 @@ class SimulationService:
             "metrics": performance(result, ts),
             "benchmark_metrics": performance(bench, ts),
             "overlaps_training": overlap,
-            "equity_path": str(folder / "equity.parquet"),
-            "trades_path": str(folder / "trades.parquet"),
             "stale": False,
         }
-        try:
-            self._write(folder, ts, close, predictions, signal, result, bench.equity)
-            report(4, total, "wrote equity and trades")
-            with self.state.engine.begin() as conn:
-                conn.execute(insert(tables.simulations).values(**row))
-        except BaseException:
-            with contextlib.suppress(OSError):
-                shutil.rmtree(folder)
-            raise
+        equity, fills = self._results(ts, close, predictions, signal, result, bench.equity)
+        stored = self.store.save(row, equity, fills)
+        report(4, total, "wrote equity and trades")
         if overlap:
             log.warning(
                 "simulation %s of model %s: %s (%s)",
@@ -242,7 +188,7 @@ class SimulationService:
                 record.windows.get("train"),
             )
         report(total, total, f"stored simulation {sim_id}")
-        return self.get(sim_id)
+        return stored
 
     def preflight(self, request: SimulationRequest) -> date | None:
         """Check what can be checked without reading bars; return the first date to load.
@@ -280,15 +226,15 @@ class SimulationService:
         }
 
     @staticmethod
-    def _write(
-        folder: Path,
+    def _results(
         ts: pd.Series,
         close: np.ndarray,
         predictions: np.ndarray,
         signal: np.ndarray,
         result: EngineResult,
         benchmark_equity: np.ndarray,
-    ) -> None:
+    ) -> tuple[pa.Table, pa.Table]:
+        """The equity curve and the fills as the tables the store keeps."""
         equity = pa.table(
             {
                 "ts": pa.array(ts),
@@ -313,33 +259,15 @@ class SimulationService:
                 "cash_after": trades.cash_after,
             }
         )
-        atomic_write_parquet(equity, folder / "equity.parquet")
-        atomic_write_parquet(fills, folder / "trades.parquet")
+        return equity, fills
 
     def get(self, simulation_id: str) -> SimulationRecord:
-        """The stored simulation ``simulation_id``; NotFound or InvalidInput for a bad id."""
-        if not _ID_PATTERN.fullmatch(simulation_id):
-            raise InvalidInput(f"invalid simulation id {simulation_id[:70]!r}")
-        with self.state.engine.connect() as conn:
-            row = (
-                conn.execute(
-                    select(tables.simulations).where(tables.simulations.c.id == simulation_id)
-                )
-                .mappings()
-                .first()
-            )
-        if row is None:
-            raise NotFound(f"no simulation {simulation_id!r}")
-        return _record(row)
+        """The stored simulation ``simulation_id`` (see :meth:`SimulationStore.get`)."""
+        return self.store.get(simulation_id)
 
     def list(self, model_id: str | None = None) -> list[SimulationRecord]:
         """Stored simulations, newest first, optionally of one model only."""
-        query = select(tables.simulations).order_by(tables.simulations.c.created_at.desc())
-        if model_id is not None:
-            query = query.where(tables.simulations.c.model_id == check_model_id(model_id))
-        with self.state.engine.connect() as conn:
-            rows = conn.execute(query).mappings().all()
-        return [_record(row) for row in rows]
+        return self.store.list(model_id)
 
     def report(self, simulation_id: str) -> str:
         """The self-contained HTML tearsheet of a stored simulation.
@@ -352,13 +280,8 @@ class SimulationService:
             model: dict[str, Any] | None = asdict(self.models.get(record.model_id))
         except NotFound:
             model = None
-        try:
-            curve = pq.read_table(record.equity_path).to_pandas()
-            trades = pq.read_table(record.trades_path).to_pandas()
-        except (OSError, pa.ArrowException) as exc:
-            raise StorageError(
-                f"cannot read the results of simulation {record.id}: {type(exc).__name__}"
-            ) from exc
+        curve = self.store.equity(record.id).to_pandas()
+        trades = self.store.trades(record.id).to_pandas()
         return tearsheet(
             ReportInput(
                 simulation_id=record.id,

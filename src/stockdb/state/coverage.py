@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -22,19 +23,58 @@ from sqlalchemy import (
     select,
 )
 
+from stockdb.errors import DataIntegrityError
 from stockdb.state import tables
 from stockdb.state.store import StateStore, as_utc, utcnow
 
 __all__ = [
+    "LEGACY_IN_PROGRESS_REASON",
     "CoverageRecord",
     "CoverageRepo",
     "CoverageStatus",
     "MonthCoverage",
     "SymbolRecord",
     "SymbolSummary",
+    "stored_status",
 ]
 
-CoverageStatus = Literal["complete", "partial", "empty", "error"]
+
+class CoverageStatus(StrEnum):
+    """How complete one (symbol, session) is; the stored value is the member's string.
+
+    ``IN_PROGRESS`` marks a session recorded while it was still open: once finished it is
+    fetched again in full and replaced (reconciliation). ``MISSING`` is never stored: it names
+    an expected session with no ledger row in the gap report.
+    """
+
+    COMPLETE = "complete"
+    PARTIAL = "partial"
+    IN_PROGRESS = "in_progress"
+    EMPTY = "empty"
+    ERROR = "error"
+    MISSING = "missing"
+
+
+# The statuses a ledger row can hold, each counted in a SymbolSummary.
+_COUNTED = frozenset(CoverageStatus) - {CoverageStatus.MISSING}
+
+# Before schema version 6 an open session was stored as partial with this reason.
+LEGACY_IN_PROGRESS_REASON = "session in progress"
+
+
+def stored_status(status: str, reason: str | None) -> CoverageStatus:
+    """The status of a stored row, mapping the pre-version-6 spelling of "in progress".
+
+    Raises DataIntegrityError for a value no version of stockdb writes.
+    """
+    if status == CoverageStatus.PARTIAL and reason == LEGACY_IN_PROGRESS_REASON:
+        return CoverageStatus.IN_PROGRESS
+    try:
+        return CoverageStatus(status)
+    except ValueError:
+        raise DataIntegrityError(
+            f"unknown coverage status {status[:20]!r} in the state store"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +114,7 @@ class SymbolSummary:
     sessions: int
     complete: int
     partial: int
+    in_progress: int
     empty: int
     error: int
     rows: int
@@ -90,12 +131,13 @@ class MonthCoverage:
     month: str
     complete: int
     partial: int
+    in_progress: int
     empty: int
     error: int
 
     @property
     def sessions(self) -> int:
-        return self.complete + self.partial + self.empty + self.error
+        return self.complete + self.partial + self.in_progress + self.empty + self.error
 
 
 def _record(row: object) -> CoverageRecord:
@@ -107,7 +149,7 @@ def _record(row: object) -> CoverageRecord:
         regular_rows=m["regular_rows"],
         first_ts=as_utc(m["first_ts"]),
         last_ts=as_utc(m["last_ts"]),
-        status=m["status"],
+        status=stored_status(m["status"], m["reason"]),
         source=m["source"],
         feed=m["feed"],
         reason=m["reason"],
@@ -126,7 +168,10 @@ class CoverageRepo:
         """Upsert coverage rows (one per symbol and session)."""
         with self.store.engine.begin() as conn:
             self.store.upsert(
-                conn, tables.coverage, [asdict(r) for r in records], ["symbol", "session_date"]
+                conn,
+                tables.coverage,
+                [{**asdict(r), "status": CoverageStatus(r.status).value} for r in records],
+                ["symbol", "session_date"],
             )
 
     def sessions(
@@ -146,7 +191,7 @@ class CoverageRepo:
         for (_, day), problem in flagged.items():
             rec = records.get(day)
             if rec is not None:
-                records[day] = replace(rec, status="error", reason=problem)
+                records[day] = replace(rec, status=CoverageStatus.ERROR, reason=problem)
         return records
 
     @staticmethod
@@ -249,7 +294,7 @@ class CoverageRepo:
         c = tables.coverage.c
         s = tables.symbols.c
 
-        def count(status: str) -> ColumnElement[Any]:
+        def count(status: CoverageStatus) -> ColumnElement[Any]:
             return func.coalesce(func.sum((c.status == status).cast(Integer)), 0)
 
         stmt = (
@@ -259,10 +304,11 @@ class CoverageRepo:
                 s.feed,
                 s.tracked,
                 func.count(c.session_date).label("sessions"),
-                count("complete").label("complete"),
-                count("partial").label("partial"),
-                count("empty").label("empty"),
-                count("error").label("error"),
+                count(CoverageStatus.COMPLETE).label("complete"),
+                count(CoverageStatus.PARTIAL).label("partial"),
+                count(CoverageStatus.IN_PROGRESS).label("in_progress"),
+                count(CoverageStatus.EMPTY).label("empty"),
+                count(CoverageStatus.ERROR).label("error"),
                 func.coalesce(func.sum(c.rows), 0).label("rows"),
                 func.min(c.session_date).label("first_session"),
                 func.max(c.session_date).label("last_session"),
@@ -295,12 +341,12 @@ class CoverageRepo:
             rows = conn.execute(stmt).fetchall()
             moved = {(r.symbol, r.status): int(r.n) for r in conn.execute(moved_stmt)}
 
-        def count_of(r: Any, status: str) -> int:
-            value = int(getattr(r, status))
-            if status == "error":
-                others = ("complete", "partial", "empty")
-                return value + sum(moved.get((r.symbol, s), 0) for s in others)
-            return value - moved.get((r.symbol, status), 0)
+        def count_of(r: Any, status: CoverageStatus) -> int:
+            value = int(getattr(r, status.value))
+            if status is CoverageStatus.ERROR:
+                others = _COUNTED - {CoverageStatus.ERROR}
+                return value + sum(moved.get((r.symbol, s.value), 0) for s in others)
+            return value - moved.get((r.symbol, status.value), 0)
 
         return [
             SymbolSummary(
@@ -309,10 +355,11 @@ class CoverageRepo:
                 feed=r.feed,
                 tracked=bool(r.tracked),
                 sessions=int(r.sessions),
-                complete=count_of(r, "complete"),
-                partial=count_of(r, "partial"),
-                empty=count_of(r, "empty"),
-                error=count_of(r, "error"),
+                complete=count_of(r, CoverageStatus.COMPLETE),
+                partial=count_of(r, CoverageStatus.PARTIAL),
+                in_progress=count_of(r, CoverageStatus.IN_PROGRESS),
+                empty=count_of(r, CoverageStatus.EMPTY),
+                error=count_of(r, CoverageStatus.ERROR),
                 rows=int(r.rows),
                 first_session=r.first_session,
                 last_session=r.last_session,
@@ -357,6 +404,7 @@ class CoverageRepo:
                 month=month_name,
                 complete=counts.get("complete", 0),
                 partial=counts.get("partial", 0),
+                in_progress=counts.get("in_progress", 0),
                 empty=counts.get("empty", 0),
                 error=counts.get("error", 0),
             )

@@ -62,6 +62,16 @@ def _add_previous_checksums(conn: Connection) -> None:
             conn.execute(text(f"ALTER TABLE partition_files ADD COLUMN {name} {kind}"))
 
 
+def _explicit_in_progress(conn: Connection) -> None:
+    """Sessions recorded while open were ``partial`` with a reason; give them their status."""
+    c = tables.coverage.c
+    conn.execute(
+        tables.coverage.update()
+        .where(c.status == "partial", c.reason == "session in progress")
+        .values(status="in_progress")
+    )
+
+
 # Ordered schema migrations; append, never edit. Version 1 creates the initial tables.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial schema", _create_all),
@@ -69,6 +79,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (3, "corporate actions", _create_corporate_actions),
     (4, "partition file checksums", _create_partition_files),
     (5, "previous partition checksums", _add_previous_checksums),
+    (6, "explicit in-progress coverage status", _explicit_in_progress),
 ]
 
 

@@ -71,7 +71,7 @@ coverage = Table(
     Column("regular_rows", Integer, nullable=False),
     Column("first_ts", TS),
     Column("last_ts", TS),
-    Column("status", String(16), nullable=False),  # complete|partial|empty|error
+    Column("status", String(16), nullable=False),  # a CoverageStatus (never missing)
     Column("source", String(32), nullable=False),
     Column("feed", String(32), nullable=False),
     Column("reason", Text),

@@ -28,10 +28,18 @@ __all__ = [
 ]
 
 NEW_YORK = "America/New_York"
-COVERAGE_STATUSES: tuple[str, ...] = ("complete", "partial", "empty", "missing", "error")
+COVERAGE_STATUSES: tuple[str, ...] = (
+    "complete",
+    "partial",
+    "empty",
+    "missing",
+    "error",
+    "in_progress",
+)
 COVERAGE_COLORS: dict[str, str] = {
     "complete": "#2e7d32",
     "partial": "#f9a825",
+    "in_progress": "#64b5f6",
     "empty": "#90a4ae",
     "missing": "#c62828",
     "error": "#6a1b9a",

@@ -50,6 +50,7 @@ def symbol_rows(symbols: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "sessions": sessions,
                 "complete": complete,
                 "partial": int(s.get("partial") or 0),
+                "in_progress": int(s.get("in_progress") or 0),
                 "empty": int(s.get("empty") or 0),
                 "error": int(s.get("error") or 0),
                 "rows": int(s.get("rows") or 0),

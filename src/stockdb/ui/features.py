@@ -70,7 +70,7 @@ def staleness_rows(overview: dict[str, Any], symbols: list[dict[str, Any]]) -> l
             latest[build["symbol"]] = build
     rows = []
     for s in symbols:
-        with_bars = int(s.get("complete") or 0) + int(s.get("partial") or 0)
+        with_bars = sum(int(s.get(k) or 0) for k in ("complete", "partial", "in_progress"))
         build = latest.get(s["symbol"])
         if build is None or build.get("set_hash") != current:
             stale = with_bars

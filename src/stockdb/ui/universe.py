@@ -29,7 +29,7 @@ PICKER_OPTIONS = 200
 """A picker lists at most this many matches of its search (type more to narrow)."""
 HEATMAP_ROWS = 60
 """Symbols the symbols x months heatmap draws at once (the first matches of the search)."""
-_STATUSES = ("complete", "partial", "empty", "error")
+_STATUSES = ("complete", "partial", "in_progress", "empty", "error")
 
 
 def filter_symbols(names: Sequence[str], query: str) -> list[str]:
@@ -57,7 +57,7 @@ def month_grid(
         i, j = wanted[r["symbol"]], column[str(r["month"])]
         sessions = int(r["sessions"])
         z[i][j] = int(r["complete"]) / sessions if sessions else None
-        counts = ", ".join(f"{int(r[s])} {s}" for s in _STATUSES if int(r[s]))
+        counts = ", ".join(f"{int(r.get(s, 0))} {s}" for s in _STATUSES if int(r.get(s, 0)))
         text[i][j] = f"{r['symbol']} {r['month']}: {sessions} sessions ({counts})"
     return months, list(symbols), z, text
 

@@ -82,13 +82,14 @@ def gap_rows(
     """Expected sessions of ``symbol`` in ``[start, end]`` with their coverage status
     (``only_gaps`` hides complete ones); InvalidInput when start > end."""
     from stockdb.ingest.gaps import gap_report
+    from stockdb.state.coverage import CoverageStatus
 
     name = normalize_symbol(symbol)
     first, last = parse_date(start, "start"), parse_date(end, "end")
     if first is not None and last is not None and first > last:
         raise InvalidInput(f"start {first} is after end {last}")
     rows = gap_report(app.calendar, app.coverage, name, first, last, app.clock.now())
-    return [r for r in rows if not only_gaps or r.status != "complete"]
+    return [r for r in rows if not only_gaps or r.status is not CoverageStatus.COMPLETE]
 
 
 class Operations:

@@ -86,6 +86,7 @@ OPERATIONS = [
     ("POST", "/verify"),
     ("GET", "/simulations"),
     ("GET", "/simulations/{simulation_id}"),
+    ("DELETE", "/simulations/{simulation_id}"),
     ("GET", "/simulations/{simulation_id}/report"),
     ("GET", "/health"),
     ("GET", "/metrics"),

@@ -17,6 +17,7 @@ from stockdb.clock import ManualClock
 from stockdb.config import Settings
 from stockdb.jobs.live import LiveAgent
 from stockdb.providers.synthetic import SyntheticProvider, generate_session
+from stockdb.state.coverage import CoverageStatus
 from stockdb.testing.fake_alpaca import FakeAlpacaServer
 
 DAY = date(2024, 3, 5)  # a Tuesday; New York is UTC-5 (DST starts 2024-03-10)
@@ -104,7 +105,7 @@ def test_catch_up_revision_and_reconciliation(
             expected(symbol, calendar, DAY, horizon)
         )
     cov = live_app.coverage.sessions("SPY", DAY, DAY)[DAY]
-    assert (cov.status, cov.reason) == ("partial", "session in progress")
+    assert cov.status is CoverageStatus.IN_PROGRESS and cov.reason == "session in progress"
     last_before_gap = cov.last_ts
     assert last_before_gap is not None
 
@@ -148,7 +149,7 @@ def test_catch_up_revision_and_reconciliation(
     for day in (date(2024, 3, 6), date(2024, 3, 7)):
         assert live_app.coverage.sessions("SPY", day, day)[day].status == "complete"
         assert live_app.lake.read_session("SPY", day).equals(expected("SPY", calendar, day, None))
-    assert live_app.coverage.sessions("SPY", friday, friday)[friday].status == "partial"
+    assert live_app.coverage.sessions("SPY", friday, friday)[friday].status == "in_progress"
 
 
 def test_no_tracked_symbols_is_idle(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -12,28 +11,12 @@ from stockdb.api import create_app
 from stockdb.app import App
 from stockdb.cli.main import main
 from stockdb.simulation.service import SimulationRecord
-from stockdb.training.requests import simulation_request, train_request
 
 from ...conftest import snapshot  # type: ignore[import-not-found]
 
 with warnings.catch_warnings():  # starlette warns at import when httpx2 is not installed
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
-
-
-@pytest.fixture
-def simulated(app: App) -> SimulationRecord:
-    """SPY over late February to mid March 2024; a ridge model; an out-of-sample backtest."""
-    source = app.provider("synthetic")
-    try:
-        app.backfill.run(["SPY"], date(2024, 2, 26), date(2024, 3, 15), source)
-    finally:
-        source.close()
-    app.features.build(["SPY"])
-    model = app.training.train(
-        train_request({"tickers": ["SPY"], "model": "ridge", "target": "return"})
-    )
-    return app.simulation.simulate(simulation_request({"model_id": model.id, "fee_bps": 1}))
 
 
 def test_cli_writes_the_report(

@@ -91,7 +91,7 @@ def test_symbol_without_any_bars_leaves_no_trace(app: App) -> None:
     assert mixed.no_data == ["ZZZZ"] and mixed.sessions_complete == 3
 
 
-def test_session_in_progress_is_partial_then_reconciled(
+def test_session_in_progress_is_in_progress_then_reconciled(
     calendar: TradingCalendar, app: App
 ) -> None:
     from stockdb.clock import ManualClock
@@ -104,7 +104,7 @@ def test_session_in_progress_is_partial_then_reconciled(
     first = app.backfill.run(["SPY"], DAY, DAY, provider)
     assert first.sessions_partial == 1
     rec = app.coverage.sessions("SPY")[DAY]
-    assert rec.status == "partial" and rec.reason == "session in progress"
+    assert rec.status == "in_progress" and rec.reason == "session in progress"
     assert rec.last_ts is not None and rec.last_ts < clock.now()
     clock.set(session.extended_close + timedelta(minutes=5))
     second = app.backfill.run(["SPY"], DAY, DAY, provider)

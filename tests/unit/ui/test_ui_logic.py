@@ -136,6 +136,7 @@ def test_coverage_grid_places_sessions_by_week_and_weekday() -> None:
         "empty": 0,
         "missing": 1,
         "error": 0,
+        "in_progress": 0,
     }
 
 

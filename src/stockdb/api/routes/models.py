@@ -11,8 +11,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import numpy as np
-import pyarrow.parquet as pq
+import pyarrow as pa
 from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -211,11 +210,7 @@ def _simulation(record: Any) -> dict[str, Any]:
     return body
 
 
-def _columns(path: str, max_rows: int | None) -> dict[str, list[Any]]:
-    table = pq.read_table(path)
-    if max_rows is not None and table.num_rows > max_rows:
-        keep = np.unique(np.linspace(0, table.num_rows - 1, max_rows).astype(np.int64))
-        table = table.take(keep)
+def _columns(table: pa.Table) -> dict[str, list[Any]]:
     return {name: table.column(name).to_pylist() for name in table.column_names}
 
 
@@ -230,7 +225,7 @@ def list_simulations(
     ctx: Ctx, model_id: Annotated[str | None, Query(max_length=64)] = None
 ) -> Response:
     """Simulations (optionally of one model) with their metrics, without curves."""
-    return json_response([_simulation(r) for r in ctx.app.simulation.list(model_id)])
+    return json_response([_simulation(r) for r in ctx.app.simulation.store.list(model_id)])
 
 
 @router.get(
@@ -248,11 +243,25 @@ def get_simulation(
     """Metrics beside buy-and-hold, the equity curve (``ts, close, prediction, signal, shares,
     cash, equity, benchmark_equity``; evenly thinned to ``points`` rows, first and last kept)
     and every trade (``ts, side, price, shares, fee, cash_after``) as columns."""
-    record = ctx.app.simulation.get(simulation_id)
-    body = _simulation(record)
-    body["equity"] = _columns(record.equity_path, points)
-    body["trades"] = _columns(record.trades_path, None)
+    store = ctx.app.simulation.store
+    body = _simulation(store.get(simulation_id))
+    body["equity"] = _columns(store.equity(simulation_id, points))
+    body["trades"] = _columns(store.trades(simulation_id))
     return json_response(body)
+
+
+@router.delete(
+    "/simulations/{simulation_id}",
+    operation_id="delete_simulation",
+    status_code=204,
+    responses=MUTATING_ERROR_RESPONSES,
+    dependencies=[RequireToken],
+    summary="Delete a simulation",
+)
+def delete_simulation(ctx: Ctx, simulation_id: SimulationId) -> Response:
+    """Delete the simulation's row, equity curve and trades (404 when unknown)."""
+    ctx.app.simulation.store.delete(simulation_id)
+    return Response(status_code=204)
 
 
 @router.get(

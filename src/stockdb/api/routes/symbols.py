@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict
 
 from stockdb.api.context import Ctx, Symbol
-from stockdb.api.errors import ERROR_RESPONSES
+from stockdb.api.errors import ERROR_RESPONSES, json_response
 from stockdb.api.schemas import GapRowModel, SymbolSummaryModel
 from stockdb.usecases.operations import gap_rows
 
@@ -29,6 +29,7 @@ class MonthCoverageModel(BaseModel):
     sessions: int
     complete: int
     partial: int
+    in_progress: int
     empty: int
     error: int
 
@@ -53,9 +54,9 @@ def month_coverage(ctx: Ctx) -> list[dict[str, Any]]:
     responses=ERROR_RESPONSES,
     summary="Known symbols with a coverage summary",
 )
-def list_symbols(ctx: Ctx) -> list[dict[str, Any]]:
+def list_symbols(ctx: Ctx) -> Response:
     """Every symbol in the state store with its session counts by status and row total."""
-    return [asdict(s) for s in ctx.app.coverage.summaries()]
+    return json_response([asdict(s) for s in ctx.app.coverage.summaries()])
 
 
 @router.get(
@@ -71,9 +72,9 @@ def get_gaps(
     start: Annotated[str | None, Query(max_length=40, description="First session date")] = None,
     end: Annotated[str | None, Query(max_length=40, description="Last session date")] = None,
     only_gaps: Annotated[bool, Query(description="Hide complete sessions")] = False,
-) -> list[dict[str, Any]]:
+) -> Response:
     """One row per expected session in ``[start, end]`` (default: first fetched .. latest).
 
     404 when nothing was ever fetched for the symbol and no start is given.
     """
-    return [r.to_dict() for r in gap_rows(ctx.app, symbol, start, end, only_gaps)]
+    return json_response([r.to_dict() for r in gap_rows(ctx.app, symbol, start, end, only_gaps)])
