@@ -19,7 +19,7 @@ from stockdb.timeframes import parse_timeframe
 from stockdb.training.models import check_params, non_finite_param
 from stockdb.training.service import TrainRequest, WalkForward
 
-__all__ = ["simulation_request", "train_request"]
+__all__ = ["portfolio_symbols", "simulation_request", "train_request"]
 
 _TRAIN_KEYS = {
     "tickers",
@@ -41,6 +41,7 @@ _TRAIN_KEYS = {
 _SIM_KEYS = {
     "model_id",
     "symbol",
+    "symbols",
     "start",
     "end",
     "cash",
@@ -163,9 +164,29 @@ def train_request(params: Mapping[str, Any]) -> TrainRequest:
     return request
 
 
+def portfolio_symbols(params: Mapping[str, Any]) -> list[str] | None:
+    """The ``symbols`` of a multi-symbol simulation (None without); raises InvalidInput for
+    a bad list, more than :data:`MAX_PANEL` symbols, or ``symbol`` given too."""
+    raw = params.get("symbols")
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw or not all(isinstance(s, str) for s in raw):
+        raise InvalidInput("symbols must be a non-empty list, e.g. ['SPY', 'QQQ']")
+    if params.get("symbol") not in (None, ""):
+        raise InvalidInput("give either symbol or symbols")
+    names = normalize_symbols(raw)
+    if len(names) > MAX_PANEL:
+        raise InvalidInput(f"at most {MAX_PANEL} symbols, not {len(names)}")
+    return names
+
+
 def simulation_request(params: Mapping[str, Any]) -> SimulationRequest:
-    """A validated :class:`SimulationRequest`; raises InvalidInput naming the bad field."""
+    """A validated :class:`SimulationRequest` (``symbols`` checked, left to the caller);
+    raises InvalidInput naming the bad field."""
     _unknown(params, _SIM_KEYS)
+    portfolio_symbols(params)
     model_id = params.get("model_id")
     if not isinstance(model_id, str):
         raise InvalidInput("model_id is required")

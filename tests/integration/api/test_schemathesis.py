@@ -66,6 +66,7 @@ OPERATIONS = [
     ("GET", "/bars/{symbol}"),
     ("GET", "/symbols"),
     ("GET", "/symbols/{symbol}/gaps"),
+    ("GET", "/coverage/months"),
     ("GET", "/symbols/{symbol}/actions"),
     ("POST", "/ingest/{symbol}"),
     ("GET", "/jobs"),

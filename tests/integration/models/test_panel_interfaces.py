@@ -11,6 +11,7 @@ from stockdb.api import create_app
 from stockdb.app import App
 from stockdb.cli.main import main
 from stockdb.jobs.service import JobService
+from stockdb.training.requests import train_request
 
 from ...conftest import snapshot  # type: ignore[import-not-found]
 
@@ -90,3 +91,23 @@ def test_api_panel_train_job(featured: App) -> None:
         eleven = [f"S{i:02d}" for i in range(11)]
         refused = client.post("/train", json={"tickers": eleven})
         assert refused.status_code == 422 and "at most 10" in refused.json()["detail"]
+
+
+def test_api_simulate_symbols_as_one_job(featured: App) -> None:
+    model = featured.training.train(train_request({"tickers": list(SYMBOLS), "panel": True}))
+    jobs = JobService(featured)
+    with TestClient(create_app(app=featured, run_runtime=False)) as client:
+        both = client.post("/simulate", json={"model_id": model.id, "symbol": "SPY",
+                                              "symbols": ["QQQ"]})  # fmt: skip
+        assert both.status_code == 422 and "either" in both.json()["detail"]
+        job = client.post("/simulate", json={"model_id": model.id, "symbols": ["SPY", "QQQ"]})
+        assert job.status_code == 202, job.text
+        jobs.execute(job.json()["id"])
+        done = client.get(f"/jobs/{job.json()['id']}").json()
+        assert done["status"] == "succeeded", done
+        ids = done["result"]["simulation_ids"]
+        assert set(ids) == {"SPY", "QQQ"}
+        finals = [client.get(f"/simulations/{i}").json()["metrics"]["final_equity"] for i in
+                  ids.values()]  # fmt: skip
+        portfolio = done["result"]["portfolio"]["metrics"]
+        assert portfolio["final_equity"] == pytest.approx(sum(finals))

@@ -78,6 +78,13 @@ class SimulateBody(_Body):
 
     model_id: str = Field(min_length=1, max_length=64)
     symbol: str | None = Field(default=None, max_length=12)
+    symbols: list[Annotated[str, Field(max_length=12)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=500,
+        description="Trade each symbol with an equal share of the cash; the job result adds "
+        "the equal-weight portfolio against equal-weight buy-and-hold",
+    )
     start: str | None = _DAY
     end: str | None = _DAY
     cash: float = Field(default=10_000.0, gt=0, le=1e12)
