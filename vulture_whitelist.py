@@ -61,3 +61,6 @@ _.damaged_count  # state/ledger.py: the damaged-partition count /health reports
 # pytest reads these module attributes; uvicorn reads should_exit
 pytestmark
 _.should_exit
+
+# tests/unit/api/test_schema_parity.py: a dataclass field that exists only to be the drift under test
+_.new_field

@@ -18,15 +18,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import talib
 
+from stockdb.app import App
 from stockdb.bars import BAR_SCHEMA
 from stockdb.calendar import TradingCalendar
 from stockdb.config import Settings
 from stockdb.features.definitions import default_feature_set
 from stockdb.features.frame import BarFrame
-from stockdb.features.service import FeatureService
-from stockdb.lake.locks import FileSymbolLocks
 from stockdb.lake.parquet_lake import Lineage, ParquetLake
-from stockdb.state.store import StateStore
 
 __all__ = ["main"]
 
@@ -145,15 +143,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         settings = Settings(data_dir=root / "data")
-        lake = ParquetLake(settings.parquet_dir, FileSymbolLocks(root / "data" / "locks"))
+        app = App(settings, calendar=calendar)
+        lake = app.lake
         last = calendar.previous_session(date(2024, 12, 31)).date
         older = history.filter(
             pa.compute.less(history.column("ts"), pa.scalar(calendar.session(last).extended_open))
         )
         sessions = write_lake(lake, older, calendar)
-        state = StateStore(settings.state_database_url)
-        state.migrate()
-        service = FeatureService(settings, calendar, lake, state)
+        service = app.features
         start = time.perf_counter()
         service.build(["BENCH"], full=True)
         rows.append((f"end-to-end full build ({sessions} partitions)", time.perf_counter() - start))
@@ -169,7 +166,7 @@ def main() -> None:
         start = time.perf_counter()
         service.build(["BENCH"])
         rows.append(("no-op build (up to date)", time.perf_counter() - start))
-        state.dispose()
+        app.close()
 
     print(f"rows: {history.num_rows:,}  columns: {len(fs.columns)} features")
     print(f"{'measurement':<48}{'seconds':>10}{'x floor':>10}")

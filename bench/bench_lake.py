@@ -14,7 +14,9 @@ import pyarrow.parquet as pq
 
 import stockdb
 from bench.common import median_time, print_table, ten_year_lake
+from stockdb.app import App
 from stockdb.calendar import TradingCalendar
+from stockdb.config import Settings
 from stockdb.lake.locks import FileSymbolLocks
 from stockdb.lake.parquet_lake import Lineage, ParquetLake
 from stockdb.timeframes import SUPPORTED, aggregate
@@ -48,8 +50,7 @@ def main() -> None:
     t0 = time.perf_counter()
     root = ten_year_lake(calendar)
     build_s = time.perf_counter() - t0
-    db = stockdb.open(root)
-    db.app.__dict__["calendar"] = calendar
+    db = stockdb.StockDB(App(Settings(data_dir=root), calendar=calendar))  # = stockdb.open(root)
     rows: list[tuple[str, ...]] = []
 
     def pl_read(files: list[str]) -> pl.DataFrame:

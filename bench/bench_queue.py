@@ -39,7 +39,7 @@ def _wait_all_done(jobs: JobService, total: int, timeout_s: float = 300.0) -> No
 
 def bench_noop(root: Path) -> dict[str, float]:
     app = App(Settings(data_dir=root / "noop"))
-    jobs = JobService(app)
+    jobs = app.jobs
     began = time.perf_counter()
     for i in range(NOOP_JOBS):
         jobs.submit("noop", f"noop:{i}", {})

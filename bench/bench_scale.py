@@ -31,7 +31,6 @@ from bench.common import print_table
 from stockdb.app import App
 from stockdb.calendar import TradingCalendar
 from stockdb.config import Settings
-from stockdb.jobs.service import JobService
 from stockdb.lake.locks import FileSymbolLocks
 from stockdb.lake.parquet_lake import Lineage, ParquetLake
 from stockdb.obs.heartbeats import HeartbeatRepo
@@ -227,7 +226,7 @@ def run_once(root: Path, redis_url: str, admin: str, alpaca: str, workers: int, 
         alpaca_base_url=alpaca,
     )
     app = App(settings)
-    jobs = JobService(app)
+    jobs = app.jobs
     cpu_before = _children_cpu()
     stockdb = str(Path(sys.executable).parent / "stockdb")
     procs = [

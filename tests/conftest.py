@@ -38,8 +38,7 @@ def settings(data_dir: Path) -> Settings:
 
 @pytest.fixture
 def app(settings: Settings, calendar: TradingCalendar) -> Iterator[App]:
-    stockdb = App(settings)
-    stockdb.__dict__["calendar"] = calendar  # share the session-wide calendar (slow to build)
+    stockdb = App(settings, calendar=calendar)  # the session-wide calendar (slow to build)
     yield stockdb
     stockdb.close()
 

@@ -6,9 +6,11 @@ validation touches nothing on disk. CLI, API, jobs and the Python API all start 
 
 from __future__ import annotations
 
+import inspect
 import logging
+from collections.abc import Callable, Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from stockdb.calendar import TradingCalendar
 from stockdb.clock import Clock, SystemClock
@@ -20,8 +22,11 @@ if TYPE_CHECKING:  # imported where built, so a command loads only the parts it 
     import pyarrow as pa
 
     from stockdb.corporate.service import CorporateActionService
+    from stockdb.features.definitions import FeatureSet
     from stockdb.features.service import FeatureService
     from stockdb.ingest.backfill import BackfillService
+    from stockdb.jobs.service import JobService
+    from stockdb.lake.locks import SymbolLocks
     from stockdb.lake.parquet_lake import ParquetLake
     from stockdb.lake.reader import BarReader
     from stockdb.lake.verify import Verifier
@@ -35,9 +40,30 @@ if TYPE_CHECKING:  # imported where built, so a command loads only the parts it 
     from stockdb.training.service import TrainingService
     from stockdb.usecases.ingest import IngestService
 
-__all__ = ["PROVIDERS", "App"]
+__all__ = ["INJECTABLE", "PROVIDERS", "App"]
 
 PROVIDERS = ("synthetic", "alpaca")
+# The parts of an App a job handler may ask for by naming a keyword-only parameter.
+INJECTABLE = frozenset(
+    {
+        "settings",
+        "clock",
+        "calendar",
+        "state",
+        "coverage",
+        "lake",
+        "reader",
+        "ledger",
+        "verifier",
+        "corporate",
+        "features",
+        "training",
+        "simulation",
+        "backfill",
+        "ingest",
+        "jobs",
+    }
+)
 log = logging.getLogger("stockdb.app")
 
 IEX_CLOUD_GONE = (
@@ -46,37 +72,72 @@ IEX_CLOUD_GONE = (
 )
 
 
-class App:
-    """Every long-lived object of one stockdb process, built lazily from ``settings``."""
+ProviderFactory = Callable[[], "BarSource"]
+"""Builds a fresh bar source (the caller closes it)."""
 
-    def __init__(self, settings: Settings | None = None, clock: Clock | None = None) -> None:
+
+class App:
+    """Every long-lived object of one stockdb process, built lazily from ``settings``.
+
+    The only place objects are wired: services get the App's clock, calendar, state store and
+    writer locks passed in. Tests replace parts with the keyword overrides: ``clock``,
+    ``calendar`` (the session-wide one is slow to build) and ``providers`` (bar source
+    factories by provider name, used in place of the built-in ones).
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        clock: Clock | None = None,
+        *,
+        calendar: TradingCalendar | None = None,
+        providers: Mapping[str, ProviderFactory] | None = None,
+    ) -> None:
         self.settings = settings or Settings()
         self.clock: Clock = clock or SystemClock()
+        self._calendar = calendar
+        self._providers: dict[str, ProviderFactory] = {
+            k.lower(): v for k, v in (providers or {}).items()
+        }
 
     @cached_property
     def calendar(self) -> TradingCalendar:
-        return TradingCalendar()
+        return self._calendar or TradingCalendar()
 
     @cached_property
     def lake(self) -> ParquetLake:
         """The bars lake; writer locks live in the state store when workers span hosts."""
-        from stockdb.lake.locks import FileSymbolLocks, SymbolLocks
         from stockdb.lake.parquet_lake import ParquetLake
 
-        locks: SymbolLocks
-        if self.settings.writers_span_hosts:
-            from stockdb.lake.shared_locks import make_symbol_locks
-
-            locks = make_symbol_locks(self.state, self.clock)
-        else:
-            locks = FileSymbolLocks(self.settings.data_dir / "locks")
         return ParquetLake(
             self.settings.parquet_dir,
-            locks,
+            self.writer_locks,
             ledger=self.ledger,
             clock=self.clock,
             quarantine_root=self.settings.data_dir / "quarantine",
         )
+
+    @cached_property
+    def writer_locks(self) -> SymbolLocks:
+        """Per-symbol bar writer locks: in the state store when workers span hosts, else
+        ``fcntl`` files under ``{data_dir}/locks``."""
+        from stockdb.lake.locks import FileSymbolLocks
+
+        if self.settings.writers_span_hosts:
+            from stockdb.lake.shared_locks import make_symbol_locks
+
+            return make_symbol_locks(self.state, self.clock)
+        return FileSymbolLocks(self.settings.data_dir / "locks")
+
+    @cached_property
+    def feature_locks(self) -> SymbolLocks:
+        """Per-symbol feature writer locks, shared across hosts like :attr:`writer_locks`
+        (under their own names, so a feature build never waits on a bar write)."""
+        from stockdb.lake.locks import FileSymbolLocks, NamespacedLocks
+
+        if self.settings.writers_span_hosts:
+            return NamespacedLocks(self.writer_locks, "f/")
+        return FileSymbolLocks(self.settings.data_dir / "locks" / "features")
 
     @cached_property
     def verifier(self) -> Verifier:
@@ -102,7 +163,7 @@ class App:
     def state(self) -> StateStore:
         from stockdb.state.store import StateStore
 
-        store = StateStore(self.settings.state_database_url)
+        store = StateStore(self.settings.state_database_url, self.clock)
         store.migrate()
         return store
 
@@ -138,9 +199,14 @@ class App:
         )
 
     def _queue_rebuild(self, symbols: list[str]) -> str:
+        return self.jobs.submit_feature_build(symbols).id
+
+    @cached_property
+    def jobs(self) -> JobService:
+        """Submitting, listing and cancelling jobs (the queue and the jobs table)."""
         from stockdb.jobs.service import JobService
 
-        return JobService(self).submit_feature_build(symbols).id
+        return JobService(self)
 
     def action_source(self, name: str | None = None) -> ActionSource:
         """The corporate-action source matching the bar provider ``name`` (same default)."""
@@ -161,9 +227,25 @@ class App:
     @cached_property
     def features(self) -> FeatureService:
         """The versioned feature store (builds, status, reads)."""
+        return self.feature_service()
+
+    def feature_service(
+        self, feature_set: FeatureSet | None = None, settings: Settings | None = None
+    ) -> FeatureService:
+        """A feature service wired to this App (clock, corporate actions, shared writer
+        locks); ``feature_set``/``settings`` replace the defaults (tests, benchmarks)."""
         from stockdb.features.service import FeatureService
 
-        return FeatureService(self.settings, self.calendar, self.lake, self.state)
+        return FeatureService(
+            settings or self.settings,
+            self.calendar,
+            self.lake,
+            self.state,
+            feature_set,
+            clock=self.clock,
+            locks=self.feature_locks,
+            actions=self.corporate,
+        )
 
     @cached_property
     def training(self) -> TrainingService:
@@ -235,6 +317,8 @@ class App:
     def provider(self, name: str | None = None) -> BarSource:
         """A bar source by name (default: Alpaca when keys are set, else synthetic)."""
         chosen = (name or self.default_provider).lower()
+        if chosen in self._providers:
+            return self._providers[chosen]()
         if chosen == "iex":
             raise ConfigError(IEX_CLOUD_GONE)
         if chosen not in PROVIDERS:
@@ -257,8 +341,36 @@ class App:
             self.settings, limiter=self.rate_limiter, client=self.http_client, clock=self.clock
         )
 
+    def bind(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        """``handler`` with the parts of this App it declares injected (cosmicpython's
+        ``bootstrap.py``): a handler ``fn(params, progress, should_stop, *, features, jobs)``
+        gets ``self.features`` and ``self.jobs``; one with four positional parameters
+        ``fn(app, params, progress, should_stop)`` gets the App itself first. Parts are built
+        when the bound handler runs. ConfigError names a part the App does not have."""
+        signature = inspect.signature(handler)
+        positional = [
+            p
+            for p in signature.parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        wanted = [p.name for p in signature.parameters.values() if p.kind == p.KEYWORD_ONLY]
+        unknown = sorted(set(wanted) - INJECTABLE)
+        if unknown:
+            raise ConfigError(
+                f"handler {getattr(handler, '__name__', handler)!r} asks for "
+                f"{', '.join(unknown)}, which the App does not provide"
+            )
+        lead = (self,) if len(positional) == 4 else ()
+
+        def bound(*args: Any) -> Any:
+            return handler(*lead, *args, **{name: getattr(self, name) for name in wanted})
+
+        return bound
+
     def close(self) -> None:
-        """Release connections (DuckDB, SQL engine)."""
+        """Release connections (DuckDB, SQL engine, queue wake-up listeners)."""
+        if "jobs" in self.__dict__ and "queue" in self.jobs.__dict__:
+            self.jobs.queue.close()
         if "reader" in self.__dict__:
             self.reader.close()
         if "state" in self.__dict__:

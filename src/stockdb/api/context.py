@@ -33,9 +33,7 @@ class ApiContext:
         service = getattr(self.runtime, "jobs", None)
         if service is not None:
             return service  # type: ignore[no-any-return]
-        from stockdb.jobs.service import JobService
-
-        return JobService(self.app)
+        return self.app.jobs
 
     @cached_property
     def features(self) -> FeatureService:

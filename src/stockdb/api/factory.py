@@ -71,7 +71,7 @@ def _setup_logging(core: App) -> Any:
     """JSON logs on stderr and into the state store (so GET /logs shows this process too)."""
     from stockdb.obs.logging import setup_logging
 
-    return setup_logging(core.settings, agent="api")
+    return setup_logging(core.settings, agent="api", state=core.state)
 
 
 def _stop(runtime: Any) -> None:

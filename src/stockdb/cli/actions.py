@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -101,8 +101,8 @@ def fetch_actions(
     Example: stockdb fetch-actions AAPL NVDA
     """
     names = normalize_symbols(symbols)
-    first = parse_date(start, "start") or date.today() - timedelta(days=3653)
     app = make_app(ctx)
+    first = parse_date(start, "start") or app.clock.now().date() - timedelta(days=3653)
     source = app.action_source(provider)
     if source.name == "synthetic":
         notice = app.provider_notice("synthetic")

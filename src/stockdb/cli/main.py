@@ -37,12 +37,12 @@ def _register_subapps() -> None:
     """Sub-apps live in their own modules; registered here, once per process."""
     if any(group.name == "features" for group in app.registered_groups):
         return
-    from stockdb.cli import actions, dbshell, models, ops, serve, ui, up
+    from stockdb.cli import actions, dbshell, models, ops, rollups, serve, ui, up
     from stockdb.cli.features import features_app
 
     app.add_typer(features_app, name="features")
     dbshell.register(db_app)
-    for module in (models, serve, ops, ui, up, actions):
+    for module in (models, serve, ops, ui, up, actions, rollups):
         module.register(app)
 
 

@@ -42,11 +42,10 @@ def _progress(done: int, total: int) -> str:
 
 
 def _operations(ctx: typer.Context) -> Operations:
-    from stockdb.jobs.service import JobService
     from stockdb.usecases.operations import Operations
 
     app = make_app(ctx)
-    return Operations(app, JobService(app))
+    return Operations(app, app.jobs)
 
 
 # ---- worker ------------------------------------------------------------------------------------
@@ -72,7 +71,7 @@ def worker(
         raise InvalidInput("--heartbeat must be between 0 and 300 seconds")
     names = [a.strip().lower() for a in agents.split(",") if a.strip()]
     app = make_app(ctx)
-    logs = setup_logging(app.settings, agent="worker")
+    logs = setup_logging(app.settings, agent="worker", state=app.state)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -109,9 +108,7 @@ def status(
 
     Example: stockdb status
     """
-    from stockdb.jobs.service import JobService
-
-    report = JobService(make_app(ctx)).status()
+    report = make_app(ctx).jobs.status()
     if as_json:
         _print_json(report)
         return
@@ -172,9 +169,7 @@ def jobs_list(
 
     Example: stockdb jobs list --status running
     """
-    from stockdb.jobs.service import JobService
-
-    found = JobService(make_app(ctx)).list(status, limit, kind)
+    found = make_app(ctx).jobs.list(status, limit, kind)
     if as_json:
         _print_json([j.to_dict() for j in found])
         return
@@ -202,9 +197,7 @@ def jobs_show(ctx: typer.Context, job_id: Annotated[str, typer.Argument(help="Jo
 
     Example: stockdb jobs show JOB_ID
     """
-    from stockdb.jobs.service import JobService
-
-    _print_json(JobService(make_app(ctx)).get(job_id).to_dict())
+    _print_json(make_app(ctx).jobs.get(job_id).to_dict())
 
 
 @jobs_app.command("cancel")
@@ -213,9 +206,7 @@ def jobs_cancel(ctx: typer.Context, job_id: Annotated[str, typer.Argument(help="
 
     Example: stockdb jobs cancel JOB_ID
     """
-    from stockdb.jobs.service import JobService
-
-    job = JobService(make_app(ctx)).cancel(job_id)
+    job = make_app(ctx).jobs.cancel(job_id)
     out_console().print(f"{job.id}: {job.status} ({job.message})", highlight=False)
 
 
@@ -234,9 +225,7 @@ def jobs_ingest(
 
     Example: stockdb jobs ingest SPY --start 2024-03-01 --end 2024-03-28
     """
-    from stockdb.jobs.service import JobService
-
-    job = JobService(make_app(ctx)).submit_ingest(symbols, start, end, provider, replace)
+    job = make_app(ctx).jobs.submit_ingest(symbols, start, end, provider, replace)
     out_console().print(f"{job.id} {job.status} {job.key}", highlight=False)
 
 

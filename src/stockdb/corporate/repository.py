@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from stockdb.corporate.model import CorporateAction, make_action
 from stockdb.errors import StorageError
 from stockdb.state import tables
-from stockdb.state.store import StateStore, as_utc, utcnow
+from stockdb.state.store import StateStore, as_utc
 
 __all__ = ["CorporateActionRepo", "RecordResult"]
 
@@ -82,9 +82,7 @@ class CorporateActionRepo:
         except SQLAlchemyError as exc:
             raise StorageError(f"cannot read corporate actions: {exc}") from exc
 
-    def record(
-        self, actions: Iterable[CorporateAction], fetched_at: datetime | None = None
-    ) -> RecordResult:
+    def record(self, actions: Iterable[CorporateAction], fetched_at: datetime) -> RecordResult:
         """Upsert ``actions`` in one transaction, keyed on (symbol, type, ex_date).
 
         An action already stored with the same ratio and cash amount is left as it is (its
@@ -94,7 +92,7 @@ class CorporateActionRepo:
         result = RecordResult()
         if not wanted:
             return result
-        now = fetched_at or utcnow()
+        now = fetched_at
         t = tables.corporate_actions
         symbols = sorted({k[0] for k in wanted})
         try:

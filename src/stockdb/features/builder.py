@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from stockdb.calendar import TradingCalendar
+from stockdb.clock import Clock
 from stockdb.errors import NotFound
 from stockdb.features.definitions import FeatureSet
 from stockdb.features.frame import BarFrame
@@ -156,6 +157,7 @@ class FeatureBuilder:
         feature_set: FeatureSet,
         locks: SymbolLocks,
         ledger: FileLedger,
+        clock: Clock,
         ledger_root: Path | None = None,
         write_threads: int = 4,
     ) -> None:
@@ -166,6 +168,7 @@ class FeatureBuilder:
         self.feature_set = feature_set
         self.locks = locks
         self.ledger = ledger
+        self.clock = clock  # stamps built_at and the ledger's written_at
         # Ledger paths are relative to the features folder, so every timeframe's differ.
         self.ledger_root = layout.root if ledger_root is None else ledger_root
         self.write_threads = max(1, write_threads)
@@ -255,6 +258,7 @@ class FeatureBuilder:
         orphans = [s.day for s in plan.stale if s.reason == "orphan"]
         self.layout.ensure_symbol_dir(symbol)
         done = 0
+        now = self.clock.now()
 
         def write(part_index: int) -> tuple[PartitionRecord, Path, Path, FileEntry]:
             part = todo[part_index]
@@ -265,7 +269,14 @@ class FeatureBuilder:
             dest = self.layout.partition_path(symbol, part.day)
             tmp = write_temp_parquet(table, dest)
             entry = file_entry(
-                "features", self.ledger_root, dest, symbol, part.day, table.num_rows, source=tmp
+                "features",
+                self.ledger_root,
+                dest,
+                symbol,
+                part.day,
+                table.num_rows,
+                now,
+                source=tmp,
             )
             record = PartitionRecord(
                 part.day, self.feature_set.set_hash, part.fingerprint, table.num_rows
@@ -312,7 +323,7 @@ class FeatureBuilder:
                 rows,
                 len(written),
                 full,
-                datetime.now(UTC),
+                now,
             ),
         )
         gone = [

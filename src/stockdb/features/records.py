@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from stockdb.errors import StorageError
 from stockdb.features.definitions import FeatureSet
 from stockdb.state import tables
-from stockdb.state.store import StateStore, as_utc, utcnow
+from stockdb.state.store import StateStore, as_utc, stored_utc
 
 __all__ = ["BuildRecord", "FeatureRecords", "PartitionLedger", "PartitionRecord"]
 
@@ -71,7 +71,7 @@ class FeatureRecords:
 
     def register_set(self, feature_set: FeatureSet) -> None:
         """Upsert one ``feature_sets`` row per definition (name, version, params hash)."""
-        now = utcnow()
+        now = self.state.clock.now()
         rows = [
             {
                 "feature_name": d.name,
@@ -189,7 +189,7 @@ class FeatureRecords:
                 r["rows"],
                 r["partitions"],
                 bool(r["full"]),
-                as_utc(r["built_at"]) or utcnow(),
+                stored_utc(r["built_at"]),
             )
             for r in rows
         ]

@@ -13,13 +13,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from stockdb.calendar import TradingCalendar
-from stockdb.clock import Clock, SystemClock
+from stockdb.clock import Clock
 from stockdb.config import Settings
-from stockdb.corporate.service import CorporateActionService
 from stockdb.errors import InvalidInput, NotFound
 from stockdb.features.builder import BuildResult, FeatureBuilder, StalePartition
 from stockdb.features.definitions import (
@@ -40,12 +40,15 @@ from stockdb.features.sources import (
 )
 from stockdb.features.store import FeatureStore
 from stockdb.features.views import create_features_view
-from stockdb.lake.locks import FileSymbolLocks
+from stockdb.lake.locks import SymbolLocks
 from stockdb.lake.parquet_lake import ParquetLake
 from stockdb.state.ledger import PartitionLedger as FileLedger
 from stockdb.state.store import StateStore
 from stockdb.symbols import normalize_symbol, normalize_symbols
 from stockdb.timeframes import parse_timeframe
+
+if TYPE_CHECKING:
+    from stockdb.corporate.service import CorporateActionService
 
 __all__ = ["BASE_TIMEFRAME", "FeatureService", "ProgressFn", "SymbolStatus", "feature_timeframe"]
 
@@ -97,7 +100,9 @@ class FeatureService:
     """Builds, checks and reads features; bars come from the lake unless
     ``SOURCE_DUCKDB_PATH`` names a DuckDB file with a ``bars_1min`` table, split-adjusted from
     the stored corporate actions when the set's ``price_adjustment`` is ``split`` (the
-    default; ``clock`` decides which splits are effective)."""
+    default). The App wires it (:meth:`stockdb.app.App.feature_service`): ``clock`` stamps
+    builds, ``locks`` guard each symbol's writes and ``actions`` (the App's corporate action
+    service, whose clock decides which splits are effective) adjusts the bars."""
 
     def __init__(
         self,
@@ -107,10 +112,14 @@ class FeatureService:
         state: StateStore,
         feature_set: FeatureSet | None = None,
         source: HistorySource | None = None,
-        clock: Clock | None = None,
+        *,
+        clock: Clock,
+        locks: SymbolLocks,
+        actions: CorporateActionService | None = None,
     ) -> None:
         self.settings = settings
         self.calendar = calendar
+        self._clock = clock
         self.feature_set = feature_set or default_feature_set()
         threads = settings.duckdb_threads
         if source is None:
@@ -119,16 +128,15 @@ class FeatureService:
             else:
                 source = LakeBarSource(lake, threads)
             if self.feature_set.price_adjustment == "split":
-                actions = CorporateActionService(
-                    state, lake, calendar, clock or SystemClock(), "split"
-                )
+                if actions is None:
+                    raise ValueError("split-adjusted features need the corporate action service")
                 source = AdjustedBarSource(source, actions.split_steps)
         self.source = source
         # builders share one read of a symbol's history across timeframes
         self._shared = SharedHistorySource(source)
         self.layout = FeatureLayout(settings.features_dir)
         self.records = FeatureRecords(state)
-        self._locks = FileSymbolLocks(settings.data_dir / "locks" / "features")
+        self._locks = locks
         self._ledger = FileLedger(state)
         self.builder = FeatureBuilder(
             self._shared,
@@ -138,6 +146,7 @@ class FeatureService:
             self.feature_set,
             self._locks,
             self._ledger,
+            clock,
         )
         self.store = FeatureStore(self.layout, self.feature_set)
         self._timeframes: dict[str, TimeframeStore] = {
@@ -175,6 +184,7 @@ class FeatureService:
                 feature_set,
                 self._locks,
                 self._ledger,
+                self._clock,
                 self.settings.features_dir,
             )
             self._timeframes[name] = TimeframeStore(

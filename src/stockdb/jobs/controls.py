@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from stockdb.errors import InvalidInput
 from stockdb.state import tables
-from stockdb.state.store import StateStore, utcnow
+from stockdb.state.store import StateStore
 
 __all__ = ["AGENTS", "AgentControls", "check_agent"]
 
@@ -47,6 +47,6 @@ class AgentControls:
             self.store.upsert(
                 conn,
                 tables.agent_controls,
-                [{"agent": name, "enabled": enabled, "updated_at": utcnow()}],
+                [{"agent": name, "enabled": enabled, "updated_at": self.store.clock.now()}],
                 ["agent"],
             )

@@ -161,7 +161,7 @@ class JobExecutor:
                     on_start=lambda pid: self._child_started(run, pid),
                 )
             else:
-                result = handler(self.app, job.params, progress, should_stop)
+                result = self.app.bind(handler)(job.params, progress, should_stop)
         except TransientError as exc:
             self._transient(run, exc)
             return

@@ -1,10 +1,15 @@
-"""Job kinds and their handlers: ``fn(app, params, progress, should_stop) -> dict``.
+"""Job kinds and their handlers: ``fn(params, progress, should_stop, *, parts) -> dict``.
+
+A handler declares the parts of the App it needs as keyword-only parameters named after
+them (``*, features: FeatureService``); :meth:`stockdb.app.App.bind` injects them, as
+cosmicpython's ``bootstrap.py`` does. ``fn(app, params, progress, should_stop)`` (the App
+itself first) is accepted too.
 
 A registry maps a kind to its handler. Built in: ``ingest`` (a backfill), ``features`` (an
 incremental or full feature build) and ``noop`` (health checks, benchmarks). Later parts add
 kinds without editing the queue, in either of two ways: call :func:`register_handler` in the
 process that runs workers, or ship a module ``stockdb.<package>.jobs`` exposing
-a handler ``fn(app, params, progress, should_stop)`` and list it in ``_LAZY`` (``train`` and
+a handler as above and list it in ``_LAZY`` (``train`` and
 ``simulate`` are looked up this way, so the worker finds them without importing them first).
 """
 
@@ -21,7 +26,12 @@ from stockdb.errors import ConfigError, InvalidInput
 from stockdb.jsonsafe import json_safe
 
 if TYPE_CHECKING:
-    from stockdb.app import App
+    from stockdb.clock import Clock
+    from stockdb.features.service import FeatureService
+    from stockdb.jobs.service import JobService
+    from stockdb.lake.verify import Verifier
+    from stockdb.state.coverage import CoverageRepo
+    from stockdb.usecases.ingest import IngestService
 
 __all__ = [
     "AGENT_OF_KIND",
@@ -36,7 +46,8 @@ __all__ = [
 
 ProgressFn = Callable[[int, int, str], None]
 StopFn = Callable[[], bool]
-Handler = Callable[["App", Mapping[str, Any], ProgressFn, StopFn], Mapping[str, Any]]
+Handler = Callable[..., Mapping[str, Any]]
+"""``fn(params, progress, should_stop, *, parts)`` or ``fn(app, params, progress, stop)``."""
 
 log = logging.getLogger("stockdb.jobs")
 
@@ -88,7 +99,7 @@ class HandlerRegistry:
 
 # ---- built-in handlers ---------------------------------------------------------------------
 def ingest_handler(
-    app: App, params: Mapping[str, Any], progress: ProgressFn, should_stop: StopFn
+    params: Mapping[str, Any], progress: ProgressFn, should_stop: StopFn, *, ingest: IngestService
 ) -> Mapping[str, Any]:
     """Run the ingest of ``params`` (symbols, start, end, provider) through the use-case
     layer (:class:`stockdb.usecases.ingest.IngestService`): month chunks, then the corporate
@@ -98,7 +109,7 @@ def ingest_handler(
     earlier attempt already completed, so a resumed job keeps one continuous progress bar.
     The result lists the (symbol, month) chunks done.
     """
-    request = app.ingest.request(
+    request = ingest.request(
         params["symbols"],
         params.get("start"),
         params.get("end"),
@@ -116,20 +127,21 @@ def ingest_handler(
             chunks.append(message.replace(" ", ":"))
         progress(offset[0] + done, planned, message)
 
-    result = app.ingest.run(request, report, should_stop).to_dict()
+    result = ingest.run(request, report, should_stop).to_dict()
     result["chunks"] = chunks
     return result
 
 
 def features_handler(
-    app: App, params: Mapping[str, Any], progress: ProgressFn, should_stop: StopFn
+    params: Mapping[str, Any],
+    progress: ProgressFn,
+    should_stop: StopFn,
+    *,
+    features: FeatureService,
 ) -> Mapping[str, Any]:
     """Build features for ``params['symbols']`` (all stored symbols when absent)."""
-    from stockdb.features.service import FeatureService
-
-    service = FeatureService(app.settings, app.calendar, app.lake, app.state)
     symbols = params.get("symbols") or None
-    results = service.build(
+    results = features.build(
         symbols,
         full=bool(params.get("full", False)),
         progress=progress,
@@ -139,29 +151,34 @@ def features_handler(
 
 
 def verify_handler(
-    app: App, params: Mapping[str, Any], progress: ProgressFn, should_stop: StopFn
+    params: Mapping[str, Any],
+    progress: ProgressFn,
+    should_stop: StopFn,
+    *,
+    verifier: Verifier,
+    coverage: CoverageRepo,
+    jobs: JobService,
+    clock: Clock,
 ) -> Mapping[str, Any]:
     """Check partitions against the ledger (``params['symbols']``, all when absent); with
     ``params['repair']``, quarantine the damaged ones and queue ingests that refetch them."""
-    from stockdb.jobs.service import JobService
-
-    report = app.verifier.check(app.clock.now(), params.get("symbols") or None)
+    report = verifier.check(clock.now(), params.get("symbols") or None)
     if params.get("repair") and report.findings:
-        report = app.verifier.repair(report, app.clock.now())
+        report = verifier.repair(report, clock.now())
     result: dict[str, Any] = dict(report.to_dict())
-    jobs: list[str] = []
+    queued: list[str] = []
     if report.repaired:
         for symbol, days in report.sessions_to_refetch().items():
-            known = app.coverage.get_symbol(symbol)
+            known = coverage.get_symbol(symbol)
             provider = known.provider if known is not None else None
-            jobs.append(JobService(app).submit_ingest([symbol], days[0], days[-1], provider).id)
-    result["ingest_jobs"] = jobs
+            queued.append(jobs.submit_ingest([symbol], days[0], days[-1], provider).id)
+    result["ingest_jobs"] = queued
     progress(1, 1, "done")
     return result
 
 
 def noop_handler(
-    app: App, params: Mapping[str, Any], progress: ProgressFn, should_stop: StopFn
+    params: Mapping[str, Any], progress: ProgressFn, should_stop: StopFn
 ) -> Mapping[str, Any]:
     """Does nothing; measures the queue's own cost and checks workers are alive."""
     progress(1, 1, "done")

@@ -94,8 +94,8 @@ def _run_child(
     from stockdb.app import App
     from stockdb.obs.logging import log_context, setup_logging
 
-    logs = setup_logging(settings, agent="worker")
     app = App(settings)
+    logs = setup_logging(settings, agent="worker", state=app.state)
 
     def progress(done: int, total: int, message: str) -> None:
         conn.send(("progress", int(done), int(total), str(message)))
@@ -103,7 +103,7 @@ def _run_child(
     try:
         with log_context(job_id=job_id):
             try:
-                result = handler(app, params, progress, lambda: False)
+                result = app.bind(handler)(params, progress, lambda: False)
             except JobTerminated:
                 return
             except Exception as exc:
@@ -147,7 +147,7 @@ def run_in_child(
     poll_s: float = 0.1,
     grace_s: float = 5.0,
 ) -> Mapping[str, Any]:
-    """Run ``handler(app, params, progress, should_stop)`` in a new process; its result.
+    """Run ``handler`` (its App parts injected by ``App.bind``) in a new process; its result.
 
     Re-raises the handler's exception (a TransientError stays retryable). When
     ``should_stop()`` turns true, the child is ended and ``{"terminated": True, ...}`` is

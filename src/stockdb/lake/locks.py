@@ -17,7 +17,7 @@ from typing import Protocol
 
 from stockdb.errors import Conflict
 
-__all__ = ["FileSymbolLocks", "SymbolLocks"]
+__all__ = ["FileSymbolLocks", "NamespacedLocks", "SymbolLocks"]
 
 
 class SymbolLocks(Protocol):
@@ -57,3 +57,15 @@ class FileSymbolLocks:
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
+
+
+class NamespacedLocks:
+    """``inner``'s locks under ``prefix`` + symbol, so two kinds of writer of one symbol
+    (bars, features) share a lock backend without waiting on each other."""
+
+    def __init__(self, inner: SymbolLocks, prefix: str) -> None:
+        self.inner = inner
+        self.prefix = prefix
+
+    def hold(self, symbol: str, timeout_s: float = 600.0) -> AbstractContextManager[None]:
+        return self.inner.hold(self.prefix + symbol, timeout_s)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import bisect
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -43,6 +44,8 @@ from stockdb.lake.locks import SymbolLocks
 from stockdb.symbols import SYMBOL_PATTERN, normalize_symbol
 
 if TYPE_CHECKING:
+    from stockdb.calendar import TradingCalendar
+    from stockdb.lake.rollups import RollupStore
     from stockdb.state.ledger import FileEntry, PartitionLedger
 
 __all__ = ["Lineage", "ParquetLake", "WriteMode", "WriteResult"]
@@ -124,12 +127,25 @@ class ParquetLake:
         ledger: PartitionLedger | None = None,
         clock: Clock | None = None,
         quarantine_root: Path | None = None,
+        rollups_root: Path | None = None,
+        calendar: TradingCalendar | None = None,
     ) -> None:
         self.root = root
         self.locks = locks
         self.ledger = ledger
         self.clock: Clock = clock or SystemClock()
         self.quarantine_root = quarantine_root or root.parent / "quarantine"
+        self._rollups_root = rollups_root or root.parent / "rollups"
+        self._calendar = calendar
+
+    @cached_property
+    def rollups(self) -> RollupStore:
+        """The maintained 1Day/1Hour rollups every write of this lake keeps up to date."""
+        from stockdb.calendar import TradingCalendar
+        from stockdb.lake.rollups import RollupStore
+
+        calendar = self._calendar or TradingCalendar()
+        return RollupStore(self._rollups_root, self, calendar, self.ledger, self.clock)
 
     def rel_path(self, path: Path) -> str:
         """``path`` relative to the lake root, as the integrity ledger keys it."""
@@ -202,6 +218,12 @@ class ParquetLake:
             return conform(pq.read_table(path))
         except (OSError, pa.ArrowException) as exc:
             raise self.report_damaged(path, str(exc)) from exc
+
+    def read_sessions(self, symbol: str, days: Iterable[date]) -> pa.Table:
+        """The stored bars of the sessions ``days`` (in date order), one table."""
+        tables = [self.read_session(symbol, d) for d in sorted(days)]
+        tables = [t for t in tables if t.num_rows]
+        return pa.concat_tables(tables) if tables else BAR_SCHEMA.empty_table()
 
     def report_damaged(self, path: Path, reason: str) -> DamagedPartition:
         """Mark ``path`` damaged in the ledger (best effort) and return the error to raise."""
@@ -295,15 +317,23 @@ class ParquetLake:
                 discard_temp(tmp)
             raise
         entries = [self._entry(symbol, day, tmp, dest, rows) for tmp, dest, day, rows in pending]
-        if self.ledger is not None and entries:
-            # Write-ahead: checksums first (keeping the previous ones), then the renames, so a
-            # crash anywhere leaves files that verify.
-            try:
+        rollups = None
+        try:
+            if self.ledger is not None and entries:
+                # Write-ahead: checksums first (keeping the previous ones), then the renames,
+                # so a crash anywhere leaves files that verify.
                 self.ledger.record([e for e in entries if e is not None])
-            except BaseException:
-                for tmp, *_ in pending:
-                    discard_temp(tmp)
-                raise
+            if pending:
+                # The rollups follow every committed session: derived now into temp files,
+                # the old ones removed before the renames (a crash leaves none stale).
+                changed = {day: results[day].table for _, _, day, _ in pending}
+                rollups = self.rollups.prepare(symbol, changed)
+        except BaseException:
+            for tmp, *_ in pending:
+                discard_temp(tmp)
+            raise
+        if rollups is not None:
+            rollups.invalidate()
         for tmp, dest, *_ in pending:
             commit_temp(tmp, dest)
         if pending:
@@ -311,6 +341,8 @@ class ParquetLake:
             fsync_dir(self.symbol_dir(symbol))
             if not symbol_existed:
                 fsync_dir(self.root)
+        if rollups is not None:
+            rollups.commit()
         return results
 
     def _entry(self, symbol: str, day: date, tmp: Path, dest: Path, rows: int) -> FileEntry | None:
@@ -329,9 +361,12 @@ class ParquetLake:
         path = self.partition_path(symbol, day)
         if not path.exists():
             return None
+        rollups = self.rollups.prepare(symbol, {day: None})
+        rollups.invalidate()
         moved = quarantine_file(path, self.root.parent, self.quarantine_root, reason, now)
         if self.ledger is not None:
             self.ledger.forget("bars", [self.rel_path(path)])
+        rollups.commit()
         return moved
 
     def _merged(self, symbol: str, day: date, bars: pa.Table, mode: WriteMode) -> WriteResult:

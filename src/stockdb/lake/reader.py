@@ -25,8 +25,9 @@ from stockdb.dates import parse_date_or_instant
 from stockdb.errors import ConfigError, DataIntegrityError, InvalidInput, NotFound
 from stockdb.lake.integrity import REPAIR_HINT, first_unreadable
 from stockdb.lake.parquet_lake import ParquetLake
+from stockdb.lake.rollups import derive_bars, rollup_for
 from stockdb.symbols import normalize_symbol
-from stockdb.timeframes import Timeframe, aggregate, parse_timeframe
+from stockdb.timeframes import Timeframe, parse_timeframe
 
 __all__ = ["ADJUSTMENTS", "MAX_LIMIT", "Adjuster", "BarQuery", "BarReader", "SessionFilter"]
 
@@ -123,8 +124,10 @@ class BarReader:
         memory_limit: str = "2GB",
         threads: int = 2,
         adjuster: Adjuster | None = None,
+        use_rollups: bool = True,
     ) -> None:
         self.lake = lake
+        self.use_rollups = use_rollups
         self.adjuster = adjuster
         self.calendar = calendar
         self._memory_limit = memory_limit
@@ -191,6 +194,9 @@ class BarReader:
 
         Raises NotFound when nothing is stored for the symbol.
         """
+        rolled = self._from_rollup(query)
+        if rolled is not None:
+            return rolled
         lo_day = None if query.start is None else _session_floor(query.start)
         hi_day = None if query.end is None else _day(query.end)
         names = self.lake.partition_names(query.symbol, lo_day, hi_day)
@@ -224,23 +230,40 @@ class BarReader:
             if self.adjuster is None:
                 raise ConfigError("this reader has no corporate actions to adjust bars with")
             minutes = self.adjuster(query.symbol, query.adjustment, minutes)
-        if not (query.regular_only or query.timeframe.daily):
-            return aggregate(minutes, query.timeframe)  # no session bounds needed
-        ts = minutes.column("ts").cast(pa.int64()).to_numpy()
-        positions = self.calendar.session_positions(ts)
-        if query.regular_only:
-            inside = positions >= 0
-            safe = np.where(inside, positions, 0)
-            regular = (
-                inside & (ts >= self.calendar.open_us[safe]) & (ts < self.calendar.close_us[safe])
-            )
-            minutes = minutes.filter(pa.array(regular))
-            positions = positions[regular]
-        if query.timeframe.daily:
-            # Daily bars are labelled at 00:00 New York time of the session date, like Alpaca's.
-            labels = self.calendar.extended_open_us[positions] - 4 * 3_600_000_000
-            return aggregate(minutes, query.timeframe, positions, labels)
-        return aggregate(minutes, query.timeframe)
+        return derive_bars(minutes, query.timeframe, query.regular_only, self.calendar)
+
+    def _from_rollup(self, query: BarQuery) -> pa.Table | None:
+        """``query`` answered from the maintained rollups (years whose rollup file is missing,
+        damaged or stale derived on read), or None when no rollup serves it."""
+        rollup = rollup_for(query.timeframe, query.regular_only)
+        if (
+            rollup is None
+            or not self.use_rollups
+            or query.adjustment != "raw"
+            or isinstance(query.start, datetime)
+            or isinstance(query.end, datetime)
+        ):
+            return None
+        names = self.lake.partition_names(query.symbol)
+        if not names:
+            raise NotFound(f"no bars stored for {query.symbol}")
+        lo_day = None if query.start is None else _day(query.start)
+        hi_day = None if query.end is None else _day(query.end)
+        table, fallback = self.lake.rollups.read(rollup, query.symbol, names, lo_day, hi_day)
+        if fallback:
+            paths = [str(p) for _, p in self.lake.existing(query.symbol, fallback)]
+            derived = self._derive(query, self.scan(paths))
+            table = _by_ts(pa.concat_tables([table, derived]))
+        if query.limit is not None:
+            table = table.slice(max(0, table.num_rows - query.limit))
+        return table
+
+
+def _by_ts(table: pa.Table) -> pa.Table:
+    ts = table.column("ts").cast(pa.int64()).to_numpy()
+    if ts.size > 1 and not bool(np.all(ts[1:] > ts[:-1])):
+        table = table.take(pa.array(np.argsort(ts, kind="stable")))
+    return table
 
 
 def _decode_in_order(

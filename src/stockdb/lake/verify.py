@@ -44,6 +44,10 @@ class Finding:
     def line(self) -> str:
         """The one line `stockdb verify` prints for it."""
         where = f" -> moved to {self.quarantined_to}" if self.quarantined_to else ""
+        if self.kind == "rollups":  # one file per symbol and year
+            return f"{self.problem} rollups {self.symbol} year={self.session_date.year} " + (
+                f"{self.path}: {self.detail} (stockdb rollups rebuild {self.symbol})"
+            )
         return (
             f"{self.problem} {self.kind} {self.symbol} dt={self.session_date.isoformat()} "
             f"{self.path}: {self.detail}{where}"
@@ -114,7 +118,11 @@ class Verifier:
         data_dir: Path,
     ) -> None:
         self.lake = lake
-        self.roots: dict[FileKind, Path] = {"bars": lake.root, "features": features_root}
+        self.roots: dict[FileKind, Path] = {
+            "bars": lake.root,
+            "features": features_root,
+            "rollups": lake.rollups.root,
+        }
         self.ledger = ledger
         self.coverage = coverage
         self.data_dir = data_dir
@@ -127,7 +135,47 @@ class Verifier:
         report = VerifyReport()
         for kind in ("bars", "features"):
             self._check_kind(kind, names, report, now)
+        self._check_rollups(names, report, now)
         return report
+
+    def _check_rollups(self, names: list[str] | None, report: VerifyReport, now: datetime) -> None:
+        """Rollup files: checksum against the ledger, then derived from exactly the stored
+        minute partitions (a stale or unreadable one is damaged: readers derive instead)."""
+        root = self.roots["rollups"]
+        entries = {e.rel_path: e for e in self.ledger.entries("rollups", names)}
+        disk: dict[str, Path] = {}
+        for base in sorted(root.glob("tf=*")) if root.is_dir() else []:
+            folders = [base / n for n in names] if names else sorted(base.iterdir())
+            for folder in folders:
+                for path in sorted(folder.glob("year=*/bars.parquet")):
+                    disk[path.relative_to(root).as_posix()] = path
+        unrecorded: list[FileEntry] = []
+        for rel in sorted(set(entries) | set(disk)):
+            path = root / rel
+            parts = Path(rel).parts
+            symbol, year = parts[1], int(parts[2].removeprefix("year="))
+            report.checked += 1
+            entry = entries.get(rel)
+            finding = None if entry is None else self._check_entry(path, entry)
+            if finding is None and path.exists():
+                stale = self.lake.rollups.current(path, symbol, year)
+                if stale is not None:
+                    day = date(year, 1, 1)
+                    finding = Finding("rollups", symbol, day, path, "damaged", stale)
+            if finding is None:
+                if entry is not None and entry.status != "ok":
+                    self.ledger.mark("rollups", rel, "ok", None)
+                continue
+            report.findings.append(finding)
+            if entry is not None:
+                self.ledger.mark("rollups", rel, finding.problem, finding.detail)
+            else:
+                size, digest = checksum_file(path)
+                day = date(year, 1, 1)
+                unrecorded.append(
+                    FileEntry("rollups", rel, symbol, day, 0, size, digest, now, "damaged")
+                )
+        self.ledger.record(unrecorded)
 
     def _disk_files(self, kind: FileKind, names: list[str] | None) -> dict[str, Path]:
         root = self.roots[kind]
@@ -242,6 +290,9 @@ class Verifier:
         done: list[Finding] = []
         for f in report.findings:
             moved = None
+            if f.kind == "rollups":  # derived: rebuilt from the minute files below
+                done.append(f)
+                continue
             root = self.roots[f.kind]
             if f.path.exists():
                 if f.kind == "bars":
@@ -259,4 +310,8 @@ class Verifier:
             done.append(
                 Finding(f.kind, f.symbol, f.session_date, f.path, f.problem, f.detail, moved)
             )
+        # Rollups follow the minute files: rebuild those of every symbol touched.
+        for symbol in sorted({f.symbol for f in report.findings if f.kind != "features"}):
+            with self.lake.writer(symbol):
+                self.lake.rollups.rebuild(symbol)
         return VerifyReport(report.checked, done, repaired=True)

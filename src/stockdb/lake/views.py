@@ -19,6 +19,7 @@ from stockdb.config import Settings
 from stockdb.errors import StorageError
 from stockdb.lake.integrity import damaged, first_unreadable
 from stockdb.lake.parquet_lake import ParquetLake
+from stockdb.lake.rollups import ROLLUPS
 
 __all__ = ["refresh_views", "sweep_temp_databases"]
 
@@ -47,6 +48,20 @@ def _derived_sql(name: str, width: str) -> str:
            sum(vwap * volume) / nullif(sum(volume), 0) AS vwap
     FROM bars_1min GROUP BY ALL ORDER BY symbol, ts
     """
+
+
+def _rollup_views(lake: ParquetLake) -> dict[str, str]:
+    """View name -> file glob of the maintained rollups, when every stored symbol has them
+    (a lake written before rollups existed keeps the derived 1-hour view until a rebuild)."""
+    out: dict[str, str] = {}
+    symbols = set(lake.symbols())
+    for rollup in ROLLUPS:
+        base = lake.rollups.root / f"tf={rollup.name}"
+        have = {p.name for p in base.iterdir()} if base.is_dir() else set()
+        if symbols <= have:
+            name = "bars_" + rollup.name.lower().replace("-", "_")
+            out[name] = _quote(base)[:-1] + "/*/year=*/bars.parquet'"
+    return out
 
 
 def sweep_temp_databases(folder: Path) -> int:
@@ -81,8 +96,16 @@ def _build(con: duckdb.DuckDBPyConnection, settings: Settings, lake: ParquetLake
             "hive_partitioning = false, union_by_name = true)"
         )
         views.append("bars_1min")
+        rolled = _rollup_views(lake)
         for name, width in _DERIVED.items():
-            con.execute(_derived_sql(name, width))
+            if name not in rolled:
+                con.execute(_derived_sql(name, width))
+                views.append(name)
+        for name, glob in rolled.items():
+            con.execute(
+                f"CREATE VIEW {name} AS SELECT * FROM read_parquet({glob}, "
+                "hive_partitioning = false) ORDER BY symbol, ts"
+            )
             views.append(name)
     features_root = settings.features_dir
     if any(features_root.glob("*/dt=*/features.parquet")):
@@ -116,6 +139,7 @@ def refresh_views(settings: Settings, lake: ParquetLake) -> tuple[Path, list[str
                 tmp.replace(dest)
             except duckdb.Error as exc:
                 files = sorted(lake.root.glob("*/dt=*/bars.parquet"))
+                files += sorted(lake.rollups.root.glob("tf=*/*/year=*/bars.parquet"))
                 files += sorted(settings.features_dir.glob("*/dt=*/features.parquet"))
                 culprit = first_unreadable(files)
                 if culprit is None:

@@ -14,11 +14,14 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
 from stockdb.config import Settings
+
+if TYPE_CHECKING:
+    from stockdb.state.store import StateStore
 
 __all__ = [
     "CONTEXT_FIELDS",
@@ -193,12 +196,13 @@ def _otel_handler(endpoint: str) -> logging.Handler | None:
 def setup_logging(
     settings: Settings,
     agent: str | None = None,
-    to_state: bool = True,
+    state: StateStore | None = None,
     stream: IO[str] | None = None,
     level: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> LoggingHandle:
-    """Install the JSON formatter on stderr (or ``stream``) and, if ``to_state``, the logs sink.
+    """Install the JSON formatter on stderr (or ``stream``) and, given the App's ``state``
+    store, the sink that writes records into its ``logs`` table.
 
     Replaces handlers a previous call installed, quiets noisy libraries, and adds an
     OpenTelemetry exporter when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set (with a warning when
@@ -214,13 +218,10 @@ def setup_logging(
     console = logging.StreamHandler(stream or sys.stderr)
     console.setFormatter(formatter)
     handle.handlers.append(console)
-    if to_state:
+    if state is not None:
         from stockdb.obs.sink import StateLogSink
-        from stockdb.state.store import StateStore
 
-        store = StateStore(settings.state_database_url)
-        store.migrate()
-        sink = StateLogSink(store, scrubber, agent)
+        sink = StateLogSink(state, scrubber, agent)
         handle.handlers.append(sink.handler)
         handle.closers.append(sink)
     endpoint = (

@@ -13,7 +13,7 @@ import queue
 import sys
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -177,6 +177,6 @@ class StateLogSink:
 
     def _prune(self) -> None:
         try:
-            prune_logs(self.store, self.keep_rows, self.keep_days, datetime.now(UTC))
+            prune_logs(self.store, self.keep_rows, self.keep_days, self.store.clock.now())
         except SQLAlchemyError as exc:
             print(f"stockdb: could not prune logs: {exc}", file=sys.stderr)

@@ -22,7 +22,7 @@ from stockdb.simulation.period import first_date, out_of_sample_start, overlaps
 from stockdb.simulation.report import ReportInput, tearsheet
 from stockdb.simulation.signals import signals_from_predictions
 from stockdb.simulation.store import OVERLAP_WARNING, SimulationRecord, SimulationStore
-from stockdb.state.store import StateStore, utcnow
+from stockdb.state.store import StateStore
 from stockdb.symbols import normalize_symbol
 from stockdb.training.dataset import FeatureSource, build_dataset, timeframes_of
 from stockdb.training.panel import is_indicator, symbol_indicators
@@ -161,7 +161,8 @@ class SimulationService:
                 f"{ts.iloc[0]}..{ts.iloc[-1]} overlaps model {record.id}'s training window "
                 f"({train}); pass --in-sample (in_sample: true) to allow it"
             )
-        sim_id = f"{utcnow():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:12]}"
+        created_at = self.state.clock.now()
+        sim_id = f"{created_at:%Y%m%d%H%M%S}-{uuid.uuid4().hex[:12]}"
         params = self._params(request, symbol, record, dataset.dropped, ts)
         params["out_of_sample_from"] = oos_from.isoformat() if oos_from else None
         params["start"] = start.isoformat() if start else None
@@ -169,7 +170,7 @@ class SimulationService:
             "id": sim_id,
             "model_id": record.id,
             "symbol": symbol,
-            "created_at": utcnow(),
+            "created_at": created_at,
             "params": params,
             "metrics": performance(result, ts),
             "benchmark_metrics": performance(bench, ts),

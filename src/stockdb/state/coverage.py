@@ -25,7 +25,7 @@ from sqlalchemy import (
 
 from stockdb.errors import DataIntegrityError
 from stockdb.state import tables
-from stockdb.state.store import StateStore, as_utc, utcnow
+from stockdb.state.store import StateStore, as_utc, stored_utc
 
 __all__ = [
     "LEGACY_IN_PROGRESS_REASON",
@@ -154,7 +154,7 @@ def _record(row: object) -> CoverageRecord:
         feed=m["feed"],
         reason=m["reason"],
         attempts=m["attempts"],
-        fetched_at=as_utc(m["fetched_at"]) or utcnow(),
+        fetched_at=stored_utc(m["fetched_at"]),
     )
 
 
@@ -232,7 +232,7 @@ class CoverageRepo:
             )
 
     def ensure_symbol(self, symbol: str, provider: str, feed: str) -> None:
-        now = utcnow()
+        now = self.store.clock.now()
         with self.store.engine.begin() as conn:
             existing = conn.execute(
                 select(tables.symbols).where(tables.symbols.c.symbol == symbol)
@@ -268,8 +268,8 @@ class CoverageRepo:
             provider=m["provider"],
             feed=m["feed"],
             tracked=m["tracked"],
-            added_at=as_utc(m["added_at"]) or utcnow(),
-            updated_at=as_utc(m["updated_at"]) or utcnow(),
+            added_at=stored_utc(m["added_at"]),
+            updated_at=stored_utc(m["updated_at"]),
         )
 
     def set_tracked(self, symbol: str, tracked: bool) -> None:
@@ -277,7 +277,7 @@ class CoverageRepo:
             conn.execute(
                 tables.symbols.update()
                 .where(tables.symbols.c.symbol == symbol)
-                .values(tracked=tracked, updated_at=utcnow())
+                .values(tracked=tracked, updated_at=self.store.clock.now())
             )
 
     def tracked_symbols(self) -> list[str]:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # SQLAlchemy loads on first use: a bars read builds a ledger,
 
 __all__ = ["FileEntry", "FileKind", "FileStatus", "PartitionLedger", "file_entry"]
 
-FileKind = Literal["bars", "features"]
+FileKind = Literal["bars", "features", "rollups"]
 FileStatus = Literal["ok", "damaged", "missing"]
 
 
@@ -57,16 +57,14 @@ def file_entry(
     symbol: str,
     day: date,
     rows: int,
-    written_at: datetime | None = None,
+    written_at: datetime,
     source: Path | None = None,
 ) -> FileEntry:
     """The ledger entry of the file at ``path`` below ``root``, checksumming ``source`` (the
     temp file about to be renamed to ``path``) when given, else ``path`` itself."""
-    from stockdb.state.store import utcnow
-
     size, digest = checksum_file(source or path)
     rel = path.relative_to(root).as_posix()
-    return FileEntry(kind, rel, symbol, day, rows, size, digest, written_at or utcnow())
+    return FileEntry(kind, rel, symbol, day, rows, size, digest, written_at)
 
 
 class PartitionLedger:
@@ -127,7 +125,7 @@ class PartitionLedger:
         from sqlalchemy.exc import SQLAlchemyError
 
         from stockdb.state import tables
-        from stockdb.state.store import as_utc, utcnow
+        from stockdb.state.store import stored_utc
 
         t = tables.partition_files
         query = select(t).where(t.c.kind == kind).order_by(t.c.rel_path)
@@ -148,7 +146,7 @@ class PartitionLedger:
                 rows=r["rows"],
                 size=r["size"],
                 checksum=r["checksum"],
-                written_at=as_utc(r["written_at"]) or utcnow(),
+                written_at=stored_utc(r["written_at"]),
                 status=r["status"],
                 problem=r["problem"],
                 prev_size=r["prev_size"],

@@ -22,20 +22,22 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from stockdb.clock import Clock, SystemClock
 from stockdb.errors import ConfigError, StorageError
 from stockdb.state import tables
 
-__all__ = ["MIGRATIONS", "StateStore", "as_utc", "utcnow"]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+__all__ = ["MIGRATIONS", "StateStore", "as_utc", "stored_utc"]
 
 
 def as_utc(value: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; everything stored is UTC, so make that explicit."""
     if value is None:
         return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def stored_utc(value: datetime) -> datetime:
+    """:func:`as_utc` of a NOT NULL timestamp column."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -95,8 +97,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 class StateStore:
     """Owns the SQLAlchemy engine; every access module takes one of these."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, clock: Clock | None = None) -> None:
         self.url = url
+        # the time every repository on this store stamps rows with (the App's clock)
+        self.clock: Clock = clock or SystemClock()
         try:
             if url.startswith("sqlite:///"):
                 path = Path(url.removeprefix("sqlite:///"))
@@ -128,7 +132,9 @@ class StateStore:
                         step(conn)
                         conn.execute(
                             insert(tables.schema_version).values(
-                                version=version, description=description, applied_at=utcnow()
+                                version=version,
+                                description=description,
+                                applied_at=self.clock.now(),
                             )
                         )
                         current = version

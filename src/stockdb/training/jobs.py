@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 from stockdb.training.requests import portfolio_symbols, simulation_request, train_request
 
 if TYPE_CHECKING:
-    from stockdb.app import App
+    from stockdb.simulation.service import SimulationService
+    from stockdb.training.service import TrainingService
 
 __all__ = ["simulate", "train"]
 
@@ -16,14 +17,20 @@ Progress = Callable[[int, int, str], None]
 StopFn = Callable[[], bool]
 
 
-def train(app: App, params: Mapping[str, Any], progress: Progress, _stop: StopFn) -> dict[str, Any]:
+def train(
+    params: Mapping[str, Any], progress: Progress, _stop: StopFn, *, training: TrainingService
+) -> dict[str, Any]:
     """Train and register a model; the job result names it (``model_id``) with its metrics."""
-    record = app.training.train(train_request(params), progress)
+    record = training.train(train_request(params), progress)
     return {"model_id": record.id, "kind": record.kind, "metrics": record.metrics}
 
 
 def simulate(
-    app: App, params: Mapping[str, Any], progress: Progress, _stop: StopFn
+    params: Mapping[str, Any],
+    progress: Progress,
+    _stop: StopFn,
+    *,
+    simulation: SimulationService,
 ) -> dict[str, Any]:
     """Run and store a backtest; the job result names it (``simulation_id``). With
     ``symbols``: one stored backtest per symbol (``simulation_ids``) and the equal-weight
@@ -33,7 +40,7 @@ def simulate(
     if symbols is not None:
         from stockdb.simulation.portfolio import simulate_portfolio
 
-        result = simulate_portfolio(app.simulation, request, symbols, progress)
+        result = simulate_portfolio(simulation, request, symbols, progress)
         return {
             "simulation_ids": {run.symbol: run.id for run in result.runs},
             "warnings": sorted({m for run in result.runs for m in run.warnings}),
@@ -42,7 +49,7 @@ def simulate(
                 "benchmark_metrics": result.benchmark_metrics,
             },
         }
-    record = app.simulation.simulate(request, progress)
+    record = simulation.simulate(request, progress)
     return {
         "simulation_id": record.id,
         "overlaps_training": record.overlaps_training,

@@ -25,7 +25,7 @@ from sqlalchemy.engine import RowMapping
 from stockdb.errors import Conflict, DataIntegrityError, InvalidInput, NotFound, StorageError
 from stockdb.lake.atomic import fsync_dir
 from stockdb.state import tables
-from stockdb.state.store import StateStore, as_utc, utcnow
+from stockdb.state.store import StateStore, as_utc
 from stockdb.training.models import task_of
 
 __all__ = [
@@ -175,7 +175,8 @@ class ModelRegistry:
 
         The artifact is removed again if the row cannot be stored.
         """
-        model_id = f"{utcnow():%Y%m%d%H%M%S}-{uuid.uuid4().hex[:12]}"
+        created_at = self.state.clock.now()
+        model_id = f"{created_at:%Y%m%d%H%M%S}-{uuid.uuid4().hex[:12]}"
         dest = self.artifact_path(model_id)
         payload = {
             "format": ARTIFACT_FORMAT,
@@ -190,7 +191,7 @@ class ModelRegistry:
         digest = self._write_artifact(payload, dest)
         record = ModelRecord(
             id=model_id,
-            created_at=utcnow(),
+            created_at=created_at,
             kind=draft.kind,
             task=draft.task,
             tickers=tuple(draft.tickers),

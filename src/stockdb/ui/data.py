@@ -8,6 +8,7 @@ from typing import Any
 
 import streamlit as st
 
+from stockdb.clock import SystemClock
 from stockdb.ui.charts import COVERAGE_STATUSES, coverage_heatmap
 from stockdb.ui.client import ApiClient, ApiError
 from stockdb.ui.format import human_time, table
@@ -78,7 +79,7 @@ def coverage_counts(gaps: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def _ingest_form(api: ApiClient) -> None:
-    first, last = default_ingest_range(date.today())
+    first, last = default_ingest_range(SystemClock().now().date())
     with st.form("ingest-form"):
         ticker, start_col, end_col = st.columns([2, 2, 2])
         symbol = ticker.text_input("Ticker", placeholder="SPY", key="ingest-symbol")

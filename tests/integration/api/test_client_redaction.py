@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 from stockdb.app import App
-from stockdb.jobs.service import JobService
 from stockdb.obs.logging import setup_logging
 
 ABSOLUTE = re.compile(r"(?<![\w.~/:$-])/(tmp|root|home|usr|work|var|opt|data|lib)\b")
@@ -22,13 +21,13 @@ def test_a_crashed_job_is_served_without_absolute_paths(
     app.settings.parquet_dir.mkdir(parents=True)
     (app.settings.parquet_dir / "SPY").write_text("a file where the symbol folder goes")
     server_log = io.StringIO()
-    handle = setup_logging(app.settings, agent="api", stream=server_log)
+    handle = setup_logging(app.settings, agent="api", state=app.state, stream=server_log)
     try:
         client = make_client()
         posted = client.post("/ingest/SPY?start=2024-03-04&end=2024-03-05")
         assert posted.status_code == 202
         job_id = posted.json()["id"]
-        JobService(app).execute(job_id)
+        app.jobs.execute(job_id)
         handle.flush()
 
         job = client.get(f"/jobs/{job_id}").json()

@@ -16,7 +16,7 @@ from stockdb.features.service import FeatureService
 
 @pytest.fixture
 def built(seeded: App) -> FeatureService:
-    service = FeatureService(seeded.settings, seeded.calendar, seeded.lake, seeded.state)
+    service = seeded.feature_service()
     service.build(["SPY"])
     return service
 

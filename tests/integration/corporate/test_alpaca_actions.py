@@ -105,12 +105,11 @@ def test_the_backfill_job_fetches_the_symbols_actions(
     fake: FakeAlpacaServer, data_dir: Path, calendar: TradingCalendar
 ) -> None:
     symbol = _payer()
-    app = App(fake.settings(data_dir=data_dir))
-    app.__dict__["calendar"] = calendar
+    app = App(fake.settings(data_dir=data_dir), calendar=calendar)
     try:
         params = {"symbols": [symbol], "start": "2024-03-04", "end": "2024-03-05"}
-        result = ingest_handler(
-            app, {**params, "provider": "alpaca"}, lambda *_: None, lambda: False
+        result = app.bind(ingest_handler)(
+            {**params, "provider": "alpaca"}, lambda *_: None, lambda: False
         )
         calls = [r for r in fake.requests if r.path == ACTIONS_PATH]
         assert len(calls) == 1 and calls[0].params["start"] == "2024-03-04"
@@ -121,8 +120,8 @@ def test_the_backfill_job_fetches_the_symbols_actions(
         assert terms(stored) == terms(want)
         assert result["corporate_actions"]["new"] == len(want) > 0
         assert {a.source for a in stored} == {"alpaca"}
-        again = ingest_handler(
-            app, {**params, "provider": "alpaca"}, lambda *_: None, lambda: False
+        again = app.bind(ingest_handler)(
+            {**params, "provider": "alpaca"}, lambda *_: None, lambda: False
         )
         assert again["corporate_actions"]["new"] == 0
         assert again["corporate_actions"]["unchanged"] == len(want)
@@ -136,8 +135,7 @@ def test_the_live_agent_checks_actions_once_a_day(
     clock = ManualClock(datetime(2024, 3, 5, 15, 0, tzinfo=UTC))
     with FakeAlpacaServer(calendar=calendar, clock=clock) as fake:
         fake.actions.add(make_action("SPY", "forward_split", date(2024, 3, 4), ratio=2.0))
-        app = App(fake.settings(data_dir=data_dir), clock)
-        app.__dict__["calendar"] = calendar
+        app = App(fake.settings(data_dir=data_dir), clock, calendar=calendar)
         try:
             app.coverage.ensure_symbol("SPY", "alpaca", "iex")
             app.coverage.set_tracked("SPY", True)

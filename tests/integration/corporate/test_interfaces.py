@@ -17,7 +17,6 @@ from stockdb.app import App
 from stockdb.cli.main import main
 from stockdb.corporate.model import make_action
 from stockdb.corporate.synthetic import synthetic_actions
-from stockdb.features.service import FeatureService
 
 from .conftest import EX_DATE, SPLIT_SYMBOL  # type: ignore[import-not-found]
 
@@ -94,7 +93,7 @@ def test_api_actions_adjusted_bars_and_stale_features(
     split_app: App, make_client: Callable[..., Any]
 ) -> None:
     app = split_app
-    service = FeatureService(app.settings, app.calendar, app.lake, app.state, clock=app.clock)
+    service = app.feature_service()
     service.build([SPLIT_SYMBOL])
     client = make_client()
     body = client.get(f"/symbols/{SPLIT_SYMBOL.lower()}/actions").json()

@@ -14,7 +14,6 @@ from stockdb.app import App
 from stockdb.client import StockDB
 from stockdb.corporate.adjust import ex_cutoff_us
 from stockdb.corporate.model import make_action
-from stockdb.features.service import FeatureService
 from stockdb.lake.reader import BarQuery
 
 from ...conftest import snapshot  # type: ignore[import-not-found]
@@ -89,7 +88,7 @@ def test_python_api_and_limit_windows_after_the_split_are_unadjusted(split_app: 
 def test_sma_200_across_the_split_uses_adjusted_prices(split_app: App) -> None:
     app = split_app
     app.corporate.record([SPLIT])
-    service = FeatureService(app.settings, app.calendar, app.lake, app.state, clock=app.clock)
+    service = app.feature_service()
     assert service.feature_set.price_adjustment == "split"
     service.build([SPLIT_SYMBOL])
     features = service.read(SPLIT_SYMBOL, columns=["close", "volume", "sma_200"])
@@ -119,7 +118,7 @@ def test_features_built_raw_differ_from_split_adjusted(split_app: App) -> None:
     app = split_app
     app.corporate.record([SPLIT])
     raw_set = default_feature_set("raw").select(["sma_5"])
-    service = FeatureService(app.settings, app.calendar, app.lake, app.state, raw_set)
+    service = app.feature_service(raw_set)
     service.build([SPLIT_SYMBOL])
     closes = service.read(SPLIT_SYMBOL, columns=["close"])["close"].to_numpy()
     stored = _lake_table(app)

@@ -16,7 +16,6 @@ from stockdb.corporate.model import make_action
 from stockdb.corporate.service import CorporateActionService
 from stockdb.features.service import FeatureService
 from stockdb.jobs.handlers import features_handler
-from stockdb.jobs.service import JobService
 from stockdb.state import tables
 
 from .conftest import EX_DATE, FIRST, LAST, WriteFn  # type: ignore[import-not-found]
@@ -65,7 +64,7 @@ def built(app: App, write_raw: WriteFn) -> tuple[App, FeatureService]:
     """AAA and BBB with bars and up-to-date features; three models and three simulations."""
     for symbol in ("AAA", "BBB"):
         write_raw(symbol, FIRST, LAST, None)
-    service = FeatureService(app.settings, app.calendar, app.lake, app.state, clock=app.clock)
+    service = app.feature_service()
     service.build(["AAA", "BBB"])
     with app.state.engine.begin() as conn:
         conn.execute(
@@ -111,7 +110,7 @@ def test_new_split_marks_features_models_simulations_and_queues_rebuild(
     stale = status["AAA"].stale
     assert {p.reason for p in stale} == {"corporate_action"}
     assert [p.day for p in stale] == [d for d in app.lake.sessions("AAA") if d < EX_DATE]
-    job = JobService(app).get(update.rebuild_job or "")
+    job = app.jobs.get(update.rebuild_job or "")
     assert (job.kind, job.status) == ("features", "queued")
     assert job.params["symbols"] == ["AAA"]
     # the same action again changes nothing and queues nothing
@@ -189,7 +188,7 @@ def test_a_split_before_the_first_bar_marks_nothing_and_queues_nothing(
     assert _stale_ids(app) == (set(), set())
     assert all(s.up_to_date for s in service.status())
     assert {s.timeframe for s in service.status(["AAA"])} == {"1Min", "1Day"}
-    assert JobService(app).list(kind="features") == []
+    assert app.jobs.list(kind="features") == []
 
 
 def test_an_announced_split_marks_nothing_until_it_is_in_effect(
@@ -251,8 +250,8 @@ def test_the_queued_rebuild_clears_every_stale_partition_it_rebuilt(
     before = {s.timeframe: [p.day for p in s.stale] for s in service.status(["AAA"])}
     expected = [d for d in app.lake.sessions("AAA") if d < EX_DATE]
     assert before == {"1Min": expected, "1Hour": expected}
-    job = JobService(app).get(update.rebuild_job or "")
-    result = features_handler(app, job.params, lambda *_: None, lambda: False)
+    job = app.jobs.get(update.rebuild_job or "")
+    result = app.bind(features_handler)(job.params, lambda *_: None, lambda: False)
     written = {(b["symbol"], b["timeframe"]): b["partitions_written"] for b in result["builds"]}
     # from the first stale session on: later sessions' indicators look back across the split
     rewritten = len([d for d in app.lake.sessions("AAA") if d >= expected[0]])

@@ -44,7 +44,7 @@ def write_bars(app: App) -> WriteFn:
 
 @pytest.fixture
 def service(app: App) -> Iterator[FeatureService]:
-    yield FeatureService(app.settings, app.calendar, app.lake, app.state)
+    yield app.feature_service()
 
 
 def tree_digest(root: Path) -> dict[str, str]:

@@ -13,7 +13,6 @@ import pytest
 from stockdb.config import Settings
 from stockdb.errors import InvalidInput, NotFound, StorageError
 from stockdb.features.definitions import FeatureSet, default_feature_set
-from stockdb.features.service import FeatureService
 from stockdb.lake.parquet_lake import Lineage
 from stockdb.providers.synthetic import generate_session
 
@@ -60,7 +59,7 @@ def test_incremental_equals_full_recompute(app, settings, service, sessions, wri
         assert p.stat().st_mtime_ns == untouched[d]  # earlier partitions were not rewritten
 
     other = Settings(data_dir=settings.data_dir, dest_parquet_dir=settings.data_dir / "full")
-    full_service = FeatureService(other, app.calendar, app.lake, app.state)
+    full_service = app.feature_service(settings=other)
     full_service.build(["SPY"], full=True)
     inc_parts = service.layout.partitions("SPY")
     full_parts = full_service.layout.partitions("SPY")
@@ -99,9 +98,7 @@ def test_new_set_hash_marks_everything_stale(app, service, sessions, write_bars)
     service.build(["SPY"])
     base = default_feature_set()
     first = dataclasses.replace(base.definitions[0], version=2)
-    newer = FeatureService(
-        app.settings, app.calendar, app.lake, app.state, FeatureSet((first, *base.definitions[1:]))
-    )
+    newer = app.feature_service(FeatureSet((first, *base.definitions[1:])))
     assert {s.reason for s in newer.status()[0].stale} == {"set_hash"}
     newer.build(["SPY"])
     assert newer.status()[0].up_to_date
@@ -159,7 +156,7 @@ def test_bad_inputs_write_nothing(app, service, sessions, write_bars, digest, tm
     blocker.write_text("x")
     bad = Settings(data_dir=app.settings.data_dir, dest_parquet_dir=blocker / "features")
     with pytest.raises(StorageError, match="not writable"):
-        FeatureService(bad, app.calendar, app.lake, app.state).build(["SPY"])
+        app.feature_service(settings=bad).build(["SPY"])
     assert digest(service.layout.root) == {}
     assert service.records.builds() == []
 
@@ -179,10 +176,10 @@ def test_duckdb_source_and_destination_view(app, settings, sessions, write_bars,
         dest_duckdb_path=source,
         dest_parquet_dir=tmp_path / "out",
     )
-    svc = FeatureService(other, app.calendar, app.lake, app.state)
+    svc = app.feature_service(settings=other)
     [result] = svc.build()
     assert result.partitions_written == 3
-    lake_svc = FeatureService(app.settings, app.calendar, app.lake, app.state)
+    lake_svc = app.feature_service()
     lake_svc.build(["SPY"])
     a = svc.read("SPY")
     b = lake_svc.read("SPY")

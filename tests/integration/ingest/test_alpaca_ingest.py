@@ -21,6 +21,7 @@ from stockdb.clock import ManualClock
 from stockdb.config import Settings
 from stockdb.obs.logging import setup_logging
 from stockdb.providers.synthetic import generate_session
+from stockdb.state.store import StateStore
 from stockdb.testing.fake_alpaca import FAKE_KEY_ID, FAKE_SECRET_KEY, FakeAlpacaServer
 
 from ...conftest import snapshot  # type: ignore[import-not-found]
@@ -125,7 +126,9 @@ def test_the_secret_never_appears(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     stream = io.StringIO()
-    handle = setup_logging(Settings(), agent="test", to_state=True, stream=stream, level="DEBUG")
+    state = StateStore(Settings().state_database_url)
+    state.migrate()
+    handle = setup_logging(Settings(), agent="test", state=state, stream=stream, level="DEBUG")
     fake.faults.rate_limit(1, reset_in_s=0.2)
     fake.faults.server_error(1, 503)
     try:
@@ -146,6 +149,7 @@ def test_the_secret_never_appears(
             )
     finally:
         handle.close()
+        state.dispose()
     assert code == 0 and bad == 0, (err, bad_err)
     raw = [str(v) for r in caplog.records for v in vars(r).values()]
     assert any("v2/stocks" in text for text in raw)  # the calls were logged

@@ -68,8 +68,7 @@ def test_kill_9_mid_ingest_then_rerun_is_exact(tmp_path: Path, calendar: Trading
     for path in at_kill:  # every file a reader can see is whole
         pq.read_table(path)
 
-    stockdb = App(Settings(data_dir=data_dir))
-    stockdb.__dict__["calendar"] = calendar
+    stockdb = App(Settings(data_dir=data_dir), calendar=calendar)
     summary = stockdb.backfill.run(["SPY"], START, END, stockdb.provider("synthetic"))
     assert summary.sessions_complete + summary.sessions_skipped == len(sessions)
     stored = partitions(data_dir)

@@ -19,7 +19,6 @@ from stockdb.calendar import TradingCalendar
 from stockdb.cli.main import main
 from stockdb.client import open_db
 from stockdb.jobs.handlers import ingest_handler
-from stockdb.jobs.service import JobService
 from stockdb.providers.synthetic import generate_session
 
 from ...conftest import snapshot  # type: ignore[import-not-found]
@@ -96,9 +95,9 @@ def test_python_api_and_job_replace_only_their_range(
     # The job path (what POST /ingest?replace=true queues) carries the flag to the backfill.
     tamper(target_file(ingested))
     before = snapshot(ingested / "parquet")
-    job = JobService(app).submit_ingest(["SPY"], TARGET, TARGET, "synthetic", replace=True)
+    job = app.jobs.submit_ingest(["SPY"], TARGET, TARGET, "synthetic", replace=True)
     assert job.params["replace"] is True and job.key.endswith(":replace")
-    result = ingest_handler(app, job.params, lambda *_: None, lambda: False)
+    result = app.bind(ingest_handler)(job.params, lambda *_: None, lambda: False)
     assert result["replaced"] == {"SPY": [TARGET.isoformat()]}
     assert result["sessions_replaced"] == 1
     after = snapshot(ingested / "parquet")

@@ -37,13 +37,14 @@ def assert_lake_matches_generator(app: App, symbols: list[str], first: date, las
 
 
 def test_same_ingest_twice_is_one_job(app: App) -> None:
-    jobs = JobService(app)
+    jobs = app.jobs
     first = jobs.submit_ingest(["SPY", "QQQ"], "2024-01-02", "2024-01-31")
     again = jobs.submit_ingest(["qqq", "spy"], date(2024, 1, 2), date(2024, 1, 31))
     assert again.id == first.id and again.status == "queued"
     results: list[str] = []
 
     def submit() -> None:
+        # a service per thread, as separate processes would each have
         results.append(JobService(app).submit_ingest(["SPY", "QQQ"], "2024-01-02", "2024-01-31").id)
 
     threads = [threading.Thread(target=submit) for _ in range(6)]
@@ -59,7 +60,7 @@ def test_same_ingest_twice_is_one_job(app: App) -> None:
 
 
 def test_bad_requests_queue_nothing(app: App) -> None:
-    jobs = JobService(app)
+    jobs = app.jobs
     for call in (
         lambda: jobs.submit_ingest(["../x"], "2024-01-02", "2024-01-31"),
         lambda: jobs.submit_ingest(["SPY"], "2024-02-01", "2024-01-02"),
@@ -95,7 +96,7 @@ def test_two_workers_never_write_one_partition_at_once(
                 active.discard(symbol)
 
     app.lake.write_session = recording_write  # type: ignore[method-assign]
-    jobs = JobService(app)
+    jobs = app.jobs
     a = jobs.submit_ingest(["SPY", "QQQ"], FIRST, LAST)
     b = jobs.submit_ingest(["QQQ", "SPY"], date(2024, 2, 1), date(2024, 4, 30))
     runtime = runtimes(workers=2)
@@ -122,7 +123,7 @@ def test_transient_errors_retry_then_succeed(app: App, runtimes: Callable[..., R
         return {"calls": len(calls)}
 
     register_handler("test_flaky", flaky)
-    jobs = JobService(app)
+    jobs = app.jobs
     job = jobs.submit("test_flaky", "flaky:1", {})
     runtimes()
     wait_for(lambda: ended(jobs, job.id), 30, "flaky job")
@@ -141,7 +142,7 @@ def test_transient_errors_give_up_and_permanent_errors_fail_at_once(
 
     register_handler("test_503", always_503)
     register_handler("test_400", bad_request)
-    jobs = JobService(app)
+    jobs = app.jobs
     flaky = jobs.submit("test_503", "503:1", {})
     bad = jobs.submit("test_400", "400:1", {})
     runtimes()
@@ -169,7 +170,7 @@ def test_cancel_queued_and_running(app: App, runtimes: Callable[..., Runtime]) -
         return {"stopped_at": None}
 
     register_handler("test_chunks", chunks)
-    jobs = JobService(app)
+    jobs = app.jobs
     queued = jobs.submit_ingest(["SPY"], FIRST, LAST)
     assert jobs.cancel(queued.id).status == "cancelled"
     with pytest.raises(Conflict):
@@ -193,7 +194,7 @@ def test_stopped_agent_takes_no_work_and_checkpoints(
 ) -> None:
     controls = AgentControls(app.state)
     controls.set("backfill", False)
-    jobs = JobService(app)
+    jobs = app.jobs
     job = jobs.submit_ingest(["SPY", "QQQ"], date(2023, 7, 3), LAST)
     probe = jobs.submit("noop", "noop:probe", {"echo": "alive"})
     runtimes()
@@ -265,7 +266,7 @@ def test_features_agent_builds_after_new_bars(app: App, runtimes: Callable[..., 
     from stockdb.jobs.agents import FeaturesAgent
 
     app.backfill.run(["SPY"], date(2024, 1, 2), date(2024, 1, 5), app.provider("synthetic"))
-    jobs = JobService(app)
+    jobs = app.jobs
     agent = FeaturesAgent(jobs)
     first = agent.run_once(app.clock.now())
     (job,) = jobs.list(kind="features")

@@ -83,8 +83,7 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def live_app(settings: Settings, calendar: TradingCalendar, clock: ManualClock) -> Iterator[App]:
-    app = App(settings, clock)
-    app.__dict__["calendar"] = calendar
+    app = App(settings, clock, calendar=calendar)
     yield app
     app.close()
 
@@ -163,8 +162,7 @@ def test_no_tracked_symbols_is_idle(
 
 def test_against_fake_alpaca(data_dir: Path, calendar: TradingCalendar, clock: ManualClock) -> None:
     with FakeAlpacaServer(clock=clock, calendar=calendar) as fake:
-        app = App(fake.settings(data_dir=data_dir), clock)
-        app.__dict__["calendar"] = calendar
+        app = App(fake.settings(data_dir=data_dir), clock, calendar=calendar)
         try:
             track(app, "alpaca", "iex", "SPY", "QQQ")
             agent = LiveAgent(app)
@@ -191,8 +189,7 @@ def test_sip_on_a_free_plan_stays_15_minutes_behind(
 ) -> None:
     with FakeAlpacaServer(clock=clock, calendar=calendar) as fake:
         fake.faults.forbid_recent_sip(15)
-        app = App(fake.settings(data_dir=data_dir, alpaca_feed="sip"), clock)
-        app.__dict__["calendar"] = calendar
+        app = App(fake.settings(data_dir=data_dir, alpaca_feed="sip"), clock, calendar=calendar)
         try:
             track(app, "alpaca", "sip", "SPY")
             result = LiveAgent(app).run_once(clock.now())

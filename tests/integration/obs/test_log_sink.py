@@ -36,7 +36,7 @@ def test_every_record_is_json_and_lands_in_the_state_store(
 ) -> None:
     settings = settings.model_copy(update={"alpaca_secret_key": SecretStr(SECRET)})
     stream = io.StringIO()
-    handle = setup_logging(settings, agent="live", stream=stream, level="DEBUG")
+    handle = setup_logging(settings, agent="live", state=store, stream=stream, level="DEBUG")
     log = logging.getLogger("stockdb.test")
     try:
 

@@ -13,7 +13,7 @@ import pytest
 from stockdb.app import App
 from stockdb.calendar import TradingCalendar
 from stockdb.cli.main import main
-from stockdb.client import open_db
+from stockdb.client import StockDB
 from stockdb.config import Settings
 from stockdb.corporate.model import CorporateAction
 from stockdb.corporate.service import LOOKAHEAD
@@ -32,8 +32,7 @@ Range = tuple[date, date]
 
 
 def _app(path: Path, calendar: TradingCalendar) -> App:
-    app = App(Settings(data_dir=path))
-    app.__dict__["calendar"] = calendar
+    app = App(Settings(data_dir=path), calendar=calendar)
     return app
 
 
@@ -69,8 +68,7 @@ def _via_api(
 def _via_python(
     symbol: str, path: Path, calendar: TradingCalendar, capsys: pytest.CaptureFixture[str]
 ) -> str:
-    with open_db(path) as db:
-        db.app.__dict__["calendar"] = calendar
+    with StockDB(_app(path, calendar)) as db:  # what open_db(path) builds, with the calendar
         return str(db.ingest(symbol))
 
 

@@ -10,8 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from stockdb.api.context import Ctx, Symbol
 from stockdb.api.errors import ERROR_RESPONSES, json_response
-from stockdb.corporate.staleness import stale_rows
-from stockdb.symbols import normalize_symbol
+from stockdb.usecases.status import symbol_actions
 
 __all__ = ["ActionModel", "SymbolActions", "router"]
 
@@ -64,21 +63,4 @@ def get_actions(ctx: Ctx, symbol: Symbol) -> Response:
     """Stored splits and cash dividends of ``symbol`` (empty when none), the count of its
     stale feature partitions by reason (``corporate_action`` after a new split), and its stale
     models and simulations."""
-    name = normalize_symbol(symbol)
-    actions = [a.to_dict() for a in ctx.app.corporate.actions(name)]
-    reasons: dict[str, int] = {}
-    for status in ctx.features.status([name]):
-        for part in status.stale:
-            reasons[part.reason] = reasons.get(part.reason, 0) + 1
-    marks = stale_rows(ctx.app.state, name)
-    body = {
-        "symbol": name,
-        "actions": actions,
-        "stale": {
-            "feature_partitions": sum(reasons.values()),
-            "feature_reasons": reasons,
-            "models": marks.models,
-            "simulations": marks.simulations,
-        },
-    }
-    return json_response(body)
+    return json_response(symbol_actions(ctx.app, symbol))

@@ -1,0 +1,56 @@
+"""``stockdb rollups rebuild``: derive the maintained 1Day/1Hour rollups from the minute files."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from stockdb.cli.common import make_app, out_console, progress_bar
+from stockdb.errors import NotFound
+from stockdb.symbols import normalize_symbols
+
+__all__ = ["register", "rollups_app"]
+
+rollups_app = typer.Typer(
+    help="The maintained 1Day (regular and all sessions) and 1Hour rollups of the bars lake.",
+    no_args_is_help=True,
+)
+
+
+@rollups_app.command("rebuild")
+def rebuild(
+    ctx: typer.Context,
+    symbols: Annotated[
+        list[str] | None, typer.Argument(help="Symbols to rebuild (default: every stored one)")
+    ] = None,
+) -> None:
+    """Derive the rollup files of SYMBOLS again from their 1-minute partitions (every write
+    keeps them up to date; rebuild after restoring files by hand or after verify reports one).
+
+    Example: stockdb rollups rebuild SPY QQQ
+    """
+    app = make_app(ctx)
+    stored = app.lake.symbols()
+    names = normalize_symbols(symbols) if symbols else stored
+    unknown = [s for s in names if s not in stored]
+    if unknown:
+        raise NotFound(f"no bars stored for {', '.join(unknown)}")
+    files = 0
+    with progress_bar("rollups rebuild") as update:
+        for i, symbol in enumerate(names):
+            with app.lake.writer(symbol):
+                files += app.lake.rollups.rebuild(symbol)
+            update(i + 1, len(names), symbol)
+    out_console().print(
+        f"rebuilt {files} rollup files for {len(names)} symbols under {app.lake.rollups.root}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``rollups`` to the root ``stockdb`` command."""
+    if any(group.name == "rollups" for group in app.registered_groups):
+        return
+    app.add_typer(rollups_app, name="rollups")
