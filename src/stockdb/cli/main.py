@@ -195,13 +195,27 @@ def gaps(
 
 
 @app.command()
-def symbols(ctx: typer.Context) -> None:
-    """Known symbols with a coverage summary.
+def symbols(
+    ctx: typer.Context,
+    fmt: Annotated[str, typer.Option("--format", help="table csv json")] = "table",
+) -> None:
+    """Known symbols with a coverage summary (csv or json print hundreds of symbols at once).
 
-    Example: stockdb symbols
+    Example: stockdb symbols --format csv
     """
+    if fmt not in ("table", "csv", "json"):
+        raise InvalidInput(f"unknown format {fmt!r}: use table, csv or json")
     rows = [asdict(s) for s in make_app(ctx).coverage.summaries()]
-    print_records(rows, "symbols")
+    if fmt == "table":
+        print_records(rows, "symbols")
+        return
+    import pyarrow as pa
+
+    from stockdb.formats import to_csv, to_json
+
+    table = pa.Table.from_pylist(rows)
+    sys.stdout.buffer.write(to_csv(table, drop=()) if fmt == "csv" else to_json(table))
+    sys.stdout.buffer.flush()
 
 
 @db_app.command("refresh")

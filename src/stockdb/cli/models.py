@@ -39,7 +39,15 @@ def _metrics_rows(metrics: dict[str, Any], prefix: str = "") -> list[dict[str, o
 
 def train(
     ctx: typer.Context,
-    tickers: Annotated[str, typer.Option(help="Comma-separated; the first is the primary")],
+    tickers: Annotated[
+        str | None, typer.Option(help="Comma-separated; the first is the primary")
+    ] = None,
+    symbols: Annotated[
+        str | None, typer.Option(help="Comma-separated panel symbols (same as --tickers)")
+    ] = None,
+    panel: Annotated[
+        bool, typer.Option("--panel", help="Stack the symbols' rows for one model")
+    ] = False,
     model: Annotated[
         str, typer.Option(help="logistic_regression, ridge, random_forest, hist_gradient_boosting")
     ] = "logistic_regression",
@@ -70,10 +78,20 @@ def train(
 ) -> None:
     """Train a scikit-learn pipeline on one or several tickers' features; prints its id.
 
+    With --panel every symbol's feature rows are stacked for one model, cut at the same
+    instant for every symbol; add the feature "symbol" to use the symbol as a category.
+
     Example: stockdb train --tickers SPY,QQQ --model random_forest --target direction --horizon 5
+
+    Example: stockdb train --symbols AAPL,MSFT,NVDA --panel --features "logret_*,symbol"
     """
+    if (tickers is None) == (symbols is None):
+        raise InvalidInput("give the symbols with either --tickers or --symbols")
+    listed = tickers if tickers is not None else symbols
+    assert listed is not None
     body: dict[str, Any] = {
-        "tickers": tickers.split(","),
+        "tickers": listed.split(","),
+        "panel": panel,
         "model": model,
         "target": target,
         "horizon": horizon,
@@ -110,10 +128,10 @@ def train(
     dropped = dataset.get("dropped_by_context") if isinstance(dataset, dict) else None
     if dropped and any(dropped.values()):
         out.print(f"rows dropped by context tickers: {dropped}", highlight=False)
-    print_records(
-        _metrics_rows({k: v for k, v in record.metrics.items() if k != "dataset"}),
-        f"{record.id} metrics",
-    )
+    shown = {k: v for k, v in record.metrics.items() if k not in ("dataset", "test_by_symbol")}
+    print_records(_metrics_rows(shown), f"{record.id} metrics")
+    if "test_by_symbol" in record.metrics:
+        out.print(f"per-symbol test metrics: stockdb models show {record.id}", highlight=False)
 
 
 @models_app.command("list")
@@ -172,6 +190,10 @@ def simulate(
     ctx: typer.Context,
     model: Annotated[str, typer.Option("--model", help="Model id")],
     symbol: Annotated[str | None, typer.Option(help="Default: the model's primary")] = None,
+    symbols: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated: each symbol, plus their equal-weight portfolio"),
+    ] = None,
     start: Annotated[str | None, typer.Option(help="First session to replay")] = None,
     end: Annotated[str | None, typer.Option(help="Last session to replay")] = None,
     cash: Annotated[float, typer.Option(help="Starting cash")] = 10_000.0,
@@ -187,10 +209,17 @@ def simulate(
     Out of sample by default: without --start the period begins at the first session after
     the model's training window; overlapping it needs --in-sample.
 
+    With --symbols the model trades every symbol with an equal share of the cash, and the
+    equal-weight portfolio of them is compared with equal-weight buy-and-hold.
+
     Example: stockdb simulate --model MODEL_ID --start 2024-03-20 --fill next_open --fee-bps 1
+
+    Example: stockdb simulate --model PANEL_MODEL_ID --symbols AAPL,MSFT,NVDA
     """
     from stockdb.training.requests import simulation_request
 
+    if symbol is not None and symbols is not None:
+        raise InvalidInput("give either --symbol or --symbols")
     request = simulation_request(
         {
             "model_id": model,
@@ -205,12 +234,37 @@ def simulate(
         }
     )
     app = make_app(ctx)
+    if symbols is not None:
+        _simulate_many(app.simulation, request, symbols.split(","))
+        return
     with progress_bar("simulate") as update:
         record = app.simulation.simulate(request, update)
     for message in record.warnings:
         warn(message)
     out_console().print(f"simulation {record.id} ({record.symbol})", highlight=False)
     _print_comparison(record.metrics, record.benchmark_metrics, record.id)
+
+
+def _simulate_many(service: Any, request: Any, symbols: list[str]) -> None:
+    from stockdb.simulation.portfolio import simulate_portfolio
+
+    with progress_bar("simulate") as update:
+        result = simulate_portfolio(service, request, symbols, update)
+    warned = {m for run in result.runs for m in run.warnings}
+    for message in sorted(warned):
+        warn(message)
+    rows = [
+        {
+            "symbol": run.symbol,
+            "simulation": run.id,
+            "total_return": _fmt(run.metrics.get("total_return")),
+            "buy_and_hold": _fmt(run.benchmark_metrics.get("total_return")),
+            "sharpe": _fmt(run.metrics.get("sharpe")),
+        }
+        for run in result.runs
+    ]
+    print_records(rows, f"{len(rows)} symbols")
+    _print_comparison(result.metrics, result.benchmark_metrics, "equal-weight portfolio")
 
 
 def _print_comparison(metrics: dict[str, Any], bench: dict[str, Any], title: str) -> None:

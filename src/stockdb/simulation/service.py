@@ -25,6 +25,7 @@ from stockdb.simulation.store import OVERLAP_WARNING, SimulationRecord, Simulati
 from stockdb.state.store import StateStore
 from stockdb.symbols import normalize_symbol
 from stockdb.training.dataset import FeatureSource, build_dataset, timeframes_of
+from stockdb.training.panel import is_indicator, symbol_indicators
 from stockdb.training.registry import ModelRecord, ModelRegistry, check_model_id
 
 __all__ = [
@@ -108,7 +109,7 @@ class SimulationService:
         report(0, total, "loading the model")
         record = self.models.get(request.model_id)
         symbol = normalize_symbol(request.symbol or record.tickers[0])
-        context = list(record.tickers[1:])
+        context = [] if record.windows.get("panel") else list(record.tickers[1:])
         if symbol in context:
             raise InvalidInput(f"{symbol} is one of the model's context tickers")
         train = record.windows.get("train")
@@ -132,10 +133,16 @@ class SimulationService:
             ) from None
         report(1, total, f"loaded {dataset.rows} rows of {','.join(dataset.tickers)}")
         loaded = self.models.load(request.model_id, feature_set_hash=dataset.set_hash)
-        missing = [f for f in record.features if f not in dataset.frame.columns]
+        missing = [
+            f
+            for f in record.features
+            if f not in dataset.frame.columns and not is_indicator(f, record)
+        ]
         if missing:
             raise Conflict(f"the features lack columns the model needs: {', '.join(missing)}")
         frame = dataset.frame
+        if record.windows.get("panel"):
+            frame = frame.assign(**symbol_indicators(symbol, record.tickers, len(frame)))
         x = frame.loc[:, list(record.features)].astype(np.float64)
         predictions = np.asarray(loaded.pipeline.predict(x), dtype=np.float64)
         signal = signals_from_predictions(predictions, record.task)
@@ -205,7 +212,7 @@ class SimulationService:
     ) -> dict[str, Any]:
         return {
             "symbol": symbol,
-            "tickers": [symbol, *record.tickers[1:]],
+            "tickers": [symbol] if record.windows.get("panel") else [symbol, *record.tickers[1:]],
             "start": request.start.isoformat() if request.start else None,
             "end": request.end.isoformat() if request.end else None,
             "first_ts": ts.iloc[0].isoformat(),

@@ -11,7 +11,17 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Integer, and_, delete, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Integer,
+    and_,
+    case,
+    delete,
+    extract,
+    func,
+    select,
+)
 
 from stockdb.errors import DataIntegrityError
 from stockdb.state import tables
@@ -22,6 +32,7 @@ __all__ = [
     "CoverageRecord",
     "CoverageRepo",
     "CoverageStatus",
+    "MonthCoverage",
     "SymbolRecord",
     "SymbolSummary",
     "stored_status",
@@ -110,6 +121,23 @@ class SymbolSummary:
     first_session: date | None
     last_session: date | None
     last_fetched_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class MonthCoverage:
+    """Sessions of one symbol in one calendar month (``YYYY-MM``) by coverage status."""
+
+    symbol: str
+    month: str
+    complete: int
+    partial: int
+    in_progress: int
+    empty: int
+    error: int
+
+    @property
+    def sessions(self) -> int:
+        return self.complete + self.partial + self.in_progress + self.empty + self.error
 
 
 def _record(row: object) -> CoverageRecord:
@@ -290,18 +318,28 @@ class CoverageRepo:
             .group_by(s.symbol, s.provider, s.feed, s.tracked)
             .order_by(s.symbol)
         )
+        # A flagged session counts as an error, not under the status it was recorded with:
+        # one grouped query over every symbol, so the round trips do not grow with them.
+        f = tables.partition_files.c
+        damaged = (
+            select(f.symbol, f.session_date)
+            .where(and_(f.kind == "bars", f.status != "ok"))
+            .distinct()
+            .subquery()
+        )
+        moved_stmt = (
+            select(c.symbol, c.status, func.count().label("n"))
+            .select_from(
+                tables.coverage.join(
+                    damaged,
+                    and_(damaged.c.symbol == c.symbol, damaged.c.session_date == c.session_date),
+                )
+            )
+            .group_by(c.symbol, c.status)
+        )
         with self.store.engine.connect() as conn:
             rows = conn.execute(stmt).fetchall()
-            flagged: dict[str, set[date]] = {}
-            for sym, day in self._flagged(conn, None, None, None):
-                flagged.setdefault(sym, set()).add(day)
-            # A flagged session counts as an error, not under the status it was recorded with.
-            moved: dict[tuple[str, str], int] = {}
-            for sym, days in flagged.items():
-                for rec in conn.execute(
-                    select(c.status).where(and_(c.symbol == sym, c.session_date.in_(days)))
-                ):
-                    moved[(sym, rec.status)] = moved.get((sym, rec.status), 0) + 1
+            moved = {(r.symbol, r.status): int(r.n) for r in conn.execute(moved_stmt)}
 
         def count_of(r: Any, status: CoverageStatus) -> int:
             value = int(getattr(r, status.value))
@@ -328,4 +366,47 @@ class CoverageRepo:
                 last_fetched_at=as_utc(r.last_fetched_at),
             )
             for r in rows
+        ]
+
+    def monthly(self) -> list[MonthCoverage]:
+        """Sessions per symbol, calendar month and status (a damaged bars file's session
+        counts as error), in one grouped query whatever the number of symbols."""
+        c = tables.coverage.c
+        f = tables.partition_files.c
+        damaged = (
+            select(f.symbol, f.session_date)
+            .where(and_(f.kind == "bars", f.status != "ok"))
+            .distinct()
+            .subquery()
+        )
+        status = case((damaged.c.symbol.is_not(None), "error"), else_=c.status)
+        year = extract("year", c.session_date)
+        month = extract("month", c.session_date)
+        stmt = (
+            select(c.symbol, year.label("y"), month.label("m"), status.label("s"), func.count())
+            .select_from(
+                tables.coverage.outerjoin(
+                    damaged,
+                    and_(damaged.c.symbol == c.symbol, damaged.c.session_date == c.session_date),
+                )
+            )
+            .group_by(c.symbol, year, month, status)
+        )
+        with self.store.engine.connect() as conn:
+            found = conn.execute(stmt).fetchall()
+        cells: dict[tuple[str, str], dict[str, int]] = {}
+        for symbol, y, m, st, n in found:
+            cell = cells.setdefault((symbol, f"{int(y):04d}-{int(m):02d}"), {})
+            cell[st] = cell.get(st, 0) + int(n)
+        return [
+            MonthCoverage(
+                symbol=symbol,
+                month=month_name,
+                complete=counts.get("complete", 0),
+                partial=counts.get("partial", 0),
+                in_progress=counts.get("in_progress", 0),
+                empty=counts.get("empty", 0),
+                error=counts.get("error", 0),
+            )
+            for (symbol, month_name), counts in sorted(cells.items())
         ]

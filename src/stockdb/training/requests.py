@@ -19,7 +19,7 @@ from stockdb.timeframes import parse_timeframe
 from stockdb.training.models import check_params, non_finite_param
 from stockdb.training.service import TrainRequest, WalkForward
 
-__all__ = ["simulation_request", "train_request"]
+__all__ = ["portfolio_symbols", "simulation_request", "train_request"]
 
 _TRAIN_KEYS = {
     "tickers",
@@ -36,10 +36,12 @@ _TRAIN_KEYS = {
     "validation_end",
     "walk_forward",
     "timeframes",
+    "panel",
 }
 _SIM_KEYS = {
     "model_id",
     "symbol",
+    "symbols",
     "start",
     "end",
     "cash",
@@ -58,6 +60,8 @@ def _unknown(params: Mapping[str, Any], allowed: set[str]) -> None:
 
 MAX_CASH = 1e12
 MAX_FOLDS = 50
+MAX_TICKERS = 10
+MAX_PANEL = 500
 
 
 def _number(
@@ -129,7 +133,16 @@ def train_request(params: Mapping[str, Any]) -> TrainRequest:
         frames = [f for f in frames.split(",") if f.strip()]
     if not isinstance(frames, list) or not all(isinstance(f, str) for f in frames):
         raise InvalidInput("timeframes must be a list such as ['1Hour', '1Day']")
+    panel = params.get("panel", False)
+    if not isinstance(panel, bool):
+        raise InvalidInput("panel must be true or false")
+    limit = MAX_PANEL if panel else MAX_TICKERS
+    if len(raw) > limit:
+        raise InvalidInput(
+            f"at most {limit} tickers{' in a panel' if panel else ''}, not {len(raw)}"
+        )
     request = TrainRequest(
+        panel=panel,
         tickers=normalize_symbols(raw),
         model=str(params.get("model", "logistic_regression")),
         target=str(params.get("target", "direction")),
@@ -151,9 +164,29 @@ def train_request(params: Mapping[str, Any]) -> TrainRequest:
     return request
 
 
+def portfolio_symbols(params: Mapping[str, Any]) -> list[str] | None:
+    """The ``symbols`` of a multi-symbol simulation (None without); raises InvalidInput for
+    a bad list, more than :data:`MAX_PANEL` symbols, or ``symbol`` given too."""
+    raw = params.get("symbols")
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw or not all(isinstance(s, str) for s in raw):
+        raise InvalidInput("symbols must be a non-empty list, e.g. ['SPY', 'QQQ']")
+    if params.get("symbol") not in (None, ""):
+        raise InvalidInput("give either symbol or symbols")
+    names = normalize_symbols(raw)
+    if len(names) > MAX_PANEL:
+        raise InvalidInput(f"at most {MAX_PANEL} symbols, not {len(names)}")
+    return names
+
+
 def simulation_request(params: Mapping[str, Any]) -> SimulationRequest:
-    """A validated :class:`SimulationRequest`; raises InvalidInput naming the bad field."""
+    """A validated :class:`SimulationRequest` (``symbols`` checked, left to the caller);
+    raises InvalidInput naming the bad field."""
     _unknown(params, _SIM_KEYS)
+    portfolio_symbols(params)
     model_id = params.get("model_id")
     if not isinstance(model_id, str):
         raise InvalidInput("model_id is required")

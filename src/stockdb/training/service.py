@@ -72,6 +72,7 @@ class TrainRequest:
     validation_end: date | None = None
     walk_forward: WalkForward | None = None
     timeframes: Sequence[str] = ()
+    panel: bool = False
 
     @property
     def joined_timeframes(self) -> tuple[str, ...]:
@@ -94,6 +95,8 @@ class TrainRequest:
             raise InvalidInput("choose either date splits or walk-forward, not both")
         if self.validation_end is not None and self.train_end is None:
             raise InvalidInput("validation_end needs train_end")
+        if self.panel and self.walk_forward is not None:
+            raise InvalidInput("a panel model splits by one time cut; walk-forward is not offered")
         try:
             json.dumps(dict(self.params or {}), allow_nan=False)
         except (TypeError, ValueError) as exc:
@@ -155,6 +158,10 @@ class TrainingService:
         """
         spec = request.validate()
         report = progress or (lambda _done, _total, _message: None)
+        if request.panel:
+            from stockdb.training.panel_fit import train_panel
+
+            return train_panel(self.registry, spec, request, self.features, report)
         folds = request.walk_forward.n_splits if request.walk_forward else 1
         total = 4 + folds
         report(0, total, "loading features")

@@ -9,7 +9,7 @@ from typing import Any
 
 import streamlit as st
 
-from stockdb.ui import bars, data, features, models, overview, simulation
+from stockdb.ui import bars, data, features, models, overview, simulation, universe_page
 from stockdb.ui.client import DEFAULT_API_URL, ApiClient, ApiError, client_from_env
 from stockdb.ui.format import provider_badge
 
@@ -19,6 +19,7 @@ __all__ = ["PAGES", "api_url", "data_source", "main"]
 PAGES: tuple[tuple[str, str, Callable[[ApiClient], None]], ...] = (
     ("Overview", "overview", overview.render),
     ("Data", "data", data.render),
+    ("Universe", "universe", universe_page.render),
     ("Bars", "bars", bars.render),
     ("Features", "features", features.render),
     ("Models", "models", models.render),

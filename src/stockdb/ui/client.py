@@ -192,6 +192,10 @@ class ApiClient:
         """GET /symbols with coverage summaries."""
         return self.get("/symbols")  # type: ignore[no-any-return]
 
+    def month_coverage(self) -> list[dict[str, Any]]:
+        """GET /coverage/months: sessions per symbol and month by status."""
+        return self.get("/coverage/months")  # type: ignore[no-any-return]
+
     def gaps(
         self, symbol: str, start: date | None = None, end: date | None = None
     ) -> list[dict[str, Any]]:

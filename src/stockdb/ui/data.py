@@ -12,6 +12,7 @@ from stockdb.clock import SystemClock
 from stockdb.ui.charts import COVERAGE_STATUSES, coverage_heatmap
 from stockdb.ui.client import ApiClient, ApiError
 from stockdb.ui.format import human_time, table
+from stockdb.ui.universe import filter_symbols, symbol_picker
 from stockdb.ui.widgets import follow_job, guarded, show_error, start_job
 
 __all__ = [
@@ -122,11 +123,19 @@ def render(api: ApiClient) -> None:
     if not symbols:
         st.info("No symbols yet: queue an ingest above.")
         return
-    st.dataframe(table(symbol_rows(symbols)), hide_index=True)
-    st.subheader("Coverage by session")
     by_name = {s["symbol"]: s for s in symbols}
+    query = st.text_input("Search symbols", key="symbols-search", placeholder="e.g. AA, MS")
+    matches = set(filter_symbols(list(by_name), query))
+    shown = [s for s in symbols if s["symbol"] in matches]
+    if len(shown) < len(symbols):
+        st.caption(f"{len(shown)} of {len(symbols)} symbols match {query!r}")
+    st.dataframe(table(symbol_rows(shown)), hide_index=True)
+    st.subheader("Coverage by session")
     pick, since, until = st.columns([2, 2, 2])
-    chosen = pick.selectbox("Symbol", list(by_name), key="coverage-symbol")
+    with pick:
+        chosen = symbol_picker("Symbol", list(by_name), key="coverage-symbol")
+    if chosen is None:
+        return
     first, last = heatmap_range(by_name[chosen])
     start = since.date_input("From", value=first, key=f"coverage-start-{chosen}")
     end = until.date_input("To", value=last, key=f"coverage-end-{chosen}")

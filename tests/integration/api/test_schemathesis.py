@@ -67,6 +67,7 @@ OPERATIONS = [
     ("GET", "/bars"),
     ("GET", "/symbols"),
     ("GET", "/symbols/{symbol}/gaps"),
+    ("GET", "/coverage/months"),
     ("GET", "/symbols/{symbol}/actions"),
     ("POST", "/ingest/{symbol}"),
     ("GET", "/jobs"),

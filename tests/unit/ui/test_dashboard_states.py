@@ -137,9 +137,18 @@ def test_simulation_page_flags_a_stale_run_and_lists_past_runs() -> None:
         ("simulation", {"/openapi.json": SPEC, "/models": [MODEL], "/simulations": []}, "No sim"),
         ("bars", {"/symbols": []}, "No symbols yet"),
         ("data", {"/symbols": []}, "No symbols yet"),
+        ("universe_page", {"/symbols": []}, "No symbols yet"),
     ],
 )
 def test_empty_states_say_what_to_do(page: str, routes: dict[str, Any], message: str) -> None:
     at = run(page, routes)
     assert message in texts(at), texts(at)
     assert not at.error
+
+
+def test_universe_page_shows_a_failed_coverage_read_as_one_error() -> None:
+    symbols = [{"symbol": "SPY"}, {"symbol": "QQQ"}]
+    at = run("universe_page", {"/symbols": symbols})  # /coverage/months answers 404
+    [message] = [str(e.value) for e in at.error]
+    assert "Reading the coverage by month failed" in message and "404" in message
+    assert "Pick one or more" in texts(at)

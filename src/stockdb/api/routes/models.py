@@ -42,9 +42,12 @@ class WalkForwardBody(_Body):
 
 
 class TrainBody(_Body):
-    """A training request: the first ticker is the primary (target and base features)."""
+    """A training request: the first ticker is the primary (target and base features); with
+    ``panel`` every ticker's rows are stacked for one model (up to 500 tickers, ``symbol``
+    among the features adds the symbol as a category)."""
 
-    tickers: list[Annotated[str, Field(max_length=12)]] = Field(min_length=1, max_length=10)
+    tickers: list[Annotated[str, Field(max_length=12)]] = Field(min_length=1, max_length=500)
+    panel: bool = Field(default=False, description="Stack the tickers' rows for one model")
     model: str = Field(default="logistic_regression", max_length=40)
     target: Literal["direction", "return"] = "direction"
     horizon: int = Field(default=1, ge=1, le=10_000)
@@ -75,6 +78,13 @@ class SimulateBody(_Body):
 
     model_id: str = Field(min_length=1, max_length=64)
     symbol: str | None = Field(default=None, max_length=12)
+    symbols: list[Annotated[str, Field(max_length=12)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=500,
+        description="Trade each symbol with an equal share of the cash; the job result adds "
+        "the equal-weight portfolio against equal-weight buy-and-hold",
+    )
     start: str | None = _DAY
     end: str | None = _DAY
     cash: float = Field(default=10_000.0, gt=0, le=1e12)

@@ -1,11 +1,13 @@
-"""GET /symbols (coverage summary) and GET /symbols/{symbol}/gaps (sessions vs the ledger)."""
+"""GET /symbols (coverage summary), GET /coverage/months (symbols x months) and
+GET /symbols/{symbol}/gaps (sessions vs the ledger)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, ConfigDict
 
 from stockdb.api.context import Ctx, Symbol
 from stockdb.api.errors import ERROR_RESPONSES, json_response
@@ -15,6 +17,34 @@ from stockdb.usecases.operations import gap_rows
 __all__ = ["router"]
 
 router = APIRouter(tags=["symbols"])
+
+
+class MonthCoverageModel(BaseModel):
+    """Sessions of one symbol in one calendar month by coverage status."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    symbol: str
+    month: str
+    sessions: int
+    complete: int
+    partial: int
+    in_progress: int
+    empty: int
+    error: int
+
+
+@router.get(
+    "/coverage/months",
+    operation_id="list_month_coverage",
+    response_model=list[MonthCoverageModel],
+    responses=ERROR_RESPONSES,
+    summary="Sessions of every symbol by calendar month and coverage status",
+)
+def month_coverage(ctx: Ctx) -> list[dict[str, Any]]:
+    """One row per symbol and month (``YYYY-MM``) with stored sessions: the symbols x months
+    heatmap's cells, read in one query however many symbols there are."""
+    return [{**asdict(m), "sessions": m.sessions} for m in ctx.app.coverage.monthly()]
 
 
 @router.get(
