@@ -183,7 +183,7 @@ def test_checking_on_worker_processes_finds_the_same_damage(
     from stockdb.lake.verify import Verifier
 
     damage(built)
-    monkeypatch.setattr(verify_module, "PARALLEL_MIN_FILES", 2)  # 10 partitions + 3 rollups: use the workers
+    monkeypatch.setattr(verify_module, "PARALLEL_MIN_FILES", 2)  # 13 files: use the workers
     app = App(Settings(data_dir=built))
     try:
         reports = []
