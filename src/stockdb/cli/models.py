@@ -37,6 +37,12 @@ def _metrics_rows(metrics: dict[str, Any], prefix: str = "") -> list[dict[str, o
     return rows
 
 
+def _universe_symbols(ctx: typer.Context, symbols: str | None, universe: str) -> list[str]:
+    from stockdb.usecases.universe import UniverseService
+
+    return UniverseService(make_app(ctx)).resolve(symbols, universe)
+
+
 def train(
     ctx: typer.Context,
     tickers: Annotated[
@@ -48,6 +54,9 @@ def train(
     panel: Annotated[
         bool, typer.Option("--panel", help="Stack the symbols' rows for one model")
     ] = False,
+    universe: Annotated[
+        str | None, typer.Option(help="A universe's symbols (see stockdb universe), with --symbols")
+    ] = None,
     model: Annotated[
         str, typer.Option(help="logistic_regression, ridge, random_forest, hist_gradient_boosting")
     ] = "logistic_regression",
@@ -84,10 +93,18 @@ def train(
     Example: stockdb train --tickers SPY,QQQ --model random_forest --target direction --horizon 5
 
     Example: stockdb train --symbols AAPL,MSFT,NVDA --panel --features "logret_*,symbol"
+
+    Example: stockdb train --universe tech --panel
     """
-    if (tickers is None) == (symbols is None):
-        raise InvalidInput("give the symbols with either --tickers or --symbols")
-    listed = tickers if tickers is not None else symbols
+    listed: str | None
+    if universe is not None:
+        if tickers is not None:
+            raise InvalidInput("give --universe with --symbols, not --tickers")
+        listed = ",".join(_universe_symbols(ctx, symbols, universe))
+    elif (tickers is None) == (symbols is None):
+        raise InvalidInput("give the symbols with either --tickers or --symbols (or --universe)")
+    else:
+        listed = tickers if tickers is not None else symbols
     assert listed is not None
     body: dict[str, Any] = {
         "tickers": listed.split(","),
@@ -194,6 +211,9 @@ def simulate(
         str | None,
         typer.Option(help="Comma-separated: each symbol, plus their equal-weight portfolio"),
     ] = None,
+    universe: Annotated[
+        str | None, typer.Option(help="A universe's symbols (see stockdb universe), with --symbols")
+    ] = None,
     start: Annotated[str | None, typer.Option(help="First session to replay")] = None,
     end: Annotated[str | None, typer.Option(help="Last session to replay")] = None,
     cash: Annotated[float, typer.Option(help="Starting cash")] = 10_000.0,
@@ -215,11 +235,15 @@ def simulate(
     Example: stockdb simulate --model MODEL_ID --start 2024-03-20 --fill next_open --fee-bps 1
 
     Example: stockdb simulate --model PANEL_MODEL_ID --symbols AAPL,MSFT,NVDA
+
+    Example: stockdb simulate --model PANEL_MODEL_ID --universe tech
     """
     from stockdb.training.requests import simulation_request
 
-    if symbol is not None and symbols is not None:
-        raise InvalidInput("give either --symbol or --symbols")
+    if symbol is not None and (symbols is not None or universe is not None):
+        raise InvalidInput("give either --symbol or --symbols/--universe")
+    if universe is not None:
+        symbols = ",".join(_universe_symbols(ctx, symbols, universe))
     request = simulation_request(
         {
             "model_id": model,

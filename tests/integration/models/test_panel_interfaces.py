@@ -57,9 +57,27 @@ def test_cli_panel_train_and_portfolio(featured: App, capsys: pytest.CaptureFixt
     assert all(r.params["cash"] == pytest.approx(10_000 / 3) for r in runs)
 
 
+def test_cli_universe_trains_a_panel_and_simulates_every_member(
+    featured: App, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "universe", "create", "trio", *SYMBOLS)
+    assert code == 0, err
+    code, out, err = run(capsys, "train", "--universe", "trio", "--panel")
+    assert code == 0, err
+    model_id = out.split("model ", 1)[1].split()[0]
+    assert featured.training.get(model_id).tickers == SYMBOLS
+    code, out, err = run(capsys, "simulate", "--model", model_id, "--universe", "trio")
+    assert code == 0, err
+    assert "equal-weight portfolio" in out
+    assert sorted(r.symbol for r in featured.simulation.list(model_id)) == sorted(SYMBOLS)
+
+
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [
+        (("train", "--universe", "nosuch", "--panel"), "nosuch"),
+        (("train", "--universe", "nosuch", "--tickers", "SPY"), "not --tickers"),
+        (("simulate", "--model", "x", "--symbol", "SPY", "--universe", "u"), "either"),
         (("train", "--symbols", "SPY", "--panel"), "at least two"),
         (("train", "--tickers", "SPY", "--symbols", "QQQ"), "either"),
         (("train", "--symbols", "SPY,QQQ", "--panel", "--walk-forward", "3"), "walk-forward"),
