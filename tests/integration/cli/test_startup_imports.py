@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +54,10 @@ def test_reading_bars_loads_no_calendar_pandas_or_sklearn(
     capsys.readouterr()
     bars = _loaded(data_dir, "bars", "SPY", "--limit", "5")
     assert bars == {"code": 0, "loaded": list(DATA)}  # no calendar, pandas or state store
-    # a daily read needs the session calendar: it loads exchange_calendars (and pandas) then
+    # a daily read comes from the maintained rollups: no calendar either
     daily = _loaded(data_dir, "bars", "SPY", "--timeframe", "1Day", "--limit", "2")
-    assert daily["code"] == 0 and "exchange_calendars" in daily["loaded"]  # type: ignore[operator]
+    assert daily["code"] == 0 and "exchange_calendars" not in daily["loaded"]  # type: ignore[operator]
+    # without them (derive-on-read) it needs the session calendar, and loads it then
+    shutil.rmtree(data_dir / "rollups")
+    derived = _loaded(data_dir, "bars", "SPY", "--timeframe", "1Day", "--limit", "2")
+    assert derived["code"] == 0 and "exchange_calendars" in derived["loaded"]  # type: ignore[operator]

@@ -110,12 +110,11 @@ def test_full_disk_changes_nothing(tmp_path: Path) -> None:
         _, first_err = first.communicate(timeout=60)
         assert first.returncode == 0, first_err
         filler = mount / "filler"
-        with filler.open("wb") as fh:  # fill the disk to the last block
+        with filler.open("wb", buffering=0) as fh:  # fill the disk to the last block
             chunk = b"\0" * 65536
             try:
                 while True:
                     fh.write(chunk)
-                    fh.flush()
             except OSError:
                 pass
         stat = os.statvfs(mount)
