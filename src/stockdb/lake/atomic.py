@@ -131,7 +131,10 @@ def _make_parents(dest: Path) -> list[Path]:
     created: list[Path] = []
     try:
         for folder in reversed(missing):
-            folder.mkdir()
+            try:
+                folder.mkdir()
+            except FileExistsError:
+                continue  # another writer (another symbol) made it first: not ours to remove
             created.append(folder)
     except OSError:
         _remove_folders(created)
