@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,16 @@ import pytest
 from stockdb.app import App
 from stockdb.calendar import TradingCalendar
 from stockdb.config import Settings
+
+
+@pytest.fixture(autouse=True)
+def _keep_main_module() -> Iterator[None]:
+    """Streamlit's AppTest swaps ``sys.modules["__main__"]`` for its page script; a process
+    pool spawned later would re-run that script in its children. Put the real one back."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
 
 
 @pytest.fixture(scope="session")
