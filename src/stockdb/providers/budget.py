@@ -165,10 +165,13 @@ def learn(
 
 def _adopt(budget: Budget, reset: float, remaining: int, now: float) -> None:
     """Take a header's window as the truth."""
-    if reset <= now:  # the reset already passed by our clock: the window refilled
-        budget.reset_at = now + budget.window_s
+    if reset <= now:
+        # the header's window already ended: the server's next one is on the same grid, and
+        # requests still in flight may land in it, so they are not ours to spend again
+        passed = math.floor((now - reset) / budget.window_s) + 1
+        budget.reset_at = reset + passed * budget.window_s
         budget.known = False
-        budget.remaining = budget.limit
+        budget.remaining = max(0, budget.limit - len(budget.grants))
         return
     budget.reset_at = reset
     budget.known = True

@@ -94,9 +94,9 @@ elseif op == 'learn' then
     elseif (not known) or reset_at == nil or reset > reset_at then
       local estimate = math.max(0, h_remaining - redis.call('ZCARD', z))
       if reset <= now then
-        reset_at = now + window
+        reset_at = reset + (math.floor((now - reset) / window) + 1) * window
         known = false
-        remaining = limit
+        remaining = math.max(0, limit - redis.call('ZCARD', z))
       else
         reset_at = reset
         known = true
