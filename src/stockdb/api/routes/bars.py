@@ -33,6 +33,25 @@ _BARS_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+# Query parameters shared by the one-symbol and the several-symbol reads.
+TimeframeQ = Annotated[str, Query(max_length=20, description="1Min 5Min 15Min 30Min 1Hour 1Day")]
+StartQ = Annotated[
+    str | None, Query(max_length=40, description="Session date YYYY-MM-DD or RFC-3339")
+]
+EndQ = Annotated[
+    str | None, Query(max_length=40, description="Session date (inclusive) or RFC-3339")
+]
+SessionQ = Annotated[
+    Literal["all", "regular", "extended"] | None,
+    Query(description="all/extended hours, or regular hours only (1Day default)"),
+]
+FormatQ = Annotated[TableFormat, Query(description="json, csv or parquet")]
+AdjustmentQ = Annotated[
+    Literal["raw", "split", "dividend", "all"],
+    Query(description="Corporate-action adjustment, backward from each ex-date"),
+]
+
+
 @router.get(
     "/bars/{symbol}",
     operation_id="get_bars",
@@ -46,24 +65,12 @@ def get_bars(
     limit: Annotated[
         int | None, Query(ge=1, le=MAX_LIMIT, description="Keep the latest N bars")
     ] = None,
-    timeframe: Annotated[
-        str, Query(max_length=20, description="1Min 5Min 15Min 30Min 1Hour 1Day")
-    ] = "1Min",
-    start: Annotated[
-        str | None, Query(max_length=40, description="Session date YYYY-MM-DD or RFC-3339")
-    ] = None,
-    end: Annotated[
-        str | None, Query(max_length=40, description="Session date (inclusive) or RFC-3339")
-    ] = None,
-    session: Annotated[
-        Literal["all", "regular", "extended"] | None,
-        Query(description="all/extended hours, or regular hours only (1Day default)"),
-    ] = None,
-    format: Annotated[TableFormat, Query(description="json, csv or parquet")] = "json",  # noqa: A002
-    adjustment: Annotated[
-        Literal["raw", "split", "dividend", "all"],
-        Query(description="Corporate-action adjustment, backward from each ex-date"),
-    ] = "raw",
+    timeframe: TimeframeQ = "1Min",
+    start: StartQ = None,
+    end: EndQ = None,
+    session: SessionQ = None,
+    format: FormatQ = "json",  # noqa: A002
+    adjustment: AdjustmentQ = "raw",
 ) -> Response:
     """Bars in ascending time; ``limit`` keeps the latest N. Without start, end or limit,
     JSON and CSV answer the latest 10,000 bars and Parquet the whole history. ``adjustment``
@@ -103,24 +110,12 @@ def get_bars_many(
     limit: Annotated[
         int | None, Query(ge=1, le=MAX_LIMIT, description="Keep the latest N bars of each symbol")
     ] = None,
-    timeframe: Annotated[
-        str, Query(max_length=20, description="1Min 5Min 15Min 30Min 1Hour 1Day")
-    ] = "1Min",
-    start: Annotated[
-        str | None, Query(max_length=40, description="Session date YYYY-MM-DD or RFC-3339")
-    ] = None,
-    end: Annotated[
-        str | None, Query(max_length=40, description="Session date (inclusive) or RFC-3339")
-    ] = None,
-    session: Annotated[
-        Literal["all", "regular", "extended"] | None,
-        Query(description="all/extended hours, or regular hours only (1Day default)"),
-    ] = None,
-    format: Annotated[TableFormat, Query(description="json, csv or parquet")] = "json",  # noqa: A002
-    adjustment: Annotated[
-        Literal["raw", "split", "dividend", "all"],
-        Query(description="Corporate-action adjustment, backward from each ex-date"),
-    ] = "raw",
+    timeframe: TimeframeQ = "1Min",
+    start: StartQ = None,
+    end: EndQ = None,
+    session: SessionQ = None,
+    format: FormatQ = "json",  # noqa: A002
+    adjustment: AdjustmentQ = "raw",
 ) -> Response:
     """Bars of ``symbols`` and/or a ``universe``'s members, symbol by symbol in the order
     given, each ascending, with a ``symbol`` field. ``limit`` (and the JSON/CSV default of
