@@ -26,8 +26,8 @@ from bench.common import print_table
 from stockdb.app import App
 from stockdb.calendar import Session, TradingCalendar
 from stockdb.config import Settings
+from stockdb.lake.checksums import checksums
 from stockdb.lake.parquet_lake import Lineage
-from stockdb.lake.verify import checksums
 from stockdb.parallel import parallel_map, worker_count
 from stockdb.providers.synthetic import generate_session
 

@@ -1,22 +1,37 @@
 """Spread per-symbol work over every core: a process pool fed chunks, one progress callback.
 
-The work function runs in worker processes started with ``spawn`` (never ``fork``: the parent
-may hold DuckDB, SQLite and thread-pool state a forked child must not inherit), so it must be
-a module-level function whose ``context`` and items pickle. Each chunk is one task; the
-function gets the whole chunk so it can set up once (open the data folder) and reuse it.
-Results come back in the order of ``items``. With one worker (or a single chunk) the same
-function runs in this process, so both paths execute the same code.
+The work function runs in worker processes forked from a ``forkserver`` (never ``fork`` from
+this process: it may hold DuckDB, SQLite and thread-pool state a forked child must not
+inherit), so it must be a module-level function whose ``context`` and items pickle. The fork
+server is a fresh interpreter that imports the work function's module (and ``__main__``) once,
+in the background; each worker is then a fork of it, ready in milliseconds instead of paying
+the seconds pandas, pyarrow, TA-Lib and numba take to import. Keep work functions in modules
+that import only what the work needs: the server imports the first such module it is asked for
+and stays for the life of this process.
+
+Each chunk is one task; the function gets the whole chunk so it can set up once (open the data
+folder) and reuse it. Results come back in the order of ``items``. With one worker (or a single
+chunk) the same function runs in this process, so both paths execute the same code. A worker
+that dies (SIGKILL, out of memory) ends the map with :class:`WorkerDied`; the work functions
+write atomically, so nothing it was writing is visible.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import forkserver
+from multiprocessing.context import BaseContext
 from typing import TypeVar
 
-__all__ = ["ProgressFn", "chunks", "parallel_map", "worker_count"]
+from stockdb.errors import StockDBError
+
+__all__ = ["ProgressFn", "WorkerDied", "chunks", "parallel_map", "worker_count"]
 
 C = TypeVar("C")
 T = TypeVar("T")
@@ -26,6 +41,37 @@ ProgressFn = Callable[[int, int, str], None]
 """``(done, total, message)``: items finished so far, all items, the last finished item."""
 
 _CHUNKS_PER_WORKER = 4  # enough tasks to even out uneven symbols, few enough to set up rarely
+
+
+class WorkerDied(StockDBError):
+    """A worker process ended without answering (killed, or out of memory)."""
+
+
+def _watch_server(server: int) -> None:
+    while os.getppid() == server:
+        time.sleep(1.0)
+    os._exit(70)  # the fork server left with its client: nobody will read this worker's results
+
+
+def _worker_start() -> None:
+    """In each worker: exit once the fork server is gone (it leaves when the process that
+    started it ends, even by SIGKILL), so an abandoned worker never lingers."""
+    threading.Thread(target=_watch_server, args=(os.getppid(),), daemon=True).start()
+
+
+def _context(modules: Sequence[str]) -> BaseContext:
+    """The forkserver context; a server started from now on preloads ``modules``, this one and
+    ``__main__`` (the server is started once per process: later lists do not change it)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["__main__", __name__, *modules])
+    return context
+
+
+def prestart(modules: Sequence[str]) -> None:
+    """Start the fork server now (preloading ``modules``) so its imports overlap with what
+    this process does before it asks for workers."""
+    _context(modules)
+    forkserver.ensure_running()
 
 
 def worker_count(requested: int | None = None) -> int:
@@ -66,15 +112,18 @@ def parallel_map(
     progress: ProgressFn | None = None,
     chunk_items: int | None = None,
     local: Callable[[list[T]], list[R]] | None = None,
+    preload: Sequence[str] = (),
 ) -> list[R]:
     """``fn(context, chunk)`` over chunks of ``items`` on ``workers`` processes, flattened in
     the order of ``items``; ``fn`` must return one result per item of its chunk.
 
     Items go ``chunk_items`` to a task (default: about four tasks per worker); one item per
     task suits work whose ``fn`` sets up once per process and then takes seconds per item.
-    ``local(chunk)``, when given, does the same work in this process: while the workers start
-    (importing takes seconds) and whenever this process is idle, it takes the last chunk no
-    worker has started yet, so the map is never slower than doing everything here.
+    ``local(chunk)``, when given, does the same work in this process, which then counts as
+    one of the ``workers``: while the workers start and whenever this process is idle, it
+    takes the last chunk no worker has started yet, so the map is never slower than doing
+    everything here. ``preload`` names modules the work imports lazily (the fork server
+    imports them, and ``fn``'s module, once for every worker).
     ``progress`` is called in this process, before any work and after each chunk. The first
     error a chunk raises is re-raised here once the running chunks have stopped (chunks not
     yet started are cancelled).
@@ -95,11 +144,12 @@ def parallel_map(
                 progress(len(out), total, _label(part))
         return out
     results: dict[int, list[R]] = {}
-    spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(n, len(parts)), mp_context=spawn) as pool:
+    size = min(n - (local is not None), len(parts))  # this process builds too with ``local``
+    server = _context([fn.__module__, *preload])
+    with ProcessPoolExecutor(size, server, _worker_start) as pool:
         # A worker gets chunks only once it answered an empty one (imports done, set up), and
         # one at a time; meanwhile this process takes chunks from the back with ``local``.
-        probes = [pool.submit(fn, context, []) for _ in range(min(n, len(parts)))]
+        probes = [pool.submit(fn, context, []) for _ in range(size)]
         running: dict[Future[list[R]], int] = {}
         front, back = 0, len(parts)  # parts[front:back] are not assigned yet
 
@@ -125,6 +175,11 @@ def parallel_map(
                 elif len(results) < len(parts):
                     waiting = [*running, *(p for p in probes if not p.done())]
                     wait(waiting, return_when=FIRST_COMPLETED)
+        except BrokenProcessPool as exc:
+            raise WorkerDied(
+                "a worker process died before finishing (killed, or out of memory); nothing "
+                "it was writing was committed: run the command again"
+            ) from exc
         except BaseException:
             for future in [*probes, *running]:
                 future.cancel()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stockdb.lake.verify import checksums
+from stockdb.lake.checksums import checksums
 from stockdb.parallel import chunks, parallel_map, worker_count
 
 

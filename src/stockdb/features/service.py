@@ -44,7 +44,7 @@ from stockdb.features.store import FeatureStore
 from stockdb.features.views import create_features_view
 from stockdb.lake.locks import SymbolLocks
 from stockdb.lake.parquet_lake import ParquetLake
-from stockdb.parallel import parallel_map, worker_count
+from stockdb.parallel import parallel_map, prestart, worker_count
 from stockdb.state.ledger import PartitionLedger as FileLedger
 from stockdb.state.store import StateStore
 from stockdb.symbols import normalize_symbol, normalize_symbols
@@ -62,6 +62,9 @@ ProgressFn = Callable[[int, int, str], None]
 
 PARALLEL_MIN_SYMBOLS = 8
 """Fewer symbols than this are built in this process: starting workers would cost more."""
+
+WORKER_PRELOAD = ("exchange_calendars", "numba.np.arraymath", "numba.typed")
+"""What a build imports lazily on its first symbol: the fork server imports it once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,13 +249,14 @@ class FeatureService:
         full: bool = False,
         progress: ProgressFn | None = None,
         timeframe: str | None = None,
-        workers: int | None = 1,
+        workers: int | None = None,
     ) -> list[BuildResult]:
         """Bring the named symbols' features up to date (all source symbols when None).
 
         With :data:`PARALLEL_MIN_SYMBOLS` symbols or more, the symbols are built on
-        ``workers`` processes (every core when None). The default, 1, keeps the build in this
-        process: on a machine whose cores are already busy, starting workers measured slower.
+        ``workers`` processes, this one included (every core when None, one in a daemonic
+        process); each symbol is built whole (every timeframe) by one process, and
+        ``progress`` is called here after each symbol, whichever process built it.
 
         ``timeframe`` builds that timeframe only; None builds 1Min and every higher timeframe
         already built for the symbol (so a rebuild keeps them all current). Every symbol is
@@ -264,16 +268,19 @@ class FeatureService:
         names = self.source.symbols() if symbols is None else normalize_symbols(symbols)
         if not names:
             raise NotFound("no symbols with bars to build features for")
+        n = worker_count(workers)
+        parallel = n > 1 and self._rebuildable and len(names) >= PARALLEL_MIN_SYMBOLS
+        if parallel:  # the workers' imports overlap with the checks below
+            prestart([__name__, *WORKER_PRELOAD])
         missing = [s for s in names if not self.source.fingerprints(s)]
         if missing:
             raise NotFound(f"no bars stored for {', '.join(missing)}")
         self.layout.check_writable()
         self.records.register_set(self.feature_set)
         results: list[BuildResult] = []
-        n = worker_count(workers)
-        if n > 1 and self._rebuildable and len(names) >= PARALLEL_MIN_SYMBOLS:
+        if parallel:
             recipe = _Recipe(pickle.dumps(self.settings), full, chosen)
-            # this process builds too: from the start (workers take seconds to import) and
+            # this process builds too: from the start (workers take a second to set up) and
             # whenever it would wait
             mine = self.build_one
             for built in parallel_map(
@@ -284,6 +291,7 @@ class FeatureService:
                 progress,
                 chunk_items=1,
                 local=lambda chunk: [mine(s, full, chosen) for s in chunk],
+                preload=WORKER_PRELOAD,
             ):
                 results += built
         else:

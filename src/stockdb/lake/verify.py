@@ -17,9 +17,10 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
 
+from stockdb.lake.checksums import Checksum, checksums
 from stockdb.lake.integrity import checksum_file, quarantine_file, unreadable_reason
 from stockdb.lake.parquet_lake import ParquetLake
-from stockdb.parallel import parallel_map, worker_count
+from stockdb.parallel import ProgressFn, parallel_map, worker_count
 from stockdb.state.coverage import CoverageRepo
 from stockdb.state.ledger import FileEntry, FileKind, PartitionLedger
 from stockdb.symbols import SYMBOL_PATTERN, normalize_symbols
@@ -28,21 +29,10 @@ __all__ = ["Finding", "Verifier", "VerifyReport"]
 
 log = logging.getLogger("stockdb.verify")
 Problem = Literal["damaged", "missing"]
-Checksum = tuple[int, str]
 
-PARALLEL_MIN_FILES = 4000
+PARALLEL_MIN_FILES = 2000
 """Fewer files than this are checksummed in this process: starting workers would cost more."""
-
-
-def checksums(_: None, paths: list[Path]) -> list[Checksum | None]:
-    """(size, digest) of each file, None for one that does not exist (a worker's task)."""
-    out: list[Checksum | None] = []
-    for path in paths:
-        try:
-            out.append(checksum_file(path))
-        except FileNotFoundError:
-            out.append(None)
-    return out
+_CHUNK_FILES = 250  # files per task: progress moves often, each task still takes a while
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +101,47 @@ class VerifyReport:
         }
 
 
+@dataclass(slots=True)
+class _Meter:
+    """One progress count over every file a check reads, fed by each batch of checksums."""
+
+    progress: ProgressFn | None
+    total: int
+    done: int = 0
+
+    def report(self, done: int, message: str) -> None:
+        if self.progress is not None:
+            self.progress(done, max(done, self.total), message)
+
+
+@dataclass(frozen=True, slots=True)
+class _Sums:
+    """Checksums of a batch of files: on ``workers`` processes when there are many."""
+
+    meter: _Meter
+    workers: int | None
+
+    def __call__(self, paths: list[Path]) -> list[Checksum | None]:
+        n = worker_count(self.workers) if len(paths) >= PARALLEL_MIN_FILES else 1
+        base = self.meter.done
+        self.meter.done += len(paths)
+
+        def report(done: int, _total: int, message: str) -> None:
+            where = Path(message)  # {root}/[tf=.../]SYMBOL/dt=.../file or .../year=.../file
+            label = f"{where.parent.parent.name} {where.parent.name}" if message else ""
+            self.meter.report(base + done, label)
+
+        return parallel_map(
+            checksums,
+            None,
+            paths,
+            n,
+            report,
+            chunk_items=_CHUNK_FILES,
+            local=lambda part: checksums(None, part),
+        )
+
+
 def _symbol_and_day(rel: str) -> tuple[str, date] | None:
     parts = Path(rel).parts
     for i, part in enumerate(parts):
@@ -132,7 +163,7 @@ class Verifier:
         ledger: PartitionLedger,
         coverage: CoverageRepo,
         data_dir: Path,
-        workers: int | None = 1,
+        workers: int | None = None,
     ) -> None:
         self.workers = workers  # processes checksumming many files (None: every core)
         self.lake = lake
@@ -146,27 +177,50 @@ class Verifier:
         self.data_dir = data_dir
 
     # ---- checking ------------------------------------------------------------------------
-    def check(self, now: datetime, symbols: Sequence[str] | None = None) -> VerifyReport:
+    def check(
+        self,
+        now: datetime,
+        symbols: Sequence[str] | None = None,
+        progress: ProgressFn | None = None,
+        workers: int | None = None,
+    ) -> VerifyReport:
         """Check every partition of ``symbols`` (all when None); records what it finds in the
-        ledger (so /health counts it) and returns the report. Changes no data file."""
+        ledger (so /health counts it) and returns the report. Changes no data file.
+
+        Many files are checksummed on ``workers`` processes (this one included; the
+        verifier's own setting when None). ``progress`` gets ``(files checked, files recorded
+        in the ledger, last file)``, here, as the checksums come in."""
         names = None if not symbols else normalize_symbols(symbols)
         report = VerifyReport()
+        kinds: tuple[FileKind, ...] = ("bars", "features", "rollups")
+        entries = {k: {e.rel_path: e for e in self.ledger.entries(k, names)} for k in kinds}
+        meter = _Meter(progress, sum(len(e) for e in entries.values()))
+        n = self.workers if workers is None else workers
         for kind in ("bars", "features"):
-            self._check_kind(kind, names, report, now)
-        self._check_rollups(names, report, now)
+            self._check_kind(kind, names, entries[kind], report, now, _Sums(meter, n))
+        self._check_rollups(names, entries["rollups"], report, now, _Sums(meter, n))
+        meter.report(meter.total, "done")
         return report
 
-    def _check_rollups(self, names: list[str] | None, report: VerifyReport, now: datetime) -> None:
+    def _check_rollups(
+        self,
+        names: list[str] | None,
+        entries: dict[str, FileEntry],
+        report: VerifyReport,
+        now: datetime,
+        sums: _Sums,
+    ) -> None:
         """Rollup files: checksum against the ledger, then derived from exactly the stored
         minute partitions (a stale or unreadable one is damaged: readers derive instead)."""
         root = self.roots["rollups"]
-        entries = {e.rel_path: e for e in self.ledger.entries("rollups", names)}
         disk: dict[str, Path] = {}
         for base in sorted(root.glob("tf=*")) if root.is_dir() else []:
             folders = [base / n for n in names] if names else sorted(base.iterdir())
             for folder in folders:
                 for path in sorted(folder.glob("year=*/bars.parquet")):
                     disk[path.relative_to(root).as_posix()] = path
+        recorded = sorted(entries)
+        checksum = dict(zip(recorded, sums([root / rel for rel in recorded]), strict=True))
         unrecorded: list[FileEntry] = []
         for rel in sorted(set(entries) | set(disk)):
             path = root / rel
@@ -176,7 +230,7 @@ class Verifier:
             entry = entries.get(rel)
             finding = None
             if entry is not None:
-                finding = self._check_entry(path, entry, self._checksums([path])[0])
+                finding = self._check_entry(path, entry, checksum[rel])
             if finding is None and path.exists():
                 stale = self.lake.rollups.current(path, symbol, year)
                 if stale is not None:
@@ -220,10 +274,15 @@ class Verifier:
         return files
 
     def _check_kind(
-        self, kind: FileKind, names: list[str] | None, report: VerifyReport, now: datetime
+        self,
+        kind: FileKind,
+        names: list[str] | None,
+        entries: dict[str, FileEntry],
+        report: VerifyReport,
+        now: datetime,
+        sums: _Sums,
     ) -> None:
         root = self.roots[kind]
-        entries = {e.rel_path: e for e in self.ledger.entries(kind, names)}
         disk = self._disk_files(kind, names)
         uncommitted = [
             rel
@@ -232,8 +291,7 @@ class Verifier:
         ]
         skipped = set(uncommitted)
         checked = [rel for rel in entries if rel not in skipped]
-        sums = self._checksums([root / rel for rel in checked])
-        for rel, checksum in zip(checked, sums, strict=True):
+        for rel, checksum in zip(checked, sums([root / rel for rel in checked]), strict=True):
             entry = entries[rel]
             report.checked += 1
             finding = self._check_entry(root / rel, entry, checksum)
@@ -268,13 +326,6 @@ class Verifier:
             return False
         known = self.coverage.sessions(entry.symbol, entry.session_date, entry.session_date)
         return entry.session_date not in known
-
-    def _checksums(self, paths: list[Path]) -> list[Checksum | None]:
-        """Checksums of ``paths`` (None for a missing file), on every core when there are many."""
-        n = worker_count(self.workers)
-        if n > 1 and len(paths) >= PARALLEL_MIN_FILES:
-            return parallel_map(checksums, None, paths, n, local=lambda part: checksums(None, part))
-        return checksums(None, paths)
 
     def _check_entry(
         self, path: Path, entry: FileEntry, checksum: Checksum | None
