@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,7 +14,15 @@ if TYPE_CHECKING:
     from stockdb.app import App
     from stockdb.ingest.backfill import ProgressFn
 
-__all__ = ["err_console", "make_app", "out_console", "progress_bar", "warn"]
+__all__ = ["WorkersOption", "err_console", "make_app", "out_console", "progress_bar", "warn"]
+
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--workers", min=1, help="Processes to use, this one included (default: every core)"
+    ),
+]
+"""``--workers N`` of the commands that spread symbols or files over every core."""
 
 
 def out_console() -> Console:

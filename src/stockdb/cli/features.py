@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from stockdb.cli.common import make_app, out_console, progress_bar
+from stockdb.cli.common import WorkersOption, make_app, out_console, progress_bar
 from stockdb.cli.render import emit
 from stockdb.dates import parse_date
 from stockdb.errors import InvalidInput
@@ -40,6 +40,7 @@ def build(
     universe: Annotated[
         str | None, typer.Option(help="Every symbol of this universe (stockdb universe)")
     ] = None,
+    workers: WorkersOption = None,
 ) -> None:
     """Compute the feature set and write the partitions that are stale.
 
@@ -53,7 +54,9 @@ def build(
         symbols = UniverseService(stockdb).resolve(symbols, universe)
     service = stockdb.features
     with progress_bar("features") as update:
-        results = service.build(symbols or None, full=full, progress=update, timeframe=timeframe)
+        results = service.build(
+            symbols or None, full=full, progress=update, timeframe=timeframe, workers=workers
+        )
     out = out_console()
     for r in results:
         state = "up to date" if r.up_to_date else f"wrote {r.partitions_written}"

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import orjson
 import typer
 
-from stockdb.cli.common import err_console, make_app, out_console
+from stockdb.cli.common import WorkersOption, err_console, make_app, out_console, progress_bar
 from stockdb.cli.render import print_records
 from stockdb.dates import parse_date_or_instant
 from stockdb.errors import InvalidInput
@@ -242,6 +242,7 @@ def verify(
             "sessions missing, so the next ingest fetches them again"
         ),
     ] = False,
+    workers: WorkersOption = None,
 ) -> None:
     """Check every bars and features partition against the checksums recorded when written.
 
@@ -250,7 +251,8 @@ def verify(
     Example: stockdb verify SPY --repair
     """
     app = make_app(ctx)
-    report = app.verifier.check(app.clock.now(), symbols or None)
+    with progress_bar("verify") as update:
+        report = app.verifier.check(app.clock.now(), symbols or None, update, workers)
     if repair and report.findings:
         report = app.verifier.repair(report, app.clock.now())
     out = out_console()

@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from stockdb.cli.common import make_app, out_console, progress_bar
-from stockdb.errors import NotFound
-from stockdb.symbols import normalize_symbols
+from stockdb.cli.common import WorkersOption, make_app, out_console, progress_bar
+from stockdb.clock import SystemClock
+from stockdb.lake.rollup_rebuild import rebuild_rollups
 
 __all__ = ["register", "rollups_app"]
 
@@ -24,6 +24,7 @@ def rebuild(
     symbols: Annotated[
         list[str] | None, typer.Argument(help="Symbols to rebuild (default: every stored one)")
     ] = None,
+    workers: WorkersOption = None,
 ) -> None:
     """Derive the rollup files of SYMBOLS again from their 1-minute partitions (every write
     keeps them up to date; rebuild after restoring files by hand or after verify reports one).
@@ -31,17 +32,16 @@ def rebuild(
     Example: stockdb rollups rebuild SPY QQQ
     """
     app = make_app(ctx)
-    stored = app.lake.symbols()
-    names = normalize_symbols(symbols) if symbols else stored
-    unknown = [s for s in names if s not in stored]
-    if unknown:
-        raise NotFound(f"no bars stored for {', '.join(unknown)}")
-    files = 0
+    names = symbols or app.lake.symbols()
     with progress_bar("rollups rebuild") as update:
-        for i, symbol in enumerate(names):
-            with app.lake.writer(symbol):
-                files += app.lake.rollups.rebuild(symbol)
-            update(i + 1, len(names), symbol)
+        files = rebuild_rollups(
+            app.lake,
+            app.settings,
+            names,
+            workers=workers,
+            progress=update,
+            in_workers=isinstance(app.clock, SystemClock),
+        )
     out_console().print(
         f"rebuilt {files} rollup files for {len(names)} symbols under {app.lake.rollups.root}",
         highlight=False,

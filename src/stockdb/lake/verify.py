@@ -287,7 +287,7 @@ class Verifier:
         uncommitted = [
             rel
             for rel, entry in entries.items()
-            if kind == "bars" and self._uncommitted(root / rel, entry)
+            if kind != "rollups" and self._uncommitted(root / rel, entry)
         ]
         skipped = set(uncommitted)
         checked = [rel for rel in entries if rel not in skipped]
@@ -321,9 +321,12 @@ class Verifier:
 
     def _uncommitted(self, path: Path, entry: FileEntry) -> bool:
         """A first write recorded but never renamed into place (a crash in between): no file,
-        no earlier version, and the coverage ledger never heard of the session."""
+        no earlier version, and for bars the coverage ledger never heard of the session, for
+        features the staged temp file is still beside where the file would be."""
         if entry.prev_checksum is not None or path.exists():
             return False
+        if entry.kind == "features":
+            return any(path.parent.glob(".tmp-*"))
         known = self.coverage.sessions(entry.symbol, entry.session_date, entry.session_date)
         return entry.session_date not in known
 
