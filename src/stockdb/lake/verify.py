@@ -120,9 +120,10 @@ class _Sums:
 
     meter: _Meter
     workers: int | None
+    min_files: int  # fewer files than this are checksummed in this process
 
     def __call__(self, paths: list[Path]) -> list[Checksum | None]:
-        n = worker_count(self.workers) if len(paths) >= PARALLEL_MIN_FILES else 1
+        n = worker_count(self.workers) if len(paths) >= self.min_files else 1
         base = self.meter.done
         self.meter.done += len(paths)
 
@@ -164,8 +165,10 @@ class Verifier:
         coverage: CoverageRepo,
         data_dir: Path,
         workers: int | None = None,
+        parallel_min_files: int = PARALLEL_MIN_FILES,
     ) -> None:
         self.workers = workers  # processes checksumming many files (None: every core)
+        self.parallel_min_files = parallel_min_files
         self.lake = lake
         self.roots: dict[FileKind, Path] = {
             "bars": lake.root,
@@ -196,9 +199,10 @@ class Verifier:
         entries = {k: {e.rel_path: e for e in self.ledger.entries(k, names)} for k in kinds}
         meter = _Meter(progress, sum(len(e) for e in entries.values()))
         n = self.workers if workers is None else workers
+        sums = _Sums(meter, n, self.parallel_min_files)
         for kind in ("bars", "features"):
-            self._check_kind(kind, names, entries[kind], report, now, _Sums(meter, n))
-        self._check_rollups(names, entries["rollups"], report, now, _Sums(meter, n))
+            self._check_kind(kind, names, entries[kind], report, now, sums)
+        self._check_rollups(names, entries["rollups"], report, now, sums)
         meter.report(meter.total, "done")
         return report
 

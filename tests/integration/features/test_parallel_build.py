@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from stockdb.lake.parquet_lake import Lineage
 from stockdb.parallel import parallel_map
 from stockdb.providers.synthetic import generate_session
 
+from .conftest import tree_digest
+
 SYMBOLS = ["AAA", "BBB", "CCC", "DDD", "EEE", "FFF", "GGG", "HHH"]
 
 
@@ -26,6 +29,28 @@ def _seed(app: App, sessions: list[Session]) -> None:
                 {s.date: (generate_session(symbol, s), "merge") for s in sessions},
                 Lineage("synthetic", "synthetic"),
             )
+
+
+def files(app: App) -> tuple[dict[str, str], list[tuple[object, ...]]]:
+    rows = [
+        (e.rel_path, e.symbol, e.session_date, e.rows, e.size, e.checksum, e.status)
+        for e in app.ledger.entries("features")
+    ]
+    digests = tree_digest(app.settings.features_dir)
+    return {k: v for k, v in digests.items() if not k.endswith("records.json")}, rows
+
+
+def records(app: App) -> dict[str, object]:
+    """The higher timeframes' records.json files, all but the build times and the bar files'
+    fingerprints (their mtimes differ between the two lakes)."""
+    out: dict[str, object] = {}
+    for path in sorted(app.settings.features_dir.glob("tf=*/*/records.json")):
+        data = json.loads(path.read_text())
+        for record in [*data["builds"], *data["partitions"]]:
+            record.pop("built_at", None)
+            record.pop("source_fingerprint", None)
+        out[path.relative_to(app.settings.features_dir).as_posix()] = data
+    return out
 
 
 def test_parallel_build_equals_serial_build(
@@ -48,6 +73,7 @@ def test_parallel_build_equals_serial_build(
             pd.testing.assert_frame_equal(
                 app.features.read(symbol), serial_app.features.read(symbol)
             )
+        assert files(app) == files(serial_app)  # byte for byte, and the same ledger rows
         # the workers alone (this process not helping) build the same partitions
         recipe = _Recipe(pickle.dumps(app.settings), True, None)
         rebuilt = parallel_map(_build_in_worker, recipe, SYMBOLS, 2, chunk_items=1)
@@ -62,5 +88,18 @@ def test_parallel_build_equals_serial_build(
         again = app.features.build(SYMBOLS, workers=2)
         assert sum(r.partitions_written for r in again) == 0
         assert all(s.up_to_date for s in app.features.status(SYMBOLS))
+
+        # higher timeframes: built once, then kept current by every build of all timeframes
+        for target, n in ((app, 2), (serial_app, 1)):
+            target.features.build(SYMBOLS, timeframe="1Hour", workers=n)
+            _seed(target, sessions[3:5])
+        built = app.features.build(SYMBOLS, workers=2)
+        reference = serial_app.features.build(SYMBOLS, workers=1)
+        assert [(r.symbol, r.timeframe, r.rows, r.partitions_written) for r in built] == [
+            (r.symbol, r.timeframe, r.rows, r.partitions_written) for r in reference
+        ]
+        assert {r.timeframe for r in built} == {"1Min", "1Hour"}
+        assert files(app) == files(serial_app)  # tf=1Hour files too
+        assert records(app) == records(serial_app)
     finally:
         serial_app.close()

@@ -174,26 +174,28 @@ def test_every_reader_names_the_damaged_partition_in_one_line(
     assert_one_line_naming(err, last)
 
 
-def test_checking_on_worker_processes_finds_the_same_damage(
-    built: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import stockdb.lake.verify as verify_module
+def test_checking_on_worker_processes_finds_the_same_damage(built: Path) -> None:
     from stockdb.app import App
     from stockdb.config import Settings
     from stockdb.lake.verify import Verifier
 
     damage(built)
-    monkeypatch.setattr(verify_module, "PARALLEL_MIN_FILES", 2)  # 13 files: use the workers
     app = App(Settings(data_dir=built))
     try:
-        reports = []
+        reports, ledgers = [], []
         for workers in (1, 2):
             verifier = Verifier(
-                app.lake, app.settings.features_dir, app.ledger, app.coverage, built, workers
-            )
-            reports.append(verifier.check(app.clock.now()).to_dict())
+                app.lake, app.settings.features_dir, app.ledger, app.coverage, built, workers, 2
+            )  # 13 files: from 2 on, on the workers
+            calls: list[tuple[int, int, str]] = []
+            report = verifier.check(app.clock.now(), progress=lambda *c, to=calls: to.append(c))
+            reports.append(report.to_dict())
+            done = [c[0] for c in calls]  # one progress over every recorded file
+            assert done == sorted(done) and calls[-1][:2] == (13, 13), calls
+            ledgers.append([app.ledger.entries(k) for k in ("bars", "features", "rollups")])
     finally:
         app.close()
     serial, parallel = reports
     assert parallel == serial
+    assert ledgers[1] == ledgers[0]  # the same marks, written by this process either way
     assert (serial["checked"], serial["damaged"], serial["missing"]) == (13, 2, 1)
