@@ -31,7 +31,15 @@ from typing import TypeVar
 
 from stockdb.errors import StockDBError
 
-__all__ = ["ProgressFn", "WorkerDied", "chunks", "parallel_map", "worker_count"]
+__all__ = [
+    "FEATURE_WORKERS",
+    "ProgressFn",
+    "WorkerDied",
+    "chunks",
+    "parallel_map",
+    "prestart",
+    "worker_count",
+]
 
 C = TypeVar("C")
 T = TypeVar("T")
@@ -39,6 +47,15 @@ R = TypeVar("R")
 
 ProgressFn = Callable[[int, int, str], None]
 """``(done, total, message)``: items finished so far, all items, the last finished item."""
+
+FEATURE_WORKERS = (
+    "stockdb.features.service",
+    "exchange_calendars",  # imported lazily by a build's first symbol
+    "numba.np.arraymath",
+    "numba.typed",
+)
+"""What a feature build worker imports: named here (not in the features package, whose import
+takes seconds) so the CLI can start the fork server before it imports anything itself."""
 
 _CHUNKS_PER_WORKER = 4  # enough tasks to even out uneven symbols, few enough to set up rarely
 
@@ -148,7 +165,8 @@ def parallel_map(
     server = _context([fn.__module__, *preload])
     with ProcessPoolExecutor(size, server, _worker_start) as pool:
         # A worker gets chunks only once it answered an empty one (imports done, set up), and
-        # one at a time; meanwhile this process takes chunks from the back with ``local``.
+        # two at a time (the next one waits queued, so a worker never idles while this
+        # process is busy with a chunk of its own, taken from the back with ``local``).
         probes = [pool.submit(fn, context, []) for _ in range(size)]
         running: dict[Future[list[R]], int] = {}
         front, back = 0, len(parts)  # parts[front:back] are not assigned yet
@@ -166,7 +184,7 @@ def parallel_map(
                 for probe in probes:
                     if probe.done() and probe.exception() is not None:
                         raise probe.exception()  # type: ignore[misc]
-                while front < back and len(running) < ready:
+                while front < back and len(running) < 2 * ready:
                     running[pool.submit(fn, context, parts[front])] = front
                     front += 1
                 if local is not None and front < back:

@@ -23,6 +23,9 @@ features_app = typer.Typer(
 )
 
 
+_LIKELY_PARALLEL = 8  # symbols: stockdb.features.service.PARALLEL_MIN_SYMBOLS (slow to import)
+
+
 @features_app.command("build")
 def build(
     ctx: typer.Context,
@@ -47,6 +50,10 @@ def build(
     Example: stockdb features build SPY --timeframe 1Day
     Example: stockdb features build --universe tech
     """
+    if workers != 1 and (not symbols or len(symbols) >= _LIKELY_PARALLEL):
+        from stockdb.parallel import FEATURE_WORKERS, prestart
+
+        prestart(FEATURE_WORKERS)  # the workers' imports overlap with this process's own
     stockdb = make_app(ctx)
     if universe is not None:
         from stockdb.usecases.universe import UniverseService

@@ -44,7 +44,7 @@ from stockdb.features.store import FeatureStore
 from stockdb.features.views import create_features_view
 from stockdb.lake.locks import SymbolLocks
 from stockdb.lake.parquet_lake import ParquetLake
-from stockdb.parallel import parallel_map, prestart, worker_count
+from stockdb.parallel import FEATURE_WORKERS, parallel_map, prestart, worker_count
 from stockdb.state.ledger import PartitionLedger as FileLedger
 from stockdb.state.store import StateStore
 from stockdb.symbols import normalize_symbol, normalize_symbols
@@ -63,31 +63,29 @@ ProgressFn = Callable[[int, int, str], None]
 PARALLEL_MIN_SYMBOLS = 8
 """Fewer symbols than this are built in this process: starting workers would cost more."""
 
-WORKER_PRELOAD = ("exchange_calendars", "numba.np.arraymath", "numba.typed")
-"""What a build imports lazily on its first symbol: the fork server imports it once."""
-
 
 @dataclass(frozen=True, slots=True)
 class _Recipe:
     """What a worker process needs to build features exactly as this service does."""
 
     settings: bytes  # the pickled Settings: hashable, so each worker process wires it once
+    calendar: bytes  # the pickled calendar, its schedule computed (a worker skips a second)
     full: bool
     timeframe: str | None
 
 
 @functools.cache
-def _worker_service(settings: bytes) -> FeatureService:
-    """The service a worker process builds with: the App's wiring of ``settings``, made once
-    per process (the calendar and the state store take seconds to set up)."""
+def _worker_service(settings: bytes, calendar: bytes) -> FeatureService:
+    """The service a worker process builds with: the App's wiring of ``settings`` and the
+    parent's calendar, made once per process."""
     from stockdb.app import App
 
-    return App(pickle.loads(settings)).features  # noqa: S301 - bytes this program pickled
+    return App(pickle.loads(settings), calendar=pickle.loads(calendar)).features  # noqa: S301
 
 
 def _build_in_worker(recipe: _Recipe, symbols: list[str]) -> list[list[BuildResult]]:
     """Build ``symbols`` in a worker process."""
-    service = _worker_service(recipe.settings)
+    service = _worker_service(recipe.settings, recipe.calendar)
     return [service.build_one(s, recipe.full, recipe.timeframe) for s in symbols]
 
 
@@ -271,7 +269,7 @@ class FeatureService:
         n = worker_count(workers)
         parallel = n > 1 and self._rebuildable and len(names) >= PARALLEL_MIN_SYMBOLS
         if parallel:  # the workers' imports overlap with the checks below
-            prestart([__name__, *WORKER_PRELOAD])
+            prestart(FEATURE_WORKERS)
         missing = [s for s in names if not self.source.fingerprints(s)]
         if missing:
             raise NotFound(f"no bars stored for {', '.join(missing)}")
@@ -279,7 +277,8 @@ class FeatureService:
         self.records.register_set(self.feature_set)
         results: list[BuildResult] = []
         if parallel:
-            recipe = _Recipe(pickle.dumps(self.settings), full, chosen)
+            calendar = pickle.dumps(self.calendar)
+            recipe = _Recipe(pickle.dumps(self.settings), calendar, full, chosen)
             # this process builds too: from the start (workers take a second to set up) and
             # whenever it would wait
             mine = self.build_one
@@ -291,7 +290,7 @@ class FeatureService:
                 progress,
                 chunk_items=1,
                 local=lambda chunk: [mine(s, full, chosen) for s in chunk],
-                preload=WORKER_PRELOAD,
+                preload=FEATURE_WORKERS,
             ):
                 results += built
         else:

@@ -32,17 +32,19 @@ PARALLEL_MIN_SYMBOLS = 4
 
 @dataclass(frozen=True, slots=True)
 class _Recipe:
-    """What a worker needs to open the same lake: the pickled settings (hashable)."""
+    """What a worker needs to open the same lake: the pickled settings and calendar (its
+    schedule computed: a worker skips computing it again), hashable."""
 
     settings: bytes
+    calendar: bytes
 
 
 @functools.cache
-def _worker_lake(settings: bytes) -> ParquetLake:
+def _worker_lake(settings: bytes, calendar: bytes) -> ParquetLake:
     """The lake a worker process rebuilds in: the App's wiring of ``settings``, made once."""
     from stockdb.app import App
 
-    return App(pickle.loads(settings)).lake  # noqa: S301 - bytes this program pickled
+    return App(pickle.loads(settings), calendar=pickle.loads(calendar)).lake  # noqa: S301
 
 
 def _rebuild_one(lake: ParquetLake, symbol: str) -> int:
@@ -52,7 +54,7 @@ def _rebuild_one(lake: ParquetLake, symbol: str) -> int:
 
 def rebuild_in_worker(recipe: _Recipe, symbols: list[str]) -> list[int]:
     """Rebuild ``symbols`` in a worker process; the number of files written for each."""
-    lake = _worker_lake(recipe.settings)
+    lake = _worker_lake(recipe.settings, recipe.calendar)
     return [_rebuild_one(lake, s) for s in symbols]
 
 
@@ -80,9 +82,10 @@ def rebuild_rollups(
     if unknown:
         raise NotFound(f"no bars stored for {', '.join(unknown)}")
     n = worker_count(workers) if in_workers and len(names) >= PARALLEL_MIN_SYMBOLS else 1
+    recipe = _Recipe(pickle.dumps(settings), pickle.dumps(lake.rollups.calendar) if n > 1 else b"")
     files = parallel_map(
         rebuild_in_worker,
-        _Recipe(pickle.dumps(settings)),
+        recipe,
         names,
         n,
         progress,

@@ -10,6 +10,7 @@ import pandas as pd
 
 from stockdb.app import App
 from stockdb.calendar import Session
+from stockdb.cli.features import _LIKELY_PARALLEL
 from stockdb.config import Settings
 from stockdb.features.service import PARALLEL_MIN_SYMBOLS, _build_in_worker, _Recipe
 from stockdb.lake.parquet_lake import Lineage
@@ -56,7 +57,7 @@ def records(app: App) -> dict[str, object]:
 def test_parallel_build_equals_serial_build(
     app: App, sessions: list[Session], tmp_path: Path
 ) -> None:
-    assert len(SYMBOLS) >= PARALLEL_MIN_SYMBOLS
+    assert len(SYMBOLS) >= PARALLEL_MIN_SYMBOLS == _LIKELY_PARALLEL  # the CLI's copy
     serial_app = App(Settings(data_dir=tmp_path / "serial"))
     serial_app.__dict__["calendar"] = app.calendar
     try:
@@ -75,7 +76,7 @@ def test_parallel_build_equals_serial_build(
             )
         assert files(app) == files(serial_app)  # byte for byte, and the same ledger rows
         # the workers alone (this process not helping) build the same partitions
-        recipe = _Recipe(pickle.dumps(app.settings), True, None)
+        recipe = _Recipe(pickle.dumps(app.settings), pickle.dumps(app.calendar), True, None)
         rebuilt = parallel_map(_build_in_worker, recipe, SYMBOLS, 2, chunk_items=1)
         assert [[(r.symbol, r.rows) for r in rs] for rs in rebuilt] == [
             [(r.symbol, r.rows)] for r in reference

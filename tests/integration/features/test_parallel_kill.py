@@ -40,8 +40,8 @@ SCRIPT = textwrap.dedent(
     if __name__ == "__mp_main__":  # the fork server, and every worker forked from it
         real_service = service._worker_service
 
-        def ready_service(settings):
-            made = real_service(settings)
+        def ready_service(*args):
+            made = real_service(*args)
             READY.write_text(str(os.getpid()))
             return made
 

@@ -67,7 +67,7 @@ def test_parallel_rebuild_equals_the_write_path_and_a_serial_rebuild(
 
     # the workers alone (this process not helping): every symbol rebuilt in another process
     shutil.rmtree(app.lake.rollups.root)
-    recipe = _Recipe(pickle.dumps(app.settings))
+    recipe = _Recipe(pickle.dumps(app.settings), pickle.dumps(app.calendar))
     counts = parallel_map(rebuild_in_worker, recipe, SYMBOLS, 2, chunk_items=1)
     assert counts == [6] * len(SYMBOLS)
     assert rollups(app) == written
