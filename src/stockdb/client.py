@@ -136,14 +136,16 @@ class StockDB:
         full: bool = False,
         timeframe: str | None = None,
         universe: str | None = None,
+        workers: int | None = None,
     ) -> list[Any]:
         """Build (incrementally, or ``full``) the feature partitions of ``symbols`` (all; or
-        a ``universe``'s), at ``timeframe`` (default: 1Min and every timeframe already built)."""
+        a ``universe``'s), at ``timeframe`` (default: 1Min and every timeframe already built),
+        on ``workers`` processes (default: every core, from 8 symbols on)."""
         if universe is not None:
             names: list[str] | None = self.universes.resolve(symbols, universe)
         else:
             names = None if symbols is None else normalize_symbols(symbols)
-        return self.app.features.build(names, full, timeframe=timeframe)
+        return self.app.features.build(names, full, timeframe=timeframe, workers=workers)
 
     def train(
         self,

@@ -9,6 +9,10 @@ the seconds pandas, pyarrow, TA-Lib and numba take to import. Keep work function
 that import only what the work needs: the server imports the first such module it is asked for
 and stays for the life of this process.
 
+Workers never run the caller's ``__main__`` (multiprocessing would re-run a script's
+top-level code in each of them): the work functions live in stockdb modules, so a script that
+calls ``db.build_features()`` without an ``if __name__ == "__main__":`` guard stays safe.
+
 Each chunk is one task; the function gets the whole chunk so it can set up once (open the data
 folder) and reuse it. Results come back in the order of ``items``. With one worker (or a single
 chunk) the same function runs in this process, so both paths execute the same code. A worker
@@ -25,9 +29,9 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from multiprocessing import forkserver
-from multiprocessing.context import BaseContext
-from typing import TypeVar
+from multiprocessing import forkserver, spawn
+from multiprocessing.context import ForkServerContext, ForkServerProcess
+from typing import Any, TypeVar
 
 from stockdb.errors import StockDBError
 
@@ -76,11 +80,41 @@ def _worker_start() -> None:
     threading.Thread(target=_watch_server, args=(os.getppid(),), daemon=True).start()
 
 
-def _context(modules: Sequence[str]) -> BaseContext:
-    """The forkserver context; a server started from now on preloads ``modules``, this one and
-    ``__main__`` (the server is started once per process: later lists do not change it)."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["__main__", __name__, *modules])
+_WORKER_NAME = "stockdb-worker"
+
+
+def _without_main(real: Callable[[str], dict[str, Any]]) -> Callable[[str], dict[str, Any]]:
+    def get_preparation_data(name: str) -> dict[str, Any]:
+        data = real(name)
+        if name.startswith(_WORKER_NAME):  # our workers: no re-run of the caller's script
+            data.pop("init_main_from_path", None)
+            data.pop("init_main_from_name", None)
+        return data
+
+    get_preparation_data.stockdb_workers = True  # type: ignore[attr-defined]
+    return get_preparation_data
+
+
+class _WorkerProcess(ForkServerProcess):
+    """A pool worker: named so that starting it leaves ``__main__`` out (see the module)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.name = f"{_WORKER_NAME}-{self.name}"
+
+
+class _WorkerContext(ForkServerContext):
+    Process = _WorkerProcess
+
+
+def _context(modules: Sequence[str]) -> _WorkerContext:
+    """The workers' context; a fork server started from now on preloads ``modules`` and this
+    one (it is started once per process: later lists do not change it)."""
+    current = spawn.get_preparation_data
+    if not getattr(current, "stockdb_workers", False):
+        spawn.get_preparation_data = _without_main(current)  # type: ignore[assignment]
+    context = _WorkerContext()
+    context.set_forkserver_preload([__name__, *modules])
     return context
 
 
@@ -167,7 +201,16 @@ def parallel_map(
         # A worker gets chunks only once it answered an empty one (imports done, set up), and
         # two at a time (the next one waits queued, so a worker never idles while this
         # process is busy with a chunk of its own, taken from the back with ``local``).
-        probes = [pool.submit(fn, context, []) for _ in range(size)]
+        # Starting a worker waits for the fork server's imports: with ``local``, a thread
+        # starts them while this process works.
+        probes: list[Future[list[R]]] = []
+        starter = threading.Thread(
+            target=_probe, args=(pool, size, probes, fn, context), name="stockdb-pool", daemon=True
+        )
+        if local is None:
+            starter.run()
+        else:
+            starter.start()
         running: dict[Future[list[R]], int] = {}
         front, back = 0, len(parts)  # parts[front:back] are not assigned yet
 
@@ -181,7 +224,7 @@ def parallel_map(
                 for future in [f for f in running if f.done()]:
                     finish(running.pop(future), future.result())
                 ready = sum(p.done() and p.exception() is None for p in probes)
-                for probe in probes:
+                for probe in list(probes):
                     if probe.done() and probe.exception() is not None:
                         raise probe.exception()  # type: ignore[misc]
                 while front < back and len(running) < 2 * ready:
@@ -203,6 +246,25 @@ def parallel_map(
                 future.cancel()
             raise
     return [r for k in range(len(parts)) for r in results[k]]
+
+
+def _probe(
+    pool: ProcessPoolExecutor,
+    count: int,
+    probes: list[Future[list[R]]],
+    fn: Callable[[C, list[T]], list[R]],
+    context: C,
+) -> None:
+    """Submit ``count`` empty chunks (each starts a worker); a failure to start one is the
+    failure of its probe."""
+    for _ in range(count):
+        try:
+            probes.append(pool.submit(fn, context, []))
+        except BaseException as exc:  # the pool broke or shut down while starting
+            failed: Future[list[R]] = Future()
+            failed.set_exception(exc)
+            probes.append(failed)
+            return
 
 
 def _checked(result: list[R], chunk: Sequence[object]) -> list[R]:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -60,3 +63,31 @@ def test_a_worker_error_is_raised_in_the_caller(tmp_path: Path) -> None:
     paths.insert(7, tmp_path / "folder")  # reading a folder fails inside the worker
     with pytest.raises(IsADirectoryError):
         parallel_map(checksums, None, paths, 2)
+
+
+def test_a_script_without_a_main_guard_runs_once_with_workers(tmp_path: Path) -> None:
+    """Workers do not re-run the caller's script (multiprocessing's spawn would, so an
+    unguarded script calling stockdb on many symbols would repeat itself in every worker)."""
+    paths = _files(tmp_path, 9)
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            from pathlib import Path
+            from stockdb.lake.checksums import checksums
+            from stockdb.parallel import parallel_map
+
+            with open({str(tmp_path / "runs.txt")!r}, "a") as fh:
+                fh.write("ran\\n")
+            paths = [Path(p) for p in {[str(p) for p in paths]!r}]
+            for size, digest in parallel_map(checksums, None, paths, 2):  # workers only
+                print(size, digest)
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert (tmp_path / "runs.txt").read_text() == "ran\n"
+    assert done.stdout.splitlines() == [f"{s} {d}" for s, d in map(_reference, paths)]

@@ -1,10 +1,10 @@
 """`stockdb features build --workers 2` with a worker SIGKILLed mid-build, through the real CLI.
 
-The CLI runs from a script file: the process pool's fork server imports that file (as
-``__mp_main__``) before forking the workers, so its ``__mp_main__`` branch arms every worker
-to SIGKILL itself at its first rename, after its temp files are staged and their checksums
-recorded. The parent (``__main__``, not armed) builds from the other end of the symbol list;
-its first symbol waits until the worker is set up, so the worker surely gets a symbol to die on.
+The CLI runs from a script that starts the process pool's fork server first, preloading a
+module that arms every worker forked from it to SIGKILL itself at its first rename, after its
+temp files are staged and their checksums recorded. The parent (not armed) builds from the
+other end of the symbol list; its first symbol waits until the worker is set up, so the
+worker surely gets a symbol to die on.
 Afterwards: one line on stderr, no traceback, every visible file whole (`stockdb verify`), and
 a re-run finishes to exactly what a serial build in another data dir writes.
 """
@@ -28,42 +28,50 @@ from stockdb.providers.synthetic import generate_session
 
 SYMBOLS = [f"K{k:02d}" for k in range(8)]  # PARALLEL_MIN_SYMBOLS
 
-SCRIPT = textwrap.dedent(
+ARMED = textwrap.dedent(
     """
-    import os, signal, sys, time
+    import os, signal
     from pathlib import Path
     import stockdb.features.builder as builder
     import stockdb.features.service as service
 
-    READY = Path(sys.argv[1])
+    READY = Path(os.environ["ARMED_READY"])
+    real_service = service._worker_service
 
-    if __name__ == "__mp_main__":  # the fork server, and every worker forked from it
-        real_service = service._worker_service
+    def ready_service(*args):
+        made = real_service(*args)
+        READY.write_text(str(os.getpid()))
+        return made
 
-        def ready_service(*args):
-            made = real_service(*args)
-            READY.write_text(str(os.getpid()))
-            return made
+    def dying(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGKILL)
 
-        def dying(*args, **kwargs):
-            os.kill(os.getpid(), signal.SIGKILL)
+    service._worker_service = ready_service
+    builder.commit_temp = dying
+    """
+)
 
-        service._worker_service = ready_service
-        builder.commit_temp = dying
+SCRIPT = textwrap.dedent(
+    """
+    import os, sys, time
+    from pathlib import Path
+    from stockdb.parallel import FEATURE_WORKERS, prestart
+    import stockdb.features.service as service
 
-    if __name__ == "__main__":
-        real_build_one = service.FeatureService.build_one
+    prestart(["armed_worker", *FEATURE_WORKERS])  # the fork server: every worker armed
+    READY = Path(os.environ["ARMED_READY"])
+    real_build_one = service.FeatureService.build_one
 
-        def build_one(self, *args, **kwargs):
-            deadline = time.monotonic() + 120
-            while not READY.exists() and time.monotonic() < deadline:
-                time.sleep(0.02)  # a worker is set up: it will get the next symbol
-            return real_build_one(self, *args, **kwargs)
+    def build_one(self, *args, **kwargs):
+        deadline = time.monotonic() + 120
+        while not READY.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)  # a worker is set up: it will get the next symbol
+        return real_build_one(self, *args, **kwargs)
 
-        service.FeatureService.build_one = build_one
-        from stockdb.cli.main import main
+    service.FeatureService.build_one = build_one
+    from stockdb.cli.main import main
 
-        sys.exit(main(sys.argv[2:]))
+    sys.exit(main(sys.argv[1:]))
     """
 )
 
@@ -125,11 +133,12 @@ def test_a_worker_killed_mid_build_fails_in_one_line_and_a_rerun_matches_serial(
         _seed(target)
     script = tmp_path / "armed_cli.py"
     script.write_text(SCRIPT)
+    (tmp_path / "armed_worker.py").write_text(ARMED)  # beside the script: on its sys.path
     ready = tmp_path / "worker-ready"
     argv = ["features", "build", "--workers", "2"]
     killed = subprocess.run(
-        [sys.executable, str(script), str(ready), *argv],
-        env=_env(data_dir),
+        [sys.executable, str(script), *argv],
+        env={**_env(data_dir), "ARMED_READY": str(ready)},
         cwd=tmp_path,
         capture_output=True,
         text=True,
