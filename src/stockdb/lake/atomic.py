@@ -1,19 +1,23 @@
 """Atomic Parquet writes: temp file in the same folder, fsync, ``os.replace``, fsync the folder.
 
-Groups of files (a month of sessions) are written with :func:`write_temp_files`: every file is
-encoded, written and fsync'd in a small thread pool, so the disk sees the group's flushes
-together (one journal commit serves many of them) instead of one after another; only when all
-of them are durable does the caller rename them into place with :func:`commit_temps`.
+Groups of files (a flush round: every changed session and rollup of every symbol a write
+covers) are written with :func:`write_temp_files`: each file is encoded in memory, checksummed
+from those bytes, written in one call and fsync'd, all in one thread pool (pyarrow, hashlib and
+fsync release the GIL), so the disk sees the round's flushes together (one journal commit
+serves many of them) instead of one after another; only when all of them are durable does the
+caller rename them into place with :func:`commit_temps`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -23,6 +27,7 @@ import pyarrow.parquet as pq
 from stockdb.errors import StorageError
 
 __all__ = [
+    "TempFile",
     "atomic_write_parquet",
     "commit_temp",
     "commit_temps",
@@ -37,10 +42,21 @@ __all__ = [
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
-_IO_WORKERS = 8  # concurrent fsyncs: enough for the journal to batch them, few enough threads
+# Concurrent encodes and fsyncs: measured on ext4 (400 files of 15 kB), 8 threads bring a
+# file's write + fsync from 2.7 ms to 0.27 ms, 16 to about 0.2 ms; more threads gain nothing.
+_IO_WORKERS = 16
 
 _TEMP_PREFIX = ".tmp-"
 _DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+@dataclass(frozen=True, slots=True)
+class TempFile:
+    """A durable temp file and the size and checksum of its bytes (as the ledger keeps them)."""
+
+    path: Path
+    size: int
+    checksum: str
 
 
 def fsync_dir(path: Path) -> None:
@@ -83,7 +99,7 @@ def write_temp_parquet(table: pa.Table, dest: Path, compression: str = "zstd") -
     Nothing is visible at ``dest`` until :func:`commit_temp`. Raises StorageError on a full or
     read-only disk, leaving no temp file and no newly created folder behind.
     """
-    return write_temp_files([(table, dest)], compression)[0]
+    return write_temp_files([(table, dest)], compression)[0].path
 
 
 def remove_stale_temp_files(folder: Path) -> int:
@@ -148,8 +164,10 @@ def _remove_folders(created: Iterable[Path]) -> None:
             folder.rmdir()
 
 
-def _encode_and_sync(table: pa.Table, tmp: Path, compression: str) -> None:
-    """Encode ``table`` as Parquet in memory, write it to ``tmp`` in one call and fsync it."""
+def _encode_and_sync(table: pa.Table, tmp: Path, compression: str) -> tuple[int, str]:
+    """Encode ``table`` as Parquet in memory, write it to ``tmp`` in one call and fsync it;
+    returns the size and BLAKE2b-128 checksum of the bytes written (the ledger's checksum,
+    taken from memory instead of reading the file back)."""
     sink = pa.BufferOutputStream()
     pq.write_table(
         table,
@@ -160,10 +178,13 @@ def _encode_and_sync(table: pa.Table, tmp: Path, compression: str) -> None:
         coerce_timestamps="us",
         allow_truncated_timestamps=False,
     )
+    data = memoryview(sink.getvalue())
+    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
     with tmp.open("wb") as fh:
-        fh.write(memoryview(sink.getvalue()))
+        fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
+    return len(data), digest
 
 
 def _disk_error(exc: OSError, dest: Path) -> StorageError | None:
@@ -175,12 +196,12 @@ def _disk_error(exc: OSError, dest: Path) -> StorageError | None:
 
 def write_temp_files(
     jobs: Sequence[tuple[pa.Table, Path]], compression: str = "zstd"
-) -> list[Path]:
+) -> list[TempFile]:
     """Write each ``(table, dest)`` durably to a temp file beside ``dest``, all or nothing.
 
-    The files are encoded, written and fsync'd concurrently; returns the temp paths in the
-    order of ``jobs``. On any failure every temp file and every folder created here is removed
-    and the first error is raised (a full or read-only disk as StorageError).
+    The files are encoded, checksummed, written and fsync'd concurrently; returns the temp
+    files in the order of ``jobs``. On any failure every temp file and every folder created
+    here is removed and the first error is raised (a full or read-only disk as StorageError).
     """
     created: list[Path] = []
     temps = [dest.parent / f"{_TEMP_PREFIX}{uuid.uuid4().hex}-{dest.name}" for _, dest in jobs]
@@ -190,13 +211,14 @@ def write_temp_files(
         outcomes = _in_threads(
             lambda k: _encode_and_sync(jobs[k][0], temps[k], compression), range(len(jobs))
         )
-        failures = [(k, o) for k, o in enumerate(outcomes) if isinstance(o, BaseException)]
-        if failures:
-            k, first = failures[0]
-            if isinstance(first, OSError) and (storage := _disk_error(first, jobs[k][1])):
-                raise storage from first
-            raise first
-        return temps
+        done: list[TempFile] = []
+        for k, outcome in enumerate(outcomes):
+            if isinstance(outcome, BaseException):
+                if isinstance(outcome, OSError) and (storage := _disk_error(outcome, jobs[k][1])):
+                    raise storage from outcome
+                raise outcome
+            done.append(TempFile(temps[k], *outcome))
+        return done
     except BaseException as exc:
         for tmp in temps:
             with contextlib.suppress(OSError):
