@@ -16,7 +16,7 @@ import hashlib
 import os
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -28,6 +28,7 @@ from stockdb.errors import StorageError
 
 __all__ = [
     "TempFile",
+    "TempWriter",
     "atomic_write_parquet",
     "commit_temp",
     "commit_temps",
@@ -194,6 +195,82 @@ def _disk_error(exc: OSError, dest: Path) -> StorageError | None:
     return None
 
 
+class TempWriter:
+    """Durable temp files written in a thread pool as they are submitted, all or nothing.
+
+    Each :meth:`submit` starts at once, so the caller's own work (merging, deriving the next
+    symbol's files) overlaps the encoding and the fsyncs; :meth:`results` waits for every
+    file. Leaving the ``with`` block by an exception, or a failed file, removes every temp file
+    and every folder created here (a full or read-only disk raises StorageError), unless
+    :meth:`release` handed the files over first. ``workers=1`` writes inline, without threads.
+    """
+
+    def __init__(self, compression: str = "zstd", workers: int = _IO_WORKERS) -> None:
+        self._compression = compression
+        self._pool = ThreadPoolExecutor(workers) if workers > 1 else None
+        self._jobs: list[tuple[Path, Path, Future[tuple[int, str]]]] = []
+        self._created: list[Path] = []
+
+    def __enter__(self) -> TempWriter:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc is not None:
+            self.discard()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def submit(self, table: pa.Table, dest: Path) -> None:
+        """Start writing ``table`` to a temp file beside ``dest`` (creating its folders)."""
+        tmp = dest.parent / f"{_TEMP_PREFIX}{uuid.uuid4().hex}-{dest.name}"
+        try:
+            self._created += _make_parents(dest)
+        except OSError as exc:
+            storage = _disk_error(exc, dest)
+            if storage is None:
+                raise
+            raise storage from exc
+        future: Future[tuple[int, str]]
+        if self._pool is None:
+            future = Future()
+            try:
+                future.set_result(_encode_and_sync(table, tmp, self._compression))
+            except BaseException as exc:  # kept for results(), which cleans up and raises
+                future.set_exception(exc)
+        else:
+            future = self._pool.submit(_encode_and_sync, table, tmp, self._compression)
+        self._jobs.append((dest, tmp, future))
+
+    def results(self) -> list[TempFile]:
+        """Wait for every submitted file; the temp files in submission order. On a failure
+        everything is removed and the first error (in submission order) is raised."""
+        wait([f for *_, f in self._jobs])
+        done: list[TempFile] = []
+        for dest, tmp, future in self._jobs:
+            exc = future.exception()
+            if exc is not None:
+                self.discard()
+                if isinstance(exc, OSError) and (storage := _disk_error(exc, dest)):
+                    raise storage from exc
+                raise exc
+            done.append(TempFile(tmp, *future.result()))
+        return done
+
+    def release(self) -> None:
+        """The caller owns the temp files now (renamed, or discarded by it)."""
+        self._jobs.clear()
+        self._created.clear()
+
+    def discard(self) -> None:
+        """Wait for the files in flight, then remove every temp file and created folder."""
+        wait([f for *_, f in self._jobs])
+        for _, tmp, _ in self._jobs:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+        _remove_folders(self._created)
+        self.release()
+
+
 def write_temp_files(
     jobs: Sequence[tuple[pa.Table, Path]], compression: str = "zstd"
 ) -> list[TempFile]:
@@ -203,30 +280,10 @@ def write_temp_files(
     files in the order of ``jobs``. On any failure every temp file and every folder created
     here is removed and the first error is raised (a full or read-only disk as StorageError).
     """
-    created: list[Path] = []
-    temps = [dest.parent / f"{_TEMP_PREFIX}{uuid.uuid4().hex}-{dest.name}" for _, dest in jobs]
-    try:
-        for _, dest in jobs:
-            created += _make_parents(dest)
-        outcomes = _in_threads(
-            lambda k: _encode_and_sync(jobs[k][0], temps[k], compression), range(len(jobs))
-        )
-        done: list[TempFile] = []
-        for k, outcome in enumerate(outcomes):
-            if isinstance(outcome, BaseException):
-                if isinstance(outcome, OSError) and (storage := _disk_error(outcome, jobs[k][1])):
-                    raise storage from outcome
-                raise outcome
-            done.append(TempFile(temps[k], *outcome))
-        return done
-    except BaseException as exc:
-        for tmp in temps:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
-        _remove_folders(created)
-        if isinstance(exc, OSError) and jobs and (storage := _disk_error(exc, jobs[0][1])):
-            raise storage from exc
-        raise
+    with TempWriter(compression, min(_IO_WORKERS, len(jobs))) as writer:
+        for table, dest in jobs:
+            writer.submit(table, dest)
+        return writer.results()
 
 
 def fsync_dirs(folders: Iterable[Path]) -> None:

@@ -5,7 +5,8 @@ rollup files derived for them, and makes them durable in a fixed order that a cr
 point leaves consistent:
 
 1. every file is encoded, checksummed from its bytes, written to a temp file beside its
-   destination and fsync'd, all in one thread pool (one barrier for the whole round);
+   destination and fsync'd in one thread pool, starting as soon as the file is known (the
+   caller merges the next symbol meanwhile), with one barrier for the whole round;
 2. the checksums go into the integrity ledger in one transaction (write-ahead: the entries
    keep the previous checksums, so old and new files both verify);
 3. the rollup files being replaced are removed, durably (a reader then derives those years);
@@ -13,12 +14,12 @@ point leaves consistent:
    folders and the lake root) fsync'd together;
 5. the new rollup files are renamed into place and their folders fsync'd.
 
-A failure before step 3 removes every temp file and changes nothing.
+A failure before step 3 removes every temp file and created folder, and changes nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -26,13 +27,13 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from stockdb.lake.atomic import TempFile, discard_temp, fsync_dirs, write_temp_files
+from stockdb.lake.atomic import TempWriter, fsync_dirs
 
 if TYPE_CHECKING:  # the rollups (and the calendar) load on the first write, not on import
     from stockdb.lake.rollups import RollupBatch
     from stockdb.state.ledger import FileEntry, PartitionLedger
 
-__all__ = ["PartitionWrite", "flush_round"]
+__all__ = ["FlushRound", "PartitionWrite"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,65 +46,79 @@ class PartitionWrite:
     table: pa.Table
 
 
-def _bars_entries(
-    writes: Sequence[PartitionWrite],
-    temps: Sequence[TempFile],
-    rel_path: Callable[[Path], str],
-    now: datetime,
-) -> list[FileEntry]:
-    from stockdb.state.ledger import FileEntry
+class FlushRound:
+    """Collects a round's files, writing them as they come; :meth:`commit` makes them visible.
 
-    return [
-        FileEntry(
-            "bars", rel_path(w.dest), w.symbol, w.day, w.table.num_rows, t.size, t.checksum, now
-        )
-        for w, t in zip(writes, temps, strict=True)
-    ]
-
-
-def flush_round(
-    writes: Sequence[PartitionWrite],
-    rollups: Sequence[RollupBatch],
-    ledger: PartitionLedger | None,
-    rel_path: Callable[[Path], str],
-    now: datetime,
-    folders: Iterable[Path] = (),
-) -> None:
-    """Make ``writes`` and the ``rollups`` batches durable in one round (see the module doc).
-
-    ``folders`` are extra folders whose entries change (symbol folders, the lake root) and
-    are fsync'd with the new partitions' folders. The caller holds the writer lock of every
-    symbol involved. Raises StorageError on a full or read-only disk, changing nothing.
+    Use as a context manager around the whole write: leaving it by an exception before the
+    commit's renames removes every temp file. The caller holds the writer lock of every symbol.
     """
-    if not writes and not rollups:
-        return
-    from stockdb.lake.rollups import commit_rollups, invalidate_rollups
 
-    files = [(w.table, w.dest) for w in writes]
-    for batch in rollups:
-        files += batch.files()
-    temps = write_temp_files(files)
-    bars_temps = temps[: len(writes)]
-    try:
-        offset = len(writes)
-        for batch in rollups:
-            count = len(batch.planned)
-            batch.written(temps[offset : offset + count])
-            offset += count
-        if ledger is not None:
-            entries = _bars_entries(writes, bars_temps, rel_path, now)
-            for batch in rollups:
-                entries += batch.entries()
-            ledger.record(entries)
-    except BaseException:
-        for tmp in temps:
-            discard_temp(tmp.path)
-        for batch in rollups:
-            batch.pending.clear()
-        raise
-    invalidate_rollups(rollups)
-    for w, tmp in zip(writes, bars_temps, strict=True):
-        tmp.path.replace(w.dest)
-    # New dt= folders (and new symbol folders) must be durable entries too.
-    fsync_dirs([w.dest.parent for w in writes] + list(folders))
-    commit_rollups(rollups)
+    def __init__(
+        self,
+        ledger: PartitionLedger | None,
+        rel_path: Callable[[Path], str],
+        now: datetime,
+    ) -> None:
+        self._ledger = ledger
+        self._rel_path = rel_path
+        self._now = now
+        self._files = TempWriter()
+        self._order: list[PartitionWrite | RollupBatch] = []
+
+    def __enter__(self) -> FlushRound:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._files.__exit__(exc_type, exc, tb)
+
+    def add(self, write: PartitionWrite) -> None:
+        """Start writing one minute partition's temp file."""
+        self._files.submit(write.table, write.dest)
+        self._order.append(write)
+
+    def add_rollups(self, batch: RollupBatch) -> None:
+        """Start writing a symbol's derived rollup files."""
+        for table, dest in batch.files():
+            self._files.submit(table, dest)
+        self._order.append(batch)
+
+    def commit(self, folders: Iterable[Path] = ()) -> None:
+        """Wait for every temp file, record the ledger, then rename (see the module doc).
+
+        ``folders`` are extra folders whose entries change (symbol folders, the lake root),
+        fsync'd with the new partitions' folders. Raises StorageError on a full or read-only
+        disk, changing nothing.
+        """
+        if not self._order:
+            return
+        from stockdb.lake.rollups import RollupBatch, commit_rollups, invalidate_rollups
+        from stockdb.state.ledger import FileEntry
+
+        temps = iter(self._files.results())
+        renames: list[tuple[Path, Path]] = []
+        batches: list[RollupBatch] = []
+        entries: list[FileEntry] = []
+        for item in self._order:
+            if isinstance(item, RollupBatch):
+                item.written([next(temps) for _ in item.planned])
+                entries += item.entries()
+                batches.append(item)
+                continue
+            tmp = next(temps)
+            renames.append((tmp.path, item.dest))
+            rows = item.table.num_rows
+            rel = self._rel_path(item.dest)
+            entries.append(
+                FileEntry(
+                    "bars", rel, item.symbol, item.day, rows, tmp.size, tmp.checksum, self._now
+                )
+            )
+        if self._ledger is not None and entries:
+            self._ledger.record(entries)  # a failure here leaves __exit__ to remove the temps
+        self._files.release()
+        invalidate_rollups(batches)
+        for tmp_path, dest in renames:
+            tmp_path.replace(dest)
+        # New dt= folders (and new symbol folders) must be durable entries too.
+        fsync_dirs([dest.parent for _, dest in renames] + list(folders))
+        commit_rollups(batches)

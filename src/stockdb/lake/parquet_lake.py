@@ -33,14 +33,14 @@ from stockdb.errors import (
     StockDBError,
 )
 from stockdb.lake.atomic import remove_stale_temp_files
-from stockdb.lake.flush import PartitionWrite, flush_round
+from stockdb.lake.flush import FlushRound, PartitionWrite
 from stockdb.lake.integrity import damaged, quarantine_file
 from stockdb.lake.locks import SymbolLocks
 from stockdb.symbols import SYMBOL_PATTERN, normalize_symbol
 
 if TYPE_CHECKING:
     from stockdb.calendar import TradingCalendar
-    from stockdb.lake.rollups import RollupBatch, RollupStore
+    from stockdb.lake.rollups import RollupStore
     from stockdb.state.ledger import PartitionLedger
 
 __all__ = ["Lineage", "ParquetLake", "SessionWrites", "WriteMode", "WriteResult"]
@@ -325,33 +325,33 @@ class ParquetLake:
         anything is written. Returns each symbol's results by session.
         """
         results: dict[str, dict[date, WriteResult]] = {}
-        writes: list[PartitionWrite] = []
-        batches: list[RollupBatch] = []
         folders: list[Path] = []
         skip = {normalize_symbol(s) for s in unchecked}
         symbols = {normalize_symbol(s): sessions for s, sessions in items.items()}
         for symbol in sorted(symbols):
             if symbol not in skip:
                 self.check_lineage(symbol, lineage)
-        for symbol, sessions in sorted(symbols.items()):
-            symbol_existed = self.symbol_dir(symbol).exists()
-            per: dict[date, WriteResult] = {}
-            changed: dict[date, pa.Table | None] = {}
-            for day, (bars, mode) in sorted(sessions.items()):
-                result = self._merged(symbol, day, bars, mode)
-                per[day] = result
-                if result.changed and result.table.num_rows:
-                    changed[day] = result.table
-                    table = result.table.replace_schema_metadata(lineage.metadata())
-                    writes.append(
-                        PartitionWrite(symbol, day, self.partition_path(symbol, day), table)
-                    )
-            results[symbol] = per
-            if changed:
-                # The rollups follow every committed session: one derivation per symbol.
-                batches.append(self.rollups.plan(symbol, changed))
-                folders += [self.symbol_dir(symbol)] + ([] if symbol_existed else [self.root])
-        flush_round(writes, batches, self.ledger, self.rel_path, self.clock.now(), folders)
+        with FlushRound(self.ledger, self.rel_path, self.clock.now()) as round_:
+            for symbol, sessions in sorted(symbols.items()):
+                symbol_existed = self.symbol_dir(symbol).exists()
+                per: dict[date, WriteResult] = {}
+                changed: dict[date, pa.Table | None] = {}
+                for day, (bars, mode) in sorted(sessions.items()):
+                    result = self._merged(symbol, day, bars, mode)
+                    per[day] = result
+                    if result.changed and result.table.num_rows:
+                        changed[day] = result.table
+                        table = result.table.replace_schema_metadata(lineage.metadata())
+                        dest = self.partition_path(symbol, day)
+                        round_.add(PartitionWrite(symbol, day, dest, table))
+                results[symbol] = per
+                if changed:
+                    # The rollups follow every committed session: one derivation per symbol.
+                    round_.add_rollups(self.rollups.plan(symbol, changed))
+                    folders.append(self.symbol_dir(symbol))
+                    if not symbol_existed:
+                        folders.append(self.root)
+            round_.commit(folders)
         return results
 
     def quarantine(self, symbol: str, day: date, reason: str, now: datetime) -> Path | None:
@@ -374,6 +374,8 @@ class ParquetLake:
         if incoming.num_rows and pc.any(pc.not_equal(incoming.column("symbol"), symbol)).as_py():
             raise DataIntegrityError(f"bars for another symbol were routed to {symbol}")
         path = self.partition_path(symbol, day)
+        if not path.parent.is_dir():  # nothing stored, no temp file: every mode writes it all
+            return WriteResult(incoming.num_rows, 0, incoming)
         remove_stale_temp_files(path.parent)
         try:
             existing = self.read_session(symbol, day)

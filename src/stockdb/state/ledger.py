@@ -8,7 +8,7 @@ forgets the entries of the files it moved to quarantine.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -96,7 +96,8 @@ class PartitionLedger:
         if not entries:
             return
         t = tables.partition_files
-        rows = [asdict(e) for e in entries]
+        names = [f.name for f in fields(FileEntry)]  # flat fields: no asdict deep copy
+        rows = [{n: getattr(e, n) for n in names} for e in entries]
         dialect = postgresql if self.state.dialect == "postgresql" else sqlite
         stmt = dialect.insert(t)
         new = stmt.excluded
