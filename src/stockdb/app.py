@@ -115,6 +115,7 @@ class App:
             ledger=self.ledger,
             clock=self.clock,
             quarantine_root=self.settings.data_dir / "quarantine",
+            calendar=self.calendar,  # the rollups share the App's schedule (loaded once)
         )
 
     @cached_property

@@ -16,7 +16,7 @@ import hashlib
 import os
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -123,8 +123,11 @@ def sweep_temp_tree(folder: Path) -> int:
     return sum(remove_stale_temp_files(p) for p in folder.glob("dt=*") if p.is_dir())
 
 
-def _in_threads(fn: Callable[[_T], _R], items: Sequence[_T]) -> list[_R | BaseException]:
-    """``fn`` over ``items`` in a thread pool (in order), each failure returned, not raised."""
+def _in_threads(
+    fn: Callable[[_T], _R], items: Sequence[_T], pool: Executor | None = None
+) -> list[_R | BaseException]:
+    """``fn`` over ``items`` in a thread pool (``pool``, else a new one), in order, each
+    failure returned, not raised."""
 
     def guarded(item: _T) -> _R | BaseException:
         try:
@@ -134,8 +137,10 @@ def _in_threads(fn: Callable[[_T], _R], items: Sequence[_T]) -> list[_R | BaseEx
 
     if len(items) <= 1:
         return [guarded(item) for item in items]
-    with ThreadPoolExecutor(min(_IO_WORKERS, len(items))) as pool:
+    if pool is not None:
         return list(pool.map(guarded, items))
+    with ThreadPoolExecutor(min(_IO_WORKERS, len(items))) as own:
+        return list(own.map(guarded, items))
 
 
 def _make_parents(dest: Path) -> list[Path]:
@@ -220,6 +225,11 @@ class TempWriter:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
 
+    @property
+    def pool(self) -> Executor | None:
+        """The writer's threads, for the round's other I/O (folder fsyncs); None inline."""
+        return self._pool
+
     def submit(self, table: pa.Table, dest: Path) -> None:
         """Start writing ``table`` to a temp file beside ``dest`` (creating its folders)."""
         tmp = dest.parent / f"{_TEMP_PREFIX}{uuid.uuid4().hex}-{dest.name}"
@@ -286,10 +296,11 @@ def write_temp_files(
         return writer.results()
 
 
-def fsync_dirs(folders: Iterable[Path]) -> None:
-    """fsync each distinct folder (concurrently); raises the first error."""
+def fsync_dirs(folders: Iterable[Path], pool: Executor | None = None) -> None:
+    """fsync each distinct folder concurrently (in ``pool`` when given, e.g. the write
+    round's); raises the first error."""
     distinct = list(dict.fromkeys(folders))
-    for outcome in _in_threads(fsync_dir, distinct):
+    for outcome in _in_threads(fsync_dir, distinct, pool):
         if isinstance(outcome, BaseException):
             raise outcome
 

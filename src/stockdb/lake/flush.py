@@ -116,9 +116,10 @@ class FlushRound:
         if self._ledger is not None and entries:
             self._ledger.record(entries)  # a failure here leaves __exit__ to remove the temps
         self._files.release()
-        invalidate_rollups(batches)
+        pool = self._files.pool  # the round's threads sync the folders too
+        invalidate_rollups(batches, pool)
         for tmp_path, dest in renames:
             tmp_path.replace(dest)
         # New dt= folders (and new symbol folders) must be durable entries too.
-        fsync_dirs([dest.parent for _, dest in renames] + list(folders))
-        commit_rollups(batches)
+        fsync_dirs([dest.parent for _, dest in renames] + list(folders), pool)
+        commit_rollups(batches, pool)

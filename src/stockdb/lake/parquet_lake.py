@@ -96,7 +96,10 @@ class WriteResult:
 
 
 def _ts_us(table: pa.Table) -> np.ndarray:
-    return table.column("ts").cast(pa.int64()).to_numpy()
+    ts = table.column("ts")
+    if ts.num_chunks == 1 and not ts.null_count:  # zero-copy view of the microseconds
+        return ts.chunk(0).view(pa.int64()).to_numpy()
+    return ts.cast(pa.int64()).to_numpy()
 
 
 def _sorted_unique(table: pa.Table) -> pa.Table:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -311,6 +312,8 @@ class RollupStore:
         """The stored rows of the unchanged sessions, or None when the file is not exactly
         derived from them plus (some of) the changed ones."""
         path = self.path(rollup, symbol, year)
+        if not path.exists():  # cheaper than letting the Parquet reader find out
+            return BAR_SCHEMA.empty_table() if not unchanged else None
         try:
             table = pq.read_table(path)
         except FileNotFoundError:
@@ -408,21 +411,22 @@ class RollupBatch:
         return commit_rollups([self])
 
 
-def invalidate_rollups(batches: Sequence[RollupBatch]) -> None:
-    """Remove the rollup files the batches replace, durably (before the minute files change)."""
+def invalidate_rollups(batches: Sequence[RollupBatch], pool: Executor | None = None) -> None:
+    """Remove the rollup files the batches replace, durably (before the minute files change);
+    the folders are fsync'd in ``pool`` when given."""
     removed: set[Path] = set()
     for batch in batches:
         for path in [dest for _, dest, _ in batch.pending] + batch.gone:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
                 removed.add(path.parent)
-    fsync_dirs(sorted(removed))
+    fsync_dirs(sorted(removed), pool)
 
 
-def commit_rollups(batches: Sequence[RollupBatch]) -> int:
+def commit_rollups(batches: Sequence[RollupBatch], pool: Executor | None = None) -> int:
     """Rename the batches' new files into place, make the renames (and new year, symbol and
-    timeframe folders) durable together, and forget the ledger entries of removed files;
-    returns how many files were committed."""
+    timeframe folders) durable together (in ``pool`` when given), and forget the ledger
+    entries of removed files; returns how many files were committed."""
     folders: set[Path] = set()
     count = 0
     for batch in batches:
@@ -432,7 +436,7 @@ def commit_rollups(batches: Sequence[RollupBatch]) -> int:
             if dest.parent in batch.new_folders:  # new year (symbol, tf) folders: durable too
                 folders.update((dest.parent.parent, dest.parent.parent.parent))
         count += len(batch.pending)
-    fsync_dirs(sorted(folders))
+    fsync_dirs(sorted(folders), pool)
     for batch in batches:
         if batch.gone and batch.store.ledger is not None:
             batch.store.ledger.forget("rollups", [batch.store.rel_path(p) for p in batch.gone])
