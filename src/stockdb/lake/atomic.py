@@ -16,6 +16,7 @@ import hashlib
 import os
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,11 +144,12 @@ def _in_threads(
         return list(own.map(guarded, items))
 
 
-def _make_parents(dest: Path) -> list[Path]:
-    """Create the missing folders above ``dest``; returns them, outermost first."""
+def _make_parents(dest: Path, present: AbstractSet[Path] = frozenset()) -> list[Path]:
+    """Create the missing folders above ``dest`` (those in ``present`` are known to exist);
+    returns them, outermost first."""
     parent = dest.parent
     missing = []
-    while not parent.exists():
+    while parent not in present and not parent.exists():
         missing.append(parent)
         parent = parent.parent
     created: list[Path] = []
@@ -215,6 +217,8 @@ class TempWriter:
         self._pool = ThreadPoolExecutor(workers) if workers > 1 else None
         self._jobs: list[tuple[Path, Path, Future[tuple[int, str]]]] = []
         self._created: list[Path] = []
+        self._present: set[Path] = set()  # folders known to exist: one stat per folder
+        self._token = uuid.uuid4().hex  # temp names: this writer's token and a counter
 
     def __enter__(self) -> TempWriter:
         return self
@@ -232,9 +236,11 @@ class TempWriter:
 
     def submit(self, table: pa.Table, dest: Path) -> None:
         """Start writing ``table`` to a temp file beside ``dest`` (creating its folders)."""
-        tmp = dest.parent / f"{_TEMP_PREFIX}{uuid.uuid4().hex}-{dest.name}"
+        tmp = dest.parent / f"{_TEMP_PREFIX}{self._token}-{len(self._jobs)}-{dest.name}"
         try:
-            self._created += _make_parents(dest)
+            if dest.parent not in self._present:
+                self._created += _make_parents(dest, self._present)
+                self._present.update(dest.parents)
         except OSError as exc:
             storage = _disk_error(exc, dest)
             if storage is None:

@@ -453,7 +453,8 @@ def _by_year(names: Sequence[str]) -> dict[int, list[str]]:
 def _concat(tables: list[pa.Table]) -> pa.Table:
     if not tables:
         return BAR_SCHEMA.empty_table()
-    return pa.concat_tables([conform(t) for t in tables])
+    # one contiguous table: the derivation filters and converts each column once, not per chunk
+    return pa.concat_tables([conform(t) for t in tables]).combine_chunks()
 
 
 def _sorted(table: pa.Table) -> pa.Table:
