@@ -4,9 +4,9 @@ A round takes every minute partition a lake write changes (of one symbol or of m
 rollup files derived for them, and makes them durable in a fixed order that a crash at any
 point leaves consistent:
 
-1. every file is encoded, checksummed from its bytes, written to a temp file beside its
-   destination and fsync'd in one thread pool, starting as soon as the file is known (the
-   caller merges the next symbol meanwhile), with one barrier for the whole round;
+1. once the caller has merged every symbol and derived its rollups, every file is encoded,
+   checksummed from its bytes, written to a temp file beside its destination and fsync'd
+   in one thread pool, with one barrier for the whole round;
 2. the checksums go into the integrity ledger in one transaction (write-ahead: the entries
    keep the previous checksums, so old and new files both verify);
 3. the rollup files being replaced are removed, durably (a reader then derives those years);
@@ -47,7 +47,7 @@ class PartitionWrite:
 
 
 class FlushRound:
-    """Collects a round's files, writing them as they come; :meth:`commit` makes them visible.
+    """Collects a round's files; :meth:`commit` writes them and makes them visible.
 
     Use as a context manager around the whole write: leaving it by an exception before the
     commit's renames removes every temp file. The caller holds the writer lock of every symbol.
@@ -72,12 +72,12 @@ class FlushRound:
         self._files.__exit__(exc_type, exc, tb)
 
     def add(self, write: PartitionWrite) -> None:
-        """Start writing one minute partition's temp file."""
+        """Queue one minute partition's file."""
         self._files.submit(write.table, write.dest)
         self._order.append(write)
 
     def add_rollups(self, batch: RollupBatch) -> None:
-        """Start writing a symbol's derived rollup files."""
+        """Queue a symbol's derived rollup files."""
         for table, dest in batch.files():
             self._files.submit(table, dest)
         self._order.append(batch)
