@@ -1,8 +1,8 @@
 """The shared budget stores against real Redis and PostgreSQL: the Redis Lua script performs
 exactly the Python budget model's steps; both stores let one probe out until a response
 names the quota; a 429 (its reset or Retry-After) holds back every process sharing the
-budget; and a process killed with SIGKILL while holding grants leaks them for at most one
-window."""
+budget, down to the requests the fake Alpaca server sees; and a process killed with SIGKILL
+while holding grants leaks them for at most one window."""
 
 from __future__ import annotations
 
@@ -17,12 +17,16 @@ from datetime import UTC, datetime
 import pytest
 
 from stockdb.clock import ManualClock, SystemClock
+from stockdb.errors import RateLimited
 from stockdb.providers import budget as model
+from stockdb.providers.alpaca import AlpacaProvider
 from stockdb.providers.budget import PROBE_POLL_S, Budget, BudgetParams
 from stockdb.providers.redis_budget import RedisBudgetStore
+from stockdb.providers.retry import RetryPolicy
 from stockdb.providers.shared_limit import BudgetStore, PostgresBudgetStore, SharedRateLimiter
 from stockdb.providers.throttle import RateLimitHeaders
 from stockdb.state.store import StateStore
+from stockdb.testing.fake_alpaca import FakeAlpacaServer
 
 pytestmark = pytest.mark.services
 
@@ -161,6 +165,39 @@ def test_a_429_holds_back_every_process_sharing_the_budget(store: BudgetStore) -
     assert second.acquire() >= next_reset - later
     second.record_failure()
     assert first.state().in_flight == 0
+
+
+def test_a_429_one_provider_gets_holds_back_the_other_at_the_fake(store: BudgetStore) -> None:
+    """End to end: a 429 injected at the fake Alpaca server, answered to one provider, keeps
+    another provider sharing the budget from sending anything before that 429's reset."""
+    clock = ManualClock(datetime(2025, 6, 2, 15, tzinfo=UTC))  # the fake's windows too
+    start, end = datetime(2024, 4, 1, 13, tzinfo=UTC), datetime(2024, 4, 1, 16, tzinfo=UTC)
+    with FakeAlpacaServer(clock=clock, rate_limit=200, window_s=60) as fake:
+        first, second = (
+            AlpacaProvider(
+                fake.settings(),
+                limiter=SharedRateLimiter(store, clock),
+                clock=clock,
+                retry=RetryPolicy(max_attempts=attempts),
+            )
+            for attempts in (1, 6)
+        )
+        try:
+            assert list(first.fetch_bars(["SPY"], start, end))  # names the quota: 200/60s
+            fake.faults.rate_limit(reset_in_s=20.0)
+            with pytest.raises(RateLimited) as raised:
+                list(first.fetch_bars(["SPY"], start, end))
+            assert raised.value.reset_at is not None
+            reset = raised.value.reset_at.timestamp()
+            sent = len(fake.requests)
+            pages = list(second.fetch_bars(["SPY"], start, end))
+        finally:
+            first.close()
+            second.close()
+        after = fake.requests[sent:]
+    assert pages and after
+    assert min(r.at for r in after) >= reset, "nothing went before the 429's reset"
+    assert second.stats.rate_limited == 0 and fake.total_429s == 1
 
 
 HOLDER = """

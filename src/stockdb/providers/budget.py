@@ -142,20 +142,29 @@ def learn(
     marks a 429. A reset matching the budget's window can only lower the remaining count
     and makes the window known; a later (or, before the window is known, any other) one
     opens that window with the header's count less the grants in flight; an earlier one is
-    stale and ignored. A 429's ``retry_after`` (seconds) empties the budget until then."""
+    stale and ignored. A 429 then holds the budget (see :func:`_hold`)."""
     release(budget, now, grant_id)
     if limit:
         budget.limit = limit
-    if reset is None:
-        if rate_limited:
-            budget.remaining = 0
-    else:
+    if reset is not None:
         _learn_reset(budget, now, remaining, reset, rate_limited)
-    if rate_limited and retry_after is not None:
+    if rate_limited:
+        _hold(budget, now, reset, retry_after)
+
+
+def _hold(budget: Budget, now: float, reset: float | None, retry_after: float | None) -> None:
+    """A 429 empties the budget until the later of its reset, its ``retry_after`` (seconds)
+    and the budget's own reset; one whose reset has passed is stale and changes nothing."""
+    until = reset if reset is not None and reset > now else None
+    if retry_after is not None and now + retry_after > now:
         resume = now + retry_after
-        budget.remaining = 0
-        if budget.reset_at is None or resume > budget.reset_at:
-            budget.reset_at = resume
+        if until is None or resume > until:
+            until = resume
+    if reset is not None and until is None:
+        return
+    budget.remaining = 0
+    if until is not None and (budget.reset_at is None or until > budget.reset_at):
+        budget.reset_at = until
 
 
 def _learn_reset(

@@ -79,9 +79,7 @@ elseif op == 'learn' then
   local h_limit, h_remaining = tonumber(ARGV[8]), tonumber(ARGV[9])
   local reset, limited, retry_after = tonumber(ARGV[10]), ARGV[11] == '1', tonumber(ARGV[12])
   if h_limit ~= nil and h_limit > 0 then limit = h_limit end
-  if reset == nil then
-    if limited then remaining = 0 end
-  else
+  if reset ~= nil then
     if last ~= nil and reset > last + SAME then
       window = math.min(window, math.max(reset - last, 1))
     end
@@ -107,9 +105,16 @@ elseif op == 'learn' then
       end
     end
   end
-  if limited and retry_after ~= nil then
-    remaining = 0
-    if reset_at == nil or now + retry_after > reset_at then reset_at = now + retry_after end
+  if limited then
+    local hold = nil
+    if reset ~= nil and reset > now then hold = reset end
+    if retry_after ~= nil and now + retry_after > now then
+      if hold == nil or now + retry_after > hold then hold = now + retry_after end
+    end
+    if reset == nil or hold ~= nil then
+      remaining = 0
+      if hold ~= nil and (reset_at == nil or hold > reset_at) then reset_at = hold end
+    end
   end
 end
 

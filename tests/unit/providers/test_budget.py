@@ -105,3 +105,25 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
     for bad in ("", "0", "-2", "soon", "nan", "inf"):
         assert retry_after_s({"Retry-After": bad}, at) is None, bad
     assert retry_after_s({}, at) is None
+
+
+def test_a_429_naming_an_earlier_reset_still_empties_the_known_window() -> None:
+    params = BudgetParams(limit=200, window_s=60.0, burst=10_000)
+    budget = Budget.fresh(params)
+    assert grant(budget, 0.5, "a", params) == 0.0
+    learn(budget, 0.6, "a", 200, 199, 60.0)  # window [0, 60): 199 left
+    assert grant(budget, 5.0, "b", params) == 0.0
+    # the server refuses with a reset at 20 s (someone else's burst): nothing until then,
+    # and our window's own reset is the later, so it stands
+    learn(budget, 5.1, "b", 200, 0, 20.0, rate_limited=True)
+    assert (budget.remaining, budget.reset_at) == (0, 60.0)
+    assert grant(budget, 30.0, "c", params) > 0.0
+
+
+def test_a_stale_429_from_an_ended_window_changes_nothing() -> None:
+    budget = Budget.fresh(PARAMS)
+    assert grant(budget, 1.9, "a", PARAMS) == 0.0
+    learn(budget, 2.1, "x", 3, 3, 4.0)  # the next window [2, 4) is open: 3 left, "a" in flight
+    before = (budget.remaining, budget.reset_at)
+    learn(budget, 2.2, "a", 3, 0, 2.0, rate_limited=True)  # "a" was refused in [0, 2)
+    assert (budget.remaining, budget.reset_at) == before
