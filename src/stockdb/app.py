@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # imported where built, so a command loads only the parts it 
     from stockdb.lake.verify import Verifier
     from stockdb.providers.base import BarSource
     from stockdb.providers.corporate_actions import ActionSource
+    from stockdb.providers.retry import RetryPolicy
     from stockdb.providers.throttle import RequestPacer
     from stockdb.simulation.service import SimulationService
     from stockdb.state.coverage import CoverageRepo
@@ -115,7 +116,7 @@ class App:
             ledger=self.ledger,
             clock=self.clock,
             quarantine_root=self.settings.data_dir / "quarantine",
-            calendar=self.calendar,
+            calendar=self.calendar,  # the rollups share the App's schedule (loaded once)
         )
 
     @cached_property
@@ -208,6 +209,28 @@ class App:
         from stockdb.jobs.service import JobService
 
         return JobService(self)
+
+    def worker_jobs(
+        self,
+        *,
+        worker_id: str,
+        job_heartbeat_s: float,
+        retry: RetryPolicy | None,
+        control_every_s: float,
+        isolate_cpu: bool,
+    ) -> JobService:
+        """The JobService a worker process runs jobs with: its own id, heartbeat period, retry
+        policy and control polling (``jobs`` is the one that only submits and lists)."""
+        from stockdb.jobs.service import JobService
+
+        return JobService(
+            self,
+            worker_id=worker_id,
+            job_heartbeat_s=job_heartbeat_s,
+            retry=retry,
+            control_every_s=control_every_s,
+            isolate_cpu=isolate_cpu,
+        )
 
     def action_source(self, name: str | None = None) -> ActionSource:
         """The corporate-action source matching the bar provider ``name`` (same default)."""

@@ -44,6 +44,8 @@ def empty_bars() -> pa.Table:
 
 def conform(table: pa.Table) -> pa.Table:
     """Select and cast ``table`` to exactly :data:`BAR_SCHEMA` (column order, types, UTC us)."""
+    if table.schema.equals(BAR_SCHEMA):  # already conforming: only drop the metadata
+        return table if table.schema.metadata is None else table.replace_schema_metadata(None)
     columns = []
     for f in BAR_SCHEMA:
         col = table.column(f.name)

@@ -172,12 +172,45 @@ class StockDB:
 
         return pd.DataFrame([asdict(m) for m in self.app.training.list()])
 
-    def simulate(self, model_id: str, **options: Any) -> Any:
+    def simulate(
+        self,
+        model_id: str,
+        symbols: str | Sequence[str] | None = None,
+        universe: str | None = None,
+        **options: Any,
+    ) -> Any:
         """Backtest a model against buy-and-hold; returns the stored simulation record
-        (read its curve and fills with :meth:`simulation_equity` and :meth:`simulation_trades`)."""
+        (read its curve and fills with :meth:`simulation_equity` and :meth:`simulation_trades`).
+
+        With a list of ``symbols`` (or a ``universe``'s) the model trades each with an equal
+        share of the cash, as ``stockdb simulate --symbols`` does: the result holds every
+        symbol's record (``runs``) and the equal-weight portfolio against equal-weight
+        buy-and-hold (``metrics``, ``benchmark_metrics``, ``equity``)."""
         from stockdb.training.requests import simulation_request
 
-        return self.app.simulation.simulate(simulation_request({"model_id": model_id, **options}))
+        request = simulation_request({"model_id": model_id, **options})
+        if symbols is None and universe is None:
+            return self.app.simulation.simulate(request)
+        from stockdb.simulation.portfolio import simulate_portfolio
+
+        if request.symbol is not None:
+            raise InvalidInput("give either symbol or symbols/universe")
+        names = self._resolve(symbols, universe)
+        return simulate_portfolio(self.app.simulation, request, names)
+
+    def track(
+        self,
+        symbols: str | Sequence[str] | None = None,
+        universe: str | None = None,
+        tracked: bool = True,
+    ) -> list[str]:
+        """Have the live agent keep ``symbols`` (and/or a ``universe``'s) current, or stop
+        with ``tracked=False``, as ``stockdb track`` does; returns every tracked symbol."""
+        from stockdb.usecases.bars import split_symbols
+        from stockdb.usecases.operations import Operations
+
+        names = None if symbols is None else split_symbols(symbols)
+        return Operations(self.app, self.app.jobs).track(names, tracked, universe)[1]
 
     def simulation_equity(self, simulation_id: str) -> pd.DataFrame:
         """The stored equity curve of a simulation, beside buy-and-hold's."""

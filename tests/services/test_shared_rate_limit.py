@@ -1,13 +1,11 @@
-"""One Alpaca rate budget for the fleet: `stockdb worker` processes sharing a key against the
-fake Alpaca server with a tight limit provoke no 429 and keep the limit busy (Redis queue;
-PostgreSQL state as the fallback); the Redis Lua script performs exactly the Python budget
-model's steps; and a process killed with SIGKILL while holding grants leaks them for at most
-one window."""
+"""One Alpaca rate budget for the fleet: `stockdb worker` processes started together and sharing
+a key against the fake Alpaca server with a tight limit they do not know yet provoke no 429
+and keep the limit busy (Redis queue; PostgreSQL state as the fallback). The stores
+themselves are tested in test_shared_budget_stores.py."""
 
 from __future__ import annotations
 
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -23,16 +21,10 @@ from stockdb.app import App
 from stockdb.config import Settings
 from stockdb.jobs.service import JobService
 from stockdb.obs.heartbeats import HeartbeatRepo
-from stockdb.providers import budget as model
-from stockdb.providers.budget import Budget, BudgetParams
-from stockdb.providers.redis_budget import RedisBudgetStore
 from stockdb.providers.shared_limit import (
-    PostgresBudgetStore,
     SharedRateLimiter,
     budget_key,
 )
-from stockdb.providers.throttle import RateLimitHeaders
-from stockdb.state.store import StateStore
 from stockdb.testing.fake_alpaca import FakeAlpacaServer
 
 pytestmark = pytest.mark.services
@@ -131,11 +123,8 @@ def backfill_and_check(fleet: Fleet) -> None:
 
     wait_for(all_up, "every worker to heart-beat", 240)  # slow starts on a loaded machine
     jobs = JobService(fleet.app)
-    # One job first: until an answer names the quota the budget assumes Alpaca's default
-    # (200 a minute) and may let a first burst through; the fleet then knows the fake's 3/2s.
-    ids = [jobs.submit_ingest([SYMBOLS[0]], START, END, "alpaca").id]
-    wait_for(lambda: jobs.get(ids[0]).status in ("succeeded", "failed"), "the first job")
-    ids += [jobs.submit_ingest([s], START, END, "alpaca").id for s in SYMBOLS[1:]]
+    # every job at once: no process knows the fake's 3 per 2 s until the first answer
+    ids = [jobs.submit_ingest([s], START, END, "alpaca").id for s in SYMBOLS]
 
     def done() -> bool:
         states = [jobs.get(i).status for i in ids]
@@ -184,141 +173,9 @@ def test_postgres_state_is_the_fallback_budget(
         stop_fleet(fleet)
 
 
-def _random_ops(rng: random.Random, start: float) -> Iterator[tuple[str, float, dict[str, object]]]:
-    now = start
-    granted: list[str] = []
-    for i in range(600):
-        now += rng.choice([0.0, 0.001, 0.05, 0.2, 0.7, 1.3, 2.9])
-        roll = rng.random()
-        if roll < 0.55:
-            gid = f"g{i}"
-            yield "grant", now, {"gid": gid}
-            granted.append(gid)
-        elif roll < 0.9:
-            gid = granted.pop(rng.randrange(len(granted))) if granted else None
-            window = int(now // 3)
-            reset = float((window + rng.choice([0, 1, 1, 1, 2])) * 3)
-            yield (
-                "learn",
-                now,
-                {
-                    "gid": gid,
-                    "limit": rng.choice([None, 12, 12, 20]),
-                    "remaining": rng.choice([None, 0, 3, 7, 11]),
-                    "reset": rng.choice([None, reset, reset, reset]),
-                    "limited": rng.random() < 0.1,
-                },
-            )
-        else:
-            gid = granted.pop(rng.randrange(len(granted))) if granted else None
-            yield "release", now, {"gid": gid}
-
-
-def test_lua_script_performs_the_python_model_steps(redis_url: str) -> None:
-    store = RedisBudgetStore(redis_url, "stockdb:ratelimit:model-check")
-    params = BudgetParams(limit=12, window_s=3.0, burst=3, reset_margin_s=0.05)
-    reference = Budget.fresh(params)
-    try:
-        for op, now, a in _random_ops(random.Random(18), 1_700_000_000.123456):
-            gid = a["gid"]
-            assert gid is None or isinstance(gid, str)
-            if op == "grant":
-                assert gid is not None
-                delay, in_flight = store.grant(now, gid, params)
-                assert delay == model.grant(reference, now, gid, params)
-                assert in_flight == len(reference.grants)
-            elif op == "learn":
-                headers = RateLimitHeaders(a["limit"], a["remaining"], a["reset"])  # type: ignore[arg-type]
-                store.learn(now, gid, headers, bool(a["limited"]))
-                model.learn(
-                    reference,
-                    now,
-                    gid,
-                    headers.limit,
-                    headers.remaining,
-                    headers.reset_at,
-                    rate_limited=bool(a["limited"]),
-                )
-            else:
-                store.release(now, gid)
-                model.release(reference, now, gid)
-            assert store.snapshot(params) == reference, (op, now)
-    finally:
-        store.close()
-
-
-HOLDER = """
-import sys
-from stockdb.providers.budget import BudgetParams
-from stockdb.providers.redis_budget import RedisBudgetStore
-from stockdb.providers.shared_limit import SharedRateLimiter
-
-store = RedisBudgetStore(sys.argv[1], sys.argv[2])
-limiter = SharedRateLimiter(store, params=BudgetParams(limit=12, window_s=3.0, burst=5))
-for _ in range(3):
-    limiter.acquire()  # sent, never answered: this process dies holding three grants
-print("held", flush=True)
-sys.stdin.read()
-"""
-
-
-def test_killed_holder_leaks_its_grants_for_at_most_one_window(redis_url: str) -> None:
-    key = "stockdb:ratelimit:kill-check"
-    with subprocess.Popen(
-        [sys.executable, "-c", HOLDER, redis_url, key],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    ) as holder:
-        try:
-            assert holder.stdout is not None
-            assert holder.stdout.readline().strip() == b"held"
-            os.kill(holder.pid, signal.SIGKILL)
-            assert holder.wait(timeout=10) == -signal.SIGKILL
-        finally:
-            if holder.poll() is None:
-                holder.kill()
-                holder.wait(timeout=10)
-    store = RedisBudgetStore(redis_url, key)
-    params = BudgetParams(limit=12, window_s=3.0)
-    try:
-        held = store.snapshot(params)
-        assert len(held.grants) == 3
-        assert held.reset_at is not None
-        taken_by = held.reset_at - held.window_s  # the window opened at the first grant
-        assert max(held.grants.values()) <= taken_by + 1.0 + held.window_s
-        # a survivor's answer inside the window: the dead holder's grants still count ...
-        reset = float(int(taken_by) + 100)
-        store.learn(taken_by + 0.5, None, RateLimitHeaders(12, 9, reset), False)
-        assert store.snapshot(params).remaining == 9 - 3
-        # ... but one window after they were taken they are gone, and the budget is whole
-        after = max(held.grants.values()) + 1e-3
-        store.learn(after, None, RateLimitHeaders(12, 9, reset + 3.0), False)
-        freed = store.snapshot(params)
-        assert freed.grants == {} and freed.remaining == 9
-    finally:
-        store.close()
-
-
 def test_budget_key_names_the_account_not_the_secret() -> None:
     a = Settings(alpaca_key_id="KEYA", alpaca_secret_key="s1")  # type: ignore[arg-type]
     b = Settings(alpaca_key_id="KEYA", alpaca_secret_key="s2")  # type: ignore[arg-type]
     c = Settings(alpaca_key_id="KEYB", alpaca_secret_key="s1")  # type: ignore[arg-type]
     assert budget_key(a) == budget_key(b) != budget_key(c)
     assert "KEYA" not in budget_key(a) and "s1" not in budget_key(a)
-
-
-def test_postgres_store_grants_like_the_model(pg_database: str) -> None:
-    state = StateStore(pg_database)
-    try:
-        store = PostgresBudgetStore(state.engine, "pg-model-check")
-        params = BudgetParams(limit=4, window_s=2.0, burst=2)
-        reference = Budget.fresh(params)
-        now = 1_700_000_000.25
-        for i in range(12):
-            now += 0.3
-            assert store.grant(now, f"g{i}", params)[0] == model.grant(
-                reference, now, f"g{i}", params
-            )
-        assert store.snapshot(params) == reference
-    finally:
-        state.dispose()

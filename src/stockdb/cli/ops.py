@@ -16,7 +16,6 @@ from stockdb.cli.common import WorkersOption, err_console, make_app, out_console
 from stockdb.cli.render import print_records
 from stockdb.dates import parse_date_or_instant
 from stockdb.errors import InvalidInput
-from stockdb.symbols import normalize_symbols
 
 if TYPE_CHECKING:
     from stockdb.usecases.operations import Operations
@@ -383,14 +382,7 @@ def track(
 
     Example: stockdb track SPY QQQ
     """
-    operations = _operations(ctx)
-    if universe is None:
-        names = normalize_symbols(symbols or [])
-    else:
-        from stockdb.usecases.universe import UniverseService
-
-        names = UniverseService(operations.app).resolve(symbols, universe)
-    tracked = operations.track(names, not untrack)
+    names, tracked = _operations(ctx).track(symbols, not untrack, universe)
     out_console().print(
         f"{'untracked' if untrack else 'tracking'} {', '.join(names)}; "
         f"tracked now: {', '.join(tracked) or '-'}",

@@ -132,19 +132,16 @@ def session_minutes(
     return out
 
 
-@numba.njit(cache=True, nogil=True)
-def _lagged(x: FloatArray, out: FloatArray) -> None:
-    n = x.shape[0]
-    for k in range(out.shape[0]):
-        row = out[k]
-        lag = min(k, n)
-        row[:lag] = _NAN
-        row[lag:] = x[: n - lag]
-
-
 def lagged(values: FloatArray, count: int) -> list[FloatArray]:
-    """``values`` moved 0, 1, .. ``count - 1`` rows later (leading rows NaN), as rows of
-    one preallocated block."""
-    block = np.empty((count, values.shape[0]), dtype=np.float64)
-    _lagged(values, block)
-    return list(block)
+    """``values`` moved 0, 1, .. ``count - 1`` rows later (leading rows NaN).
+
+    The rows are read-only views into ONE buffer, ``count - 1`` NaN then a copy of
+    ``values``: row k starts k elements before the copy, so it is the copy shifted k rows
+    later. One copy instead of ``count``, each row contiguous, none aliasing ``values``."""
+    n = values.shape[0]
+    pad = max(count - 1, 0)
+    buffer = np.empty(n + pad, dtype=np.float64)
+    buffer[:pad] = _NAN
+    buffer[pad:] = values
+    buffer.flags.writeable = False
+    return [buffer[pad - k : pad - k + n] for k in range(count)]

@@ -39,6 +39,9 @@ __all__ = [
 
 ProgressFn = Callable[[int, int, str], None]
 log = logging.getLogger("stockdb.ingest")
+# Symbols persisted in one durable write round (their writer locks held together): enough
+# to batch the fsyncs and the ledger transaction, few enough to bound open lock files.
+_ROUND_SYMBOLS = 64
 
 _STATUS: dict[str, CoverageStatus] = {
     "ok": CoverageStatus.COMPLETE,
@@ -183,20 +186,22 @@ class BackfillService:
             }
             wanted = {sym: ss for sym, ss in wanted.items() if ss}
             fetched = self._fetch(provider, wanted, summary)
-            for symbol, needed in wanted.items():
+            ordered = list(wanted)
+            for first in range(0, len(ordered), _ROUND_SYMBOLS):
+                chunk = {sym: wanted[sym] for sym in ordered[first : first + _ROUND_SYMBOLS]}
                 self._persist(
-                    symbol,
-                    needed,
-                    fetched.get(symbol, {}),
+                    chunk,
+                    fetched,
                     lineage,
                     summary,
                     replace,
-                    switching=symbol in switching,
-                    damaged=flagged[symbol],
+                    switching=switching,
+                    damaged=flagged,
                 )
-                done += len(needed)
-                if progress:
-                    progress(done, total, f"{symbol} {month}")
+                for symbol, needed in chunk.items():
+                    done += len(needed)
+                    if progress:
+                        progress(done, total, f"{symbol} {month}")
         after = provider.stats.since(stats_before)
         summary.requests = after.requests
         summary.retries = after.retries
@@ -332,75 +337,99 @@ class BackfillService:
     # ---- persisting --------------------------------------------------------------------
     def _persist(
         self,
-        symbol: str,
-        needed: list[Session],
-        by_session: dict[date, pa.Table],
+        wanted: dict[str, list[Session]],
+        fetched: dict[str, dict[date, pa.Table]],
         lineage: Lineage,
         summary: IngestSummary,
         replace: bool = False,
-        switching: bool = False,
-        damaged: set[date] | None = None,
+        switching: set[str] | None = None,
+        damaged: dict[str, set[date]] | None = None,
     ) -> None:
-        """Write a chunk's sessions all-or-nothing, then record them in the ledger.
+        """Write a chunk's sessions of several symbols in one all-or-nothing round, then record
+        them in the coverage ledger (one transaction).
 
         With ``replace`` each served session is written exactly as served; a stored session the
-        provider served nothing for is kept (or, when ``switching`` providers, moved to the
-        quarantine folder so two providers never mix), never deleted. Sessions in ``damaged``
-        (known damaged or missing files) are rewritten as served, the damaged file set aside.
+        provider served nothing for is kept (or, when the symbol is ``switching`` providers,
+        moved to the quarantine folder so two providers never mix), never deleted. Sessions in
+        ``damaged`` (known damaged or missing files) are rewritten as served, the damaged file
+        set aside.
         """
-        damaged = damaged or set()
+        switching = switching or set()
+        damaged = damaged or {}
         now = self.clock.now()
-        symbol_trades = any(t.num_rows for t in by_session.values())
-        if not symbol_trades and not self.lake.partition_names(symbol):
-            # Nothing ever stored and nothing served: an unknown or not-yet-listed symbol.
-            # Record nothing, so a typo leaves no trace; the summary names it.
-            if symbol not in summary.no_data:
-                summary.no_data.append(symbol)
+        trades: dict[str, bool] = {}
+        absent: set[str] = set()
+        for symbol in wanted:
+            trades[symbol] = any(t.num_rows for t in fetched.get(symbol, {}).values())
+            if not trades[symbol] and not self.lake.partition_names(symbol):
+                # Nothing ever stored and nothing served: an unknown or not-yet-listed symbol.
+                # Record nothing, so a typo leaves no trace; the summary names it.
+                absent.add(symbol)
+                if symbol not in summary.no_data:
+                    summary.no_data.append(symbol)
+        wanted = {s: ss for s, ss in wanted.items() if s not in absent}
+        if not wanted:
             return
-        previous = self.coverage.sessions(symbol, needed[0].date, needed[-1].date)
-        with self.lake.writer(symbol):
-            stored_before = set(self.lake.partition_names(symbol, needed[0].date, needed[-1].date))
-            items = {
-                s.date: (
-                    bars,
-                    "replace"
-                    if replace or s.date in damaged
-                    else self._mode(s, previous.get(s.date), now, bars),
-                )
-                for s in needed
-                if (bars := by_session.get(s.date)) is not None and bars.num_rows
+        previous = {
+            s: self.coverage.sessions(s, ss[0].date, ss[-1].date) for s, ss in wanted.items()
+        }
+        records: list[CoverageRecord] = []
+        with self.lake.writers(wanted):
+            stored_before = {
+                s: set(self.lake.partition_names(s, ss[0].date, ss[-1].date))
+                for s, ss in wanted.items()
             }
-            written = self.lake.write_sessions(symbol, items, lineage, check=not switching)
-            if replace:
-                self._note_replaced(symbol, needed, items, stored_before, switching, summary)
-            records: list[CoverageRecord] = []
-            for session in needed:
-                result = written.get(session.date)
-                if result is not None:
-                    stored = result.table
-                    summary.rows_written += result.rows_added + result.rows_replaced
-                else:
-                    stored = self.lake.read_session(symbol, session.date)
-                records.append(
-                    self._coverage_record(
+            items: dict[str, dict[date, tuple[pa.Table, WriteMode]]] = {}
+            for symbol, needed in wanted.items():
+                by_session = fetched.get(symbol, {})
+                items[symbol] = {
+                    s.date: (
+                        bars,
+                        "replace"
+                        if replace or s.date in damaged.get(symbol, set())
+                        else self._mode(s, previous[symbol].get(s.date), now, bars),
+                    )
+                    for s in needed
+                    if (bars := by_session.get(s.date)) is not None and bars.num_rows
+                }
+            written = self.lake.write_sessions_many(items, lineage, unchecked=switching)
+            for symbol, needed in wanted.items():
+                if replace:
+                    self._note_replaced(
                         symbol,
-                        session,
-                        stored,
-                        lineage,
-                        now,
-                        symbol_trades,
-                        previous.get(session.date),
+                        needed,
+                        items[symbol],
+                        stored_before[symbol],
+                        symbol in switching,
                         summary,
                     )
-                )
-            self.coverage.ensure_symbol(symbol, lineage.provider, lineage.feed)
+                for session in needed:
+                    result = written[symbol].get(session.date)
+                    if result is not None:
+                        stored = result.table
+                        summary.rows_written += result.rows_added + result.rows_replaced
+                    else:
+                        stored = self.lake.read_session(symbol, session.date)
+                    records.append(
+                        self._coverage_record(
+                            symbol,
+                            session,
+                            stored,
+                            lineage,
+                            now,
+                            trades[symbol],
+                            previous[symbol].get(session.date),
+                            summary,
+                        )
+                    )
+            self.coverage.ensure_symbols(list(wanted), lineage.provider, lineage.feed)
             self.coverage.record(records)
         log.info(
             "persisted sessions",
             extra={
                 "stage": "persist",
-                "symbol": symbol,
-                "sessions": len(needed),
+                "symbols": len(wanted),
+                "sessions": len(records),
                 "rows": int(np.sum([r.rows for r in records])),
             },
         )

@@ -188,8 +188,7 @@ def start_runtime(
         raise InvalidInput("workers must be between 1 and 64")
     if not 0 <= opts.cpu_workers <= 64:
         raise InvalidInput("cpu_workers must be between 0 and 64")
-    jobs = JobService(
-        app,
+    jobs = app.worker_jobs(
         worker_id=make_worker_id(),
         job_heartbeat_s=opts.job_heartbeat_s,
         retry=opts.retry,

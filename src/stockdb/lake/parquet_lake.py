@@ -11,8 +11,8 @@ from __future__ import annotations
 import bisect
 import contextlib
 import os
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
@@ -32,25 +32,22 @@ from stockdb.errors import (
     DataIntegrityError,
     StockDBError,
 )
-from stockdb.lake.atomic import (
-    commit_temps,
-    discard_temp,
-    fsync_dirs,
-    remove_stale_temp_files,
-    write_temp_files,
-)
-from stockdb.lake.integrity import checksum_file, damaged, quarantine_file
+from stockdb.lake.atomic import remove_stale_temp_files
+from stockdb.lake.flush import FlushRound, PartitionWrite
+from stockdb.lake.integrity import damaged, quarantine_file
 from stockdb.lake.locks import SymbolLocks
 from stockdb.symbols import SYMBOL_PATTERN, normalize_symbol
 
 if TYPE_CHECKING:
     from stockdb.calendar import TradingCalendar
     from stockdb.lake.rollups import RollupStore
-    from stockdb.state.ledger import FileEntry, PartitionLedger
+    from stockdb.state.ledger import PartitionLedger
 
-__all__ = ["Lineage", "ParquetLake", "WriteMode", "WriteResult"]
+__all__ = ["Lineage", "ParquetLake", "SessionWrites", "WriteMode", "WriteResult"]
 
 WriteMode = Literal["merge", "update", "replace"]
+# What one symbol's write asks for: per session, the bars and how they combine with the file.
+SessionWrites = Mapping[date, tuple[pa.Table, WriteMode]]
 _FILE = "bars.parquet"
 _META_PREFIX = b"stockdb."
 
@@ -99,7 +96,10 @@ class WriteResult:
 
 
 def _ts_us(table: pa.Table) -> np.ndarray:
-    return table.column("ts").cast(pa.int64()).to_numpy()
+    ts = table.column("ts")
+    if ts.num_chunks == 1 and not ts.null_count:  # zero-copy view of the microseconds
+        return ts.chunk(0).view(pa.int64()).to_numpy()
+    return ts.cast(pa.int64()).to_numpy()
 
 
 def _sorted_unique(table: pa.Table) -> pa.Table:
@@ -258,6 +258,15 @@ class ParquetLake:
         with self.locks.hold(normalize_symbol(symbol), timeout_s):
             yield
 
+    @contextmanager
+    def writers(self, symbols: Iterable[str], timeout_s: float = 600.0) -> Iterator[None]:
+        """Hold the writer locks of all ``symbols`` (taken in sorted order, so two writers of
+        overlapping sets never deadlock), for :meth:`write_sessions_many`."""
+        with ExitStack() as stack:
+            for symbol in sorted({normalize_symbol(s) for s in symbols}):
+                stack.enter_context(self.locks.hold(symbol, timeout_s))
+            yield
+
     def check_lineage(self, symbol: str, lineage: Lineage) -> None:
         """Raise Conflict if ``symbol`` already holds bars from another provider or feed."""
         existing = self.lineage(symbol)
@@ -287,7 +296,7 @@ class ParquetLake:
     def write_sessions(
         self,
         symbol: str,
-        items: dict[date, tuple[pa.Table, WriteMode]],
+        items: SessionWrites,
         lineage: Lineage,
         check: bool = True,
     ) -> dict[date, WriteResult]:
@@ -299,58 +308,54 @@ class ParquetLake:
         ``check=False`` skips the one-provider check (a --replace switching providers).
         """
         symbol = normalize_symbol(symbol)
-        if check:
-            self.check_lineage(symbol, lineage)
-        results: dict[date, WriteResult] = {}
-        jobs: list[tuple[pa.Table, Path, date]] = []
-        symbol_existed = self.symbol_dir(symbol).exists()
-        for day, (bars, mode) in sorted(items.items()):
-            result = self._merged(symbol, day, bars, mode)
-            results[day] = result
-            if result.changed and result.table.num_rows:
-                table = result.table.replace_schema_metadata(lineage.metadata())
-                jobs.append((table, self.partition_path(symbol, day), day))
-        # The month's files are written and fsync'd together (all-or-nothing) before any rename.
-        temps = write_temp_files([(table, dest) for table, dest, _ in jobs])
-        pending = [
-            (tmp, dest, day, table.num_rows)
-            for tmp, (table, dest, day) in zip(temps, jobs, strict=True)
-        ]
-        entries = [self._entry(symbol, day, tmp, dest, rows) for tmp, dest, day, rows in pending]
-        rollups = None
-        try:
-            if self.ledger is not None and entries:
-                # Write-ahead: checksums first (keeping the previous ones), then the renames,
-                # so a crash anywhere leaves files that verify.
-                self.ledger.record([e for e in entries if e is not None])
-            if pending:
-                # The rollups follow every committed session: derived now into temp files,
-                # the old ones removed before the renames (a crash leaves none stale).
-                changed = {day: results[day].table for _, _, day, _ in pending}
-                rollups = self.rollups.prepare(symbol, changed)
-        except BaseException:
-            for tmp, *_ in pending:
-                discard_temp(tmp)
-            raise
-        if rollups is not None:
-            rollups.invalidate()
-        commit_temps([(tmp, dest) for tmp, dest, *_ in pending])
-        if pending:
-            # New dt= folders (and a new symbol folder) must be durable entries too.
-            fsync_dirs([self.symbol_dir(symbol)] + ([] if symbol_existed else [self.root]))
-        if rollups is not None:
-            rollups.commit()
+        unchecked = () if check else (symbol,)
+        return self.write_sessions_many({symbol: items}, lineage, unchecked)[symbol]
+
+    def write_sessions_many(
+        self,
+        items: Mapping[str, SessionWrites],
+        lineage: Lineage,
+        unchecked: Collection[str] = (),
+    ) -> dict[str, dict[date, WriteResult]]:
+        """Persist sessions of several symbols in one durable round, all-or-nothing.
+
+        The caller holds :meth:`writers` of every symbol in ``items``. Each session combines
+        with its stored file as :meth:`write_session` says; every changed partition and the
+        rollups of every changed symbol are written to durable temp files together and
+        recorded in the ledger in one transaction before any rename (:func:`flush_round`).
+        Symbols in ``unchecked`` skip the one-provider check (a --replace switching
+        providers); any other symbol holding another provider's bars raises Conflict before
+        anything is written. Returns each symbol's results by session.
+        """
+        results: dict[str, dict[date, WriteResult]] = {}
+        folders: list[Path] = []
+        skip = {normalize_symbol(s) for s in unchecked}
+        symbols = {normalize_symbol(s): sessions for s, sessions in items.items()}
+        for symbol in sorted(symbols):
+            if symbol not in skip:
+                self.check_lineage(symbol, lineage)
+        with FlushRound(self.ledger, self.rel_path, self.clock.now()) as round_:
+            for symbol, sessions in sorted(symbols.items()):
+                symbol_existed = self.symbol_dir(symbol).exists()
+                per: dict[date, WriteResult] = {}
+                changed: dict[date, pa.Table | None] = {}
+                for day, (bars, mode) in sorted(sessions.items()):
+                    result = self._merged(symbol, day, bars, mode)
+                    per[day] = result
+                    if result.changed and result.table.num_rows:
+                        changed[day] = result.table
+                        table = result.table.replace_schema_metadata(lineage.metadata())
+                        dest = self.partition_path(symbol, day)
+                        round_.add(PartitionWrite(symbol, day, dest, table))
+                results[symbol] = per
+                if changed:
+                    # The rollups follow every committed session: one derivation per symbol.
+                    round_.add_rollups(self.rollups.plan(symbol, changed))
+                    folders.append(self.symbol_dir(symbol))
+                    if not symbol_existed:
+                        folders.append(self.root)
+            round_.commit(folders)
         return results
-
-    def _entry(self, symbol: str, day: date, tmp: Path, dest: Path, rows: int) -> FileEntry | None:
-        if self.ledger is None:
-            return None
-        from stockdb.state.ledger import FileEntry
-
-        size, digest = checksum_file(tmp)
-        return FileEntry(
-            "bars", self.rel_path(dest), symbol, day, rows, size, digest, self.clock.now()
-        )
 
     def quarantine(self, symbol: str, day: date, reason: str, now: datetime) -> Path | None:
         """Move one session's file to the quarantine folder and forget its ledger entry
@@ -372,6 +377,8 @@ class ParquetLake:
         if incoming.num_rows and pc.any(pc.not_equal(incoming.column("symbol"), symbol)).as_py():
             raise DataIntegrityError(f"bars for another symbol were routed to {symbol}")
         path = self.partition_path(symbol, day)
+        if not path.parent.is_dir():  # nothing stored, no temp file: every mode writes it all
+            return WriteResult(incoming.num_rows, 0, incoming)
         remove_stale_temp_files(path.parent)
         try:
             existing = self.read_session(symbol, day)

@@ -9,9 +9,10 @@ The raw 1-minute partitions stay the source of truth. Each rollup file records, 
 Parquet metadata, the exact list of session dates it was derived from; a reader uses it only
 when that list equals the year's stored minute partitions, otherwise (or when the file is
 missing or unreadable) the year is derived on read. Every lake write calls
-:meth:`RollupStore.prepare` with the sessions it writes, so the files follow
+:meth:`RollupStore.plan` once per symbol with all the sessions it writes, so the files follow
 ingest, live updates, ``--replace`` and repair; only the changed sessions are derived, the
-other rows are kept. Files are written atomically and recorded in the integrity ledger
+other rows are kept, and the new files are written in the same thread-pool round as the
+minute files. Files are written atomically and recorded in the integrity ledger
 (kind ``rollups``, keyed by their path below the rollups root).
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -32,8 +34,7 @@ import pyarrow.parquet as pq
 from stockdb.bars import BAR_SCHEMA, conform
 from stockdb.calendar import TradingCalendar
 from stockdb.errors import StockDBError
-from stockdb.lake.atomic import commit_temp, discard_temp, fsync_dir, write_temp_parquet
-from stockdb.lake.integrity import checksum_file
+from stockdb.lake.atomic import TempFile, discard_temp, fsync_dirs, write_temp_files
 from stockdb.symbols import normalize_symbol
 from stockdb.timeframes import Timeframe, aggregate, parse_timeframe
 
@@ -47,7 +48,9 @@ __all__ = [
     "Rollup",
     "RollupBatch",
     "RollupStore",
+    "commit_rollups",
     "derive_bars",
+    "invalidate_rollups",
     "rollup_for",
 ]
 
@@ -217,21 +220,29 @@ class RollupStore:
                 self.ledger.mark("rollups", self.rel_path(path), "damaged", reason[:500])
 
     # ---- maintaining ---------------------------------------------------------------------
-    def prepare(self, symbol: str, changed: dict[date, pa.Table | None]) -> RollupBatch:
+    def plan(self, symbol: str, changed: dict[date, pa.Table | None]) -> RollupBatch:
         """Derive ``symbol``'s rollups for after the sessions in ``changed`` are written (their
-        new 1-minute bars) or removed (None), into durable temp files recorded in the ledger.
+        new 1-minute bars) or removed (None); nothing is written yet.
 
-        The caller holds the writer lock and then calls, in order, :meth:`RollupBatch.invalidate`
-        (before renaming the minute files), the renames, and :meth:`RollupBatch.commit`. A crash
-        in between leaves no stale rollup: readers derive those years until a rebuild.
+        The caller holds the writer lock, writes the batch's :meth:`RollupBatch.files` to temp
+        files (:meth:`RollupBatch.written`), records them in the ledger, then calls, in order,
+        :func:`invalidate_rollups` (before renaming the minute files), the renames, and
+        :func:`commit_rollups`. A crash in between leaves no stale rollup: readers derive
+        those years until a rebuild.
         """
         symbol = normalize_symbol(symbol)
         batch = RollupBatch(self)
+        by_year = _by_year(self.source.partition_names(symbol))
+        for year in sorted({d.year for d in changed}):
+            in_year = {d: t for d, t in changed.items() if d.year == year}
+            self._prepare_year(batch, symbol, year, by_year.get(year, []), in_year)
+        return batch
+
+    def prepare(self, symbol: str, changed: dict[date, pa.Table | None]) -> RollupBatch:
+        """:meth:`plan`, then its files written to durable temp files recorded in the ledger."""
+        batch = self.plan(symbol, changed)
         try:
-            by_year = _by_year(self.source.partition_names(symbol))
-            for year in sorted({d.year for d in changed}):
-                in_year = {d: t for d, t in changed.items() if d.year == year}
-                self._prepare_year(batch, symbol, year, by_year.get(year, []), in_year)
+            batch.write()
             batch.record()
         except BaseException:
             batch.discard()
@@ -252,6 +263,7 @@ class RollupStore:
                 for old in sorted(folder.glob("year=*/" + _FILE)) if folder.is_dir() else []:
                     if int(old.parent.name.removeprefix("year=")) not in by_year:
                         batch.gone.append(old)
+            batch.write()
             batch.record()
         except BaseException:
             batch.discard()
@@ -274,6 +286,7 @@ class RollupStore:
         fresh = {d: t for d, t in changed.items() if t is not None and t.num_rows}
         days = sorted(set(unchanged) | set(fresh))
         minutes: pa.Table | None = None
+        new_minutes = _concat([fresh[d] for d in sorted(fresh)]) if days else None
         for rollup in ROLLUPS:
             dest = self.path(rollup, symbol, year)
             if not days:
@@ -288,12 +301,8 @@ class RollupStore:
                         batch.gone += [self.path(r, symbol, year) for r in ROLLUPS]
                         return
                 kept = derive_bars(minutes, rollup.timeframe, rollup.regular_only, self.calendar)
-            new = derive_bars(
-                _concat([fresh[d] for d in sorted(fresh)]),
-                rollup.timeframe,
-                rollup.regular_only,
-                self.calendar,
-            )
+            assert new_minutes is not None  # set whenever days is not empty
+            new = derive_bars(new_minutes, rollup.timeframe, rollup.regular_only, self.calendar)
             table = _sorted(pa.concat_tables([conform(kept), conform(new)]))
             batch.add(symbol, year, dest, table, days)
 
@@ -303,6 +312,8 @@ class RollupStore:
         """The stored rows of the unchanged sessions, or None when the file is not exactly
         derived from them plus (some of) the changed ones."""
         path = self.path(rollup, symbol, year)
+        if not path.exists():  # cheaper than letting the Parquet reader find out
+            return BAR_SCHEMA.empty_table() if not unchanged else None
         try:
             table = pq.read_table(path)
         except FileNotFoundError:
@@ -322,13 +333,12 @@ class RollupStore:
             keep &= ~((ts >= lo) & (ts < hi))
         return conform(table.filter(pa.array(keep)))
 
-    def entry(self, symbol: str, year: int, tmp: Path, dest: Path, rows: int) -> FileEntry:
+    def entry(self, symbol: str, year: int, tmp: TempFile, dest: Path, rows: int) -> FileEntry:
         from stockdb.state.ledger import FileEntry
 
-        size, digest = checksum_file(tmp)
         rel = self.rel_path(dest)
         return FileEntry(
-            "rollups", rel, symbol, date(year, 1, 1), rows, size, digest, self.clock.now()
+            "rollups", rel, symbol, date(year, 1, 1), rows, tmp.size, tmp.checksum, self.clock.now()
         )
 
     def current(self, path: Path, symbol: str, year: int) -> str | None:
@@ -345,10 +355,11 @@ class RollupStore:
 
 
 class RollupBatch:
-    """Rollup files derived for one lake write: temp files until :meth:`commit`."""
+    """Rollup files derived for one lake write: tables, then temp files until committed."""
 
     def __init__(self, store: RollupStore) -> None:
         self.store = store
+        self.planned: list[tuple[str, int, Path, pa.Table]] = []
         self.pending: list[tuple[Path, Path, FileEntry | None]] = []
         self.gone: list[Path] = []
         self.new_folders: set[Path] = set()
@@ -357,15 +368,32 @@ class RollupBatch:
         meta = {_SESSIONS_KEY: ",".join(d.isoformat() for d in days).encode()}
         if not dest.parent.exists():
             self.new_folders.add(dest.parent)
-        tmp = write_temp_parquet(table.replace_schema_metadata(meta), dest)
-        entry = None
-        if self.store.ledger is not None:
-            entry = self.store.entry(symbol, year, tmp, dest, table.num_rows)
-        self.pending.append((tmp, dest, entry))
+        self.planned.append((symbol, year, dest, table.replace_schema_metadata(meta)))
+
+    def files(self) -> list[tuple[pa.Table, Path]]:
+        """The ``(table, destination)`` of every file this batch writes."""
+        return [(table, dest) for _, _, dest, table in self.planned]
+
+    def written(self, temps: Sequence[TempFile]) -> None:
+        """Take the temp files :meth:`files` were written to (same order)."""
+        for (symbol, year, dest, table), tmp in zip(self.planned, temps, strict=True):
+            entry = None
+            if self.store.ledger is not None:
+                entry = self.store.entry(symbol, year, tmp, dest, table.num_rows)
+            self.pending.append((tmp.path, dest, entry))
+        self.planned.clear()
+
+    def write(self) -> None:
+        """Write :meth:`files` to durable temp files (one thread-pool round)."""
+        self.written(write_temp_files(self.files()))
+
+    def entries(self) -> list[FileEntry]:
+        """Ledger entries of the written temp files."""
+        return [e for *_, e in self.pending if e is not None]
 
     def record(self) -> None:
         """Write-ahead: the new files' checksums go into the ledger before any rename."""
-        entries = [e for *_, e in self.pending if e is not None]
+        entries = self.entries()
         if self.store.ledger is not None and entries:
             self.store.ledger.record(entries)
 
@@ -376,26 +404,43 @@ class RollupBatch:
 
     def invalidate(self) -> None:
         """Remove the rollup files this batch replaces (before the minute files change)."""
-        removed: set[Path] = set()
-        for path in [dest for _, dest, _ in self.pending] + self.gone:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-                removed.add(path.parent)
-        for folder in sorted(removed):  # durable before the minute files change
-            fsync_dir(folder)
+        invalidate_rollups([self])
 
     def commit(self) -> int:
         """Rename the new files into place; returns how many."""
-        folders: set[Path] = set()
-        for tmp, dest, _ in self.pending:
-            commit_temp(tmp, dest)
-            if dest.parent in self.new_folders:  # new year (symbol, tf) folders: durable too
+        return commit_rollups([self])
+
+
+def invalidate_rollups(batches: Sequence[RollupBatch], pool: Executor | None = None) -> None:
+    """Remove the rollup files the batches replace, durably (before the minute files change);
+    the folders are fsync'd in ``pool`` when given."""
+    removed: set[Path] = set()
+    for batch in batches:
+        for path in [dest for _, dest, _ in batch.pending] + batch.gone:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.add(path.parent)
+    fsync_dirs(sorted(removed), pool)
+
+
+def commit_rollups(batches: Sequence[RollupBatch], pool: Executor | None = None) -> int:
+    """Rename the batches' new files into place, make the renames (and new year, symbol and
+    timeframe folders) durable together (in ``pool`` when given), and forget the ledger
+    entries of removed files; returns how many files were committed."""
+    folders: set[Path] = set()
+    count = 0
+    for batch in batches:
+        for tmp, dest, _ in batch.pending:
+            tmp.replace(dest)
+            folders.add(dest.parent)
+            if dest.parent in batch.new_folders:  # new year (symbol, tf) folders: durable too
                 folders.update((dest.parent.parent, dest.parent.parent.parent))
-        for folder in folders:
-            fsync_dir(folder)
-        if self.gone and self.store.ledger is not None:
-            self.store.ledger.forget("rollups", [self.store.rel_path(p) for p in self.gone])
-        return len(self.pending)
+        count += len(batch.pending)
+    fsync_dirs(sorted(folders), pool)
+    for batch in batches:
+        if batch.gone and batch.store.ledger is not None:
+            batch.store.ledger.forget("rollups", [batch.store.rel_path(p) for p in batch.gone])
+    return count
 
 
 def _by_year(names: Sequence[str]) -> dict[int, list[str]]:
@@ -408,7 +453,8 @@ def _by_year(names: Sequence[str]) -> dict[int, list[str]]:
 def _concat(tables: list[pa.Table]) -> pa.Table:
     if not tables:
         return BAR_SCHEMA.empty_table()
-    return pa.concat_tables([conform(t) for t in tables])
+    # one contiguous table: the derivation filters and converts each column once, not per chunk
+    return pa.concat_tables([conform(t) for t in tables]).combine_chunks()
 
 
 def _sorted(table: pa.Table) -> pa.Table:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -91,10 +92,12 @@ def bars_table(groups: Sequence[tuple[str, list[Any]]]) -> pa.Table:
     holds a value of the wrong type.
     """
     rows: list[Any] = []
-    symbols: list[str] = []
+    names: list[str] = []
+    counts: list[int] = []
     for symbol, group in groups:
         rows.extend(group)
-        symbols.extend([symbol] * len(group))
+        names.append(symbol)
+        counts.append(len(group))
     if not rows:
         return BAR_SCHEMA.empty_table()
     try:
@@ -103,9 +106,12 @@ def bars_table(groups: Sequence[tuple[str, list[Any]]]) -> pa.Table:
         raise DataIntegrityError(f"Alpaca bar lacks field {exc}") from exc
     except TypeError as exc:
         raise DataIntegrityError("Alpaca bar is not an object") from exc
+    # each group's symbol repeated by index: no list of 10,000 strings to convert
+    group_of_row = pa.array(np.repeat(np.arange(len(names)), counts))
+    symbols = pa.array(names, type=pa.string()).take(group_of_row)
     return pa.Table.from_arrays(
         [
-            pa.array(symbols, type=pa.string()),
+            symbols,
             parse_timestamps(t),
             _floats(o, "o"),
             _floats(h, "h"),

@@ -22,6 +22,7 @@ __all__ = ["Budget", "BudgetParams", "BudgetUnavailable", "grant", "learn", "rel
 SAME_WINDOW_S = 0.5  # resets this close together name the same quota window
 EPSILON_S = 1e-6  # closer than this is "now"
 MIN_SLEEP_S = 1e-3  # never spin on sleeps too short to move a clock
+PROBE_POLL_S = 0.02  # look again this soon while the probe that names the quota is out
 
 
 class BudgetUnavailable(Exception):
@@ -40,7 +41,8 @@ class BudgetParams:
 
 @dataclass(slots=True)
 class Budget:
-    """One account's shared budget (see the module docstring)."""
+    """One account's shared budget (see the module docstring); ``last_header_reset`` is
+    None until a response has named the quota."""
 
     limit: int
     window_s: float
@@ -105,6 +107,8 @@ def grant(budget: Budget, now: float, grant_id: str, params: BudgetParams) -> fl
     assert budget.reset_at is not None
     if budget.remaining <= 0:
         return max(budget.reset_at + params.reset_margin_s - now, MIN_SLEEP_S)
+    if budget.last_header_reset is None and budget.grants:
+        return PROBE_POLL_S  # the quota is unknown: its probe must answer first
     spacing = max(0.0, budget.reset_at - now) / budget.remaining
     tat = now if budget.tat is None else max(budget.tat, now)
     ahead = tat - now - (params.burst - 1) * spacing
@@ -132,19 +136,41 @@ def learn(
     reset: float | None,
     *,
     rate_limited: bool = False,
+    retry_after: float | None = None,
 ) -> None:
     """Learn from one response's X-RateLimit-* values (None when absent); ``rate_limited``
     marks a 429. A reset matching the budget's window can only lower the remaining count
     and makes the window known; a later (or, before the window is known, any other) one
     opens that window with the header's count less the grants in flight; an earlier one is
-    stale and ignored."""
+    stale and ignored. A 429 then holds the budget (see :func:`_hold`)."""
     release(budget, now, grant_id)
     if limit:
         budget.limit = limit
-    if reset is None:
-        if rate_limited:
-            budget.remaining = 0
+    if reset is not None:
+        _learn_reset(budget, now, remaining, reset, rate_limited)
+    if rate_limited:
+        _hold(budget, now, reset, retry_after)
+
+
+def _hold(budget: Budget, now: float, reset: float | None, retry_after: float | None) -> None:
+    """A 429 empties the budget until the later of its reset, its ``retry_after`` (seconds)
+    and the budget's own reset; one whose reset has passed is stale and changes nothing."""
+    until = reset if reset is not None and reset > now else None
+    if retry_after is not None and now + retry_after > now:
+        resume = now + retry_after
+        if until is None or resume > until:
+            until = resume
+    if reset is not None and until is None:
         return
+    budget.remaining = 0
+    if until is not None and (budget.reset_at is None or until > budget.reset_at):
+        budget.reset_at = until
+
+
+def _learn_reset(
+    budget: Budget, now: float, remaining: int | None, reset: float, rate_limited: bool
+) -> None:
+    """The X-RateLimit-Reset part of :func:`learn`."""
     last = budget.last_header_reset
     if last is not None and reset > last + SAME_WINDOW_S:
         budget.window_s = min(budget.window_s, max(reset - last, 1.0))

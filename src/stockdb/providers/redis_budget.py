@@ -23,7 +23,7 @@ local h, z = KEYS[1], KEYS[2]
 local op, now = ARGV[1], tonumber(ARGV[2])
 local p_limit, p_window = tonumber(ARGV[3]), tonumber(ARGV[4])
 local burst, margin, gid = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
-local SAME, EPS, MIN_SLEEP = 0.5, 1e-6, 1e-3
+local SAME, EPS, MIN_SLEEP, PROBE = 0.5, 1e-6, 1e-3, 0.02
 
 local function num(name)
   local v = redis.call('HGET', h, name)
@@ -60,6 +60,8 @@ if op == 'grant' then
   end
   if remaining <= 0 then
     delay = math.max(reset_at + margin - now, MIN_SLEEP)
+  elseif last == nil and redis.call('ZCARD', z) > 0 then
+    delay = PROBE
   else
     local spacing = math.max(0, reset_at - now) / remaining
     local t = now
@@ -75,11 +77,9 @@ if op == 'grant' then
   end
 elseif op == 'learn' then
   local h_limit, h_remaining = tonumber(ARGV[8]), tonumber(ARGV[9])
-  local reset, limited = tonumber(ARGV[10]), ARGV[11] == '1'
+  local reset, limited, retry_after = tonumber(ARGV[10]), ARGV[11] == '1', tonumber(ARGV[12])
   if h_limit ~= nil and h_limit > 0 then limit = h_limit end
-  if reset == nil then
-    if limited then remaining = 0 end
-  else
+  if reset ~= nil then
     if last ~= nil and reset > last + SAME then
       window = math.min(window, math.max(reset - last, 1))
     end
@@ -103,6 +103,17 @@ elseif op == 'learn' then
         remaining = estimate
         tat = nil
       end
+    end
+  end
+  if limited then
+    local hold = nil
+    if reset ~= nil and reset > now then hold = reset end
+    if retry_after ~= nil and now + retry_after > now then
+      if hold == nil or now + retry_after > hold then hold = now + retry_after end
+    end
+    if reset == nil or hold ~= nil then
+      remaining = 0
+      if hold ~= nil and (reset_at == nil or hold > reset_at) then reset_at = hold end
     end
   end
 end
@@ -161,7 +172,12 @@ class RedisBudgetStore:
         return float(reply[0]), int(reply[1])
 
     def learn(
-        self, now: float, grant_id: str | None, headers: RateLimitHeaders, rate_limited: bool
+        self,
+        now: float,
+        grant_id: str | None,
+        headers: RateLimitHeaders,
+        rate_limited: bool,
+        retry_after: float | None = None,
     ) -> None:
         self._run(
             "learn",
@@ -172,6 +188,7 @@ class RedisBudgetStore:
             _arg(headers.remaining),
             _arg(headers.reset_at),
             "1" if rate_limited else "0",
+            _arg(retry_after),
         )
 
     def release(self, now: float, grant_id: str | None) -> None:

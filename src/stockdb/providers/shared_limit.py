@@ -10,7 +10,9 @@ sees into the same budget. The embedded default (SQLite, no Redis) keeps the in-
 
 A grant is in flight until its response (or failure) is recorded, and expires one window
 after it was taken, so a worker killed with ``kill -9`` while holding one leaks it for at
-most one window. If the shared store cannot be reached, a limiter logs one warning and paces
+most one window. Until a response names the quota, the fleet sends one request at a time;
+a 429 empties the budget for everyone until its reset (``X-RateLimit-Reset`` or
+``Retry-After``). If the shared store cannot be reached, a limiter logs one warning and paces
 in-process until it can again: requests are never blocked by a broken budget store.
 """
 
@@ -19,9 +21,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import threading
 import uuid
 from collections.abc import Callable, Mapping
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Engine, text
@@ -48,6 +53,7 @@ __all__ = [
     "SharedRateLimiter",
     "budget_key",
     "make_rate_limiter",
+    "retry_after_s",
 ]
 
 log = logging.getLogger("stockdb.alpaca.limit")
@@ -66,7 +72,12 @@ class BudgetStore(Protocol):
         ...
 
     def learn(
-        self, now: float, grant_id: str | None, headers: RateLimitHeaders, rate_limited: bool
+        self,
+        now: float,
+        grant_id: str | None,
+        headers: RateLimitHeaders,
+        rate_limited: bool,
+        retry_after: float | None = None,
     ) -> None: ...
 
     def release(self, now: float, grant_id: str | None) -> None: ...
@@ -81,6 +92,23 @@ def budget_key(settings: Settings) -> str:
     key_id = settings.alpaca_key_id.get_secret_value() if settings.alpaca_key_id else ""
     raw = f"{settings.alpaca_base_url}\0{key_id}".encode()
     return "stockdb:ratelimit:" + hashlib.blake2b(raw, digest_size=12).hexdigest()
+
+
+def retry_after_s(headers: Mapping[str, str], now: float) -> float | None:
+    """A ``Retry-After`` header as seconds from ``now`` (delta-seconds or an HTTP date), or
+    None when absent, malformed or not in the future."""
+    raw = (headers.get("Retry-After") or "").strip()
+    if not raw:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(raw)
+        except (TypeError, ValueError, IndexError):
+            return None
+        seconds = (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp() - now
+    return seconds if math.isfinite(seconds) and seconds > 0 else None
 
 
 class PostgresBudgetStore:
@@ -141,7 +169,12 @@ class PostgresBudgetStore:
         return self._apply(params, step)
 
     def learn(
-        self, now: float, grant_id: str | None, headers: RateLimitHeaders, rate_limited: bool
+        self,
+        now: float,
+        grant_id: str | None,
+        headers: RateLimitHeaders,
+        rate_limited: bool,
+        retry_after: float | None = None,
     ) -> None:
         self._apply(
             BudgetParams(),
@@ -153,6 +186,7 @@ class PostgresBudgetStore:
                 headers.remaining,
                 headers.reset_at,
                 rate_limited=rate_limited,
+                retry_after=retry_after,
             ),
         )
 
@@ -241,8 +275,12 @@ class SharedRateLimiter:
         if grant == _LOCAL:
             self._fallback.record_response(headers, rate_limited=rate_limited)
             return
+        now = self._now()
+        retry_after = retry_after_s(headers, now) if rate_limited else None
         try:
-            self._store.learn(self._now(), grant, parse_rate_limit_headers(headers), rate_limited)
+            self._store.learn(
+                now, grant, parse_rate_limit_headers(headers), rate_limited, retry_after
+            )
         except BudgetUnavailable as exc:
             self._unavailable(exc)
 

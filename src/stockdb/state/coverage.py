@@ -6,6 +6,7 @@ this ledger says which sessions were fetched, when, with how many rows, and how 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
 from enum import StrEnum
@@ -22,6 +23,7 @@ from sqlalchemy import (
     func,
     select,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 
 from stockdb.errors import DataIntegrityError
 from stockdb.state import tables
@@ -165,14 +167,20 @@ class CoverageRepo:
         self.store = store
 
     def record(self, records: list[CoverageRecord]) -> None:
-        """Upsert coverage rows (one per symbol and session)."""
+        """Upsert coverage rows (one per symbol and session): one statement executed for
+        every row, in one transaction."""
+        if not records:
+            return
+        rows = [{**asdict(r), "status": CoverageStatus(r.status).value} for r in records]
+        keys = ("symbol", "session_date")
+        dialect = postgresql if self.store.dialect == "postgresql" else sqlite
+        stmt = dialect.insert(tables.coverage)
+        upsert = stmt.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={c: stmt.excluded[c] for c in rows[0] if c not in keys},
+        )
         with self.store.engine.begin() as conn:
-            self.store.upsert(
-                conn,
-                tables.coverage,
-                [{**asdict(r), "status": CoverageStatus(r.status).value} for r in records],
-                ["symbol", "session_date"],
-            )
+            conn.execute(upsert, rows)
 
     def sessions(
         self, symbol: str, start: date | None = None, end: date | None = None
@@ -232,26 +240,35 @@ class CoverageRepo:
             )
 
     def ensure_symbol(self, symbol: str, provider: str, feed: str) -> None:
+        self.ensure_symbols([symbol], provider, feed)
+
+    def ensure_symbols(self, symbols: Sequence[str], provider: str, feed: str) -> None:
+        """Register ``symbols`` (untracked when new) or update their provider, in one
+        transaction whatever their number."""
+        if not symbols:
+            return
         now = self.store.clock.now()
+        s = tables.symbols
         with self.store.engine.begin() as conn:
-            existing = conn.execute(
-                select(tables.symbols).where(tables.symbols.c.symbol == symbol)
-            ).first()
-            if existing is None:
+            known = {r[0] for r in conn.execute(select(s.c.symbol).where(s.c.symbol.in_(symbols)))}
+            fresh = [
+                {
+                    "symbol": sym,
+                    "provider": provider,
+                    "feed": feed,
+                    "tracked": False,
+                    "added_at": now,
+                    "updated_at": now,
+                }
+                for sym in dict.fromkeys(symbols)
+                if sym not in known
+            ]
+            if fresh:
+                conn.execute(s.insert(), fresh)
+            if known:
                 conn.execute(
-                    tables.symbols.insert().values(
-                        symbol=symbol,
-                        provider=provider,
-                        feed=feed,
-                        tracked=False,
-                        added_at=now,
-                        updated_at=now,
-                    )
-                )
-            else:
-                conn.execute(
-                    tables.symbols.update()
-                    .where(tables.symbols.c.symbol == symbol)
+                    s.update()
+                    .where(s.c.symbol.in_(sorted(known)))
                     .values(provider=provider, feed=feed, updated_at=now)
                 )
 

@@ -8,7 +8,7 @@ forgets the entries of the files it moved to quarantine.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -93,29 +93,32 @@ class PartitionLedger:
 
         from stockdb.state import tables
 
+        if not entries:
+            return
         t = tables.partition_files
-        rows = [asdict(e) for e in entries]
+        names = [f.name for f in fields(FileEntry)]  # flat fields: no asdict deep copy
+        rows = [{n: getattr(e, n) for n in names} for e in entries]
         dialect = postgresql if self.state.dialect == "postgresql" else sqlite
+        stmt = dialect.insert(t)
+        new = stmt.excluded
+        fresh = t.c.status == "ok"  # a damaged file's old checksum is no alibi
+        upsert = stmt.on_conflict_do_update(
+            index_elements=["kind", "rel_path"],
+            set_={
+                "prev_size": case((fresh, t.c.size), else_=None),
+                "prev_checksum": case((fresh, t.c.checksum), else_=None),
+                **{
+                    c: new[c]
+                    for c in rows[0]
+                    if c not in ("kind", "rel_path", "prev_size", "prev_checksum")
+                },
+            },
+        )
         try:
+            # One statement executed for every row (executemany): compiled once, one
+            # transaction for a whole flush round however many files it wrote.
             with self.state.engine.begin() as conn:
-                for start in range(0, len(rows), 500):
-                    stmt = dialect.insert(t).values(rows[start : start + 500])
-                    new = stmt.excluded
-                    fresh = t.c.status == "ok"  # a damaged file's old checksum is no alibi
-                    conn.execute(
-                        stmt.on_conflict_do_update(
-                            index_elements=["kind", "rel_path"],
-                            set_={
-                                "prev_size": case((fresh, t.c.size), else_=None),
-                                "prev_checksum": case((fresh, t.c.checksum), else_=None),
-                                **{
-                                    c: new[c]
-                                    for c in rows[0]
-                                    if c not in ("kind", "rel_path", "prev_size", "prev_checksum")
-                                },
-                            },
-                        )
-                    )
+                conn.execute(upsert, rows)
         except SQLAlchemyError as exc:
             raise StorageError(f"cannot record partition checksums: {exc}") from exc
 

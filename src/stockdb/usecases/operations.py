@@ -118,6 +118,7 @@ class Operations:
         refused now, not when a worker picks it up) and queue it, deduplicated by its body."""
         from stockdb.training.requests import train_request
 
+        params = self.with_universe(params, "tickers")
         request = train_request(dict(params))
         for ticker in request.tickers:
             if self.app.features.store.set_hash(ticker) is None:
@@ -127,18 +128,43 @@ class Operations:
     def submit_simulate(self, params: Mapping[str, Any]) -> JobRecord:
         """Validate a backtest request (the model must exist; out of sample unless
         ``in_sample``: see SimulationService.preflight) and queue it, deduplicated."""
-        from stockdb.training.requests import simulation_request
+        from stockdb.training.requests import portfolio_symbols, simulation_request
 
+        params = self.with_universe(params, "symbols")
+        portfolio_symbols(params)  # a bad list is refused now, not by the worker
         self.app.simulation.preflight(simulation_request(dict(params)))
         return self.jobs.submit("simulate", request_key("simulate", params), params)
 
+    def with_universe(self, params: Mapping[str, Any], key: str) -> dict[str, Any]:
+        """``params`` with its ``universe`` replaced by that universe's members (followed by
+        any symbols already under ``key``), so the job, its dedupe key and its record name
+        the symbols it ran on. NotFound for an unknown universe."""
+        out = dict(params)
+        universe = out.pop("universe", None)
+        if universe is None:
+            return out
+        from stockdb.usecases.universe import UniverseService
+
+        out[key] = UniverseService(self.app).resolve(out.get(key), str(universe))
+        return out
+
     # ---- tracking --------------------------------------------------------------------------
-    def track(self, symbols: Sequence[str], tracked: bool = True) -> list[str]:
-        """Mark ``symbols`` tracked (or not) by the live agent; tracking a symbol not yet
-        known registers it under the default provider and feed. Returns every tracked
-        symbol. InvalidInput when untracking a symbol that is not known."""
+    def track(
+        self, symbols: Sequence[str] | None, tracked: bool = True, universe: str | None = None
+    ) -> tuple[list[str], list[str]]:
+        """Mark ``symbols`` (after a ``universe``'s members, when given) tracked (or not) by
+        the live agent; tracking a symbol not yet known registers it under the default
+        provider and feed. Returns the symbols changed and every tracked symbol.
+        InvalidInput when untracking a symbol that is not known or when none is given."""
+        from stockdb.usecases.universe import UniverseService
+
         coverage = self.app.coverage
-        names = normalize_symbols(symbols)
+        if universe is not None:
+            names = UniverseService(self.app).resolve(symbols, universe)
+        else:
+            names = normalize_symbols(symbols or [])
+        if not names:
+            raise InvalidInput("no symbol given")
         if tracked:
             provider = self.app.default_provider
             feed = "synthetic" if provider == "synthetic" else self.app.settings.alpaca_feed
@@ -149,4 +175,4 @@ class Operations:
             if coverage.get_symbol(name) is None:
                 raise InvalidInput(f"{name} is not a known symbol")
             coverage.set_tracked(name, tracked)
-        return coverage.tracked_symbols()
+        return names, coverage.tracked_symbols()

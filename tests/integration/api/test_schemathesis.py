@@ -68,6 +68,7 @@ OPERATIONS = [
     ("GET", "/symbols"),
     ("GET", "/symbols/{symbol}/gaps"),
     ("GET", "/coverage/months"),
+    ("POST", "/track"),
     ("GET", "/symbols/{symbol}/actions"),
     ("POST", "/ingest/{symbol}"),
     ("GET", "/jobs"),

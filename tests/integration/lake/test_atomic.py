@@ -21,7 +21,7 @@ def test_writers_creating_the_same_new_folders_at_once_all_succeed(tmp_path: Pat
         dest = tmp_path / "rollups" / "tf=1Day" / f"S{i}" / "year=2024" / "bars.parquet"
         start.wait()
         try:
-            commit_temps([(write_temp_files([(table, dest)])[0], dest)])
+            commit_temps([(write_temp_files([(table, dest)])[0].path, dest)])
         except BaseException as exc:  # collected: the assertion names them
             errors.append(exc)
 

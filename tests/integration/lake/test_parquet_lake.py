@@ -117,13 +117,13 @@ def test_group_write_is_all_or_nothing(lake: ParquetLake, monkeypatch: pytest.Mo
     calls = {"n": 0}
     lock = threading.Lock()
 
-    def failing(table: pa.Table, tmp: Path, compression: str) -> None:
+    def failing(table: pa.Table, tmp: Path, compression: str) -> tuple[int, str]:
         with lock:  # the group's files are written from a thread pool
             calls["n"] += 1
             fail = calls["n"] == 2
         if fail:
             raise OSError(28, "No space left on device")
-        real(table, tmp, compression)
+        return real(table, tmp, compression)
 
     monkeypatch.setattr(module, "_encode_and_sync", failing)
     other = date(2024, 3, 12)

@@ -10,8 +10,10 @@ import pytest
 from stockdb.api import create_app
 from stockdb.app import App
 from stockdb.cli.main import main
+from stockdb.errors import InvalidInput
 from stockdb.jobs.service import JobService
 from stockdb.training.requests import train_request
+from stockdb.usecases.universe import UniverseService
 
 from ...conftest import snapshot  # type: ignore[import-not-found]
 
@@ -129,3 +131,67 @@ def test_api_simulate_symbols_as_one_job(featured: App) -> None:
                   ids.values()]  # fmt: skip
         portfolio = done["result"]["portfolio"]["metrics"]
         assert portfolio["final_equity"] == pytest.approx(sum(finals))
+
+
+def test_api_universe_on_train_simulate_and_track(featured: App) -> None:
+    UniverseService(featured).create("trio", list(SYMBOLS))
+    jobs = JobService(featured)
+    with TestClient(create_app(app=featured, run_runtime=False)) as client:
+        job = client.post("/train", json={"universe": "trio", "panel": True})
+        assert job.status_code == 202, job.text
+        assert job.json()["params"]["tickers"] == list(SYMBOLS)  # resolved when queued
+        jobs.execute(job.json()["id"])
+        model_id = client.get(f"/jobs/{job.json()['id']}").json()["result"]["model_id"]
+        assert featured.training.get(model_id).tickers == SYMBOLS
+        job = client.post("/simulate", json={"model_id": model_id, "universe": "trio"})
+        assert job.status_code == 202, job.text
+        assert job.json()["params"]["symbols"] == list(SYMBOLS)
+        jobs.execute(job.json()["id"])
+        done = client.get(f"/jobs/{job.json()['id']}").json()
+        assert set(done["result"]["simulation_ids"]) == set(SYMBOLS), done
+        tracked = client.post("/track", json={"universe": "trio", "symbols": ["dia"]})
+        assert tracked.status_code == 200, tracked.text
+        assert tracked.json()["changed"] == [*SYMBOLS, "DIA"]
+        assert set(tracked.json()["tracked"]) == {*SYMBOLS, "DIA"}
+        assert set(featured.coverage.tracked_symbols()) == {*SYMBOLS, "DIA"}
+        off = client.post("/track", json={"symbols": ["SPY"], "tracked": False}).json()
+        assert "SPY" not in off["tracked"] and "SPY" not in featured.coverage.tracked_symbols()
+        for path, body, code, needle in [
+            ("/train", {"universe": "nosuch"}, 404, "nosuch"),
+            ("/simulate", {"model_id": model_id, "universe": "nosuch"}, 404, "nosuch"),
+            ("/simulate", {"model_id": model_id, "symbol": "SPY", "universe": "trio"}, 422,
+             "either"),
+            ("/track", {"universe": "nosuch"}, 404, "nosuch"),
+            ("/track", {}, 422, "no symbol"),
+            ("/track", {"symbols": ["NOPE"], "tracked": False}, 422, "NOPE"),
+        ]:  # fmt: skip
+            before = featured.coverage.tracked_symbols()
+            refused = client.post(path, json=body)
+            assert refused.status_code == code, (path, body, refused.text)
+            assert needle in refused.json()["detail"]
+            assert featured.coverage.tracked_symbols() == before
+
+
+def test_python_simulates_a_universe_as_the_cli_does(featured: App) -> None:
+    from stockdb.client import StockDB
+    from stockdb.simulation.portfolio import simulate_portfolio
+    from stockdb.training.requests import simulation_request
+
+    db = StockDB(featured)
+    db.universes.create("trio", list(SYMBOLS))
+    model = db.train(universe="trio", panel=True)
+    result = db.simulate(model.id, universe="trio", fee_bps=1.0)
+    assert [run.symbol for run in result.runs] == list(SYMBOLS)
+    reference = simulate_portfolio(
+        featured.simulation,
+        simulation_request({"model_id": model.id, "fee_bps": 1.0}),
+        list(SYMBOLS),
+    )
+    assert result.metrics == reference.metrics
+    assert list(result.equity) == list(reference.equity)
+    listed = db.simulate(model.id, symbols="SPY,QQQ")
+    assert [run.symbol for run in listed.runs] == ["SPY", "QQQ"]
+    with pytest.raises(InvalidInput, match="either"):
+        db.simulate(model.id, symbol="SPY", universe="trio")
+    assert db.track(universe="trio") == sorted(SYMBOLS)
+    assert db.track("SPY", tracked=False) == sorted(["QQQ", "IWM"])

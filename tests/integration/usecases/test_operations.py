@@ -37,10 +37,10 @@ def test_cli_agent_start_dispatches_the_jobs_parked_while_it_was_stopped(
 
 def test_track_registers_unknown_symbols_under_the_default_provider(app: App) -> None:
     ops = Operations(app, JobService(app))
-    assert ops.track(["qqq", "SPY"]) == ["QQQ", "SPY"]
+    assert ops.track(["qqq", "SPY"]) == (["QQQ", "SPY"], ["QQQ", "SPY"])
     record = app.coverage.get_symbol("QQQ")
     assert record is not None and record.provider == app.default_provider == "synthetic"
-    assert ops.track(["QQQ"], tracked=False) == ["SPY"]
+    assert ops.track(["QQQ"], tracked=False) == (["QQQ"], ["SPY"])
 
 
 @pytest.mark.parametrize(

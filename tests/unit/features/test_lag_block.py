@@ -1,4 +1,4 @@
-"""The log-return lags come from one preallocated block, equal bit for bit to a plain
+"""The log-return lags are read-only views of one buffer, equal bit for bit to a plain
 shift loop, one contiguous row per lag."""
 
 from __future__ import annotations
@@ -28,9 +28,18 @@ def test_lagged_rows_equal_a_shift_loop(n: int) -> None:
         np.testing.assert_array_equal(row, shifted_loop(values, lag))
 
 
-def test_lag_rows_do_not_alias_the_input() -> None:
+def test_lag_rows_do_not_alias_the_input_and_are_read_only() -> None:
     values = np.arange(8, dtype=np.float64)
     rows = kernels.lagged(values, 3)
-    rows[0][:] = -1.0
-    np.testing.assert_array_equal(values, np.arange(8, dtype=np.float64))
-    np.testing.assert_array_equal(rows[1][1:], np.arange(7, dtype=np.float64))
+    values[:] = -1.0
+    np.testing.assert_array_equal(rows[0], np.arange(8, dtype=np.float64))
+    np.testing.assert_array_equal(rows[2][2:], np.arange(6, dtype=np.float64))
+    for row in rows:
+        assert not row.flags.writeable
+        with pytest.raises(ValueError, match="read-only"):
+            row[0] = 0.0
+
+
+def test_lag_rows_share_one_buffer() -> None:
+    rows = kernels.lagged(np.arange(1000, dtype=np.float64), 5)
+    assert all(np.shares_memory(rows[0], row) for row in rows[1:])

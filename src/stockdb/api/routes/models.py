@@ -46,7 +46,14 @@ class TrainBody(_Body):
     ``panel`` every ticker's rows are stacked for one model (up to 500 tickers, ``symbol``
     among the features adds the symbol as a category)."""
 
-    tickers: list[Annotated[str, Field(max_length=12)]] = Field(min_length=1, max_length=500)
+    tickers: list[Annotated[str, Field(max_length=12)]] | None = Field(
+        default=None, min_length=1, max_length=500
+    )
+    universe: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Train on this universe's symbols (GET /universes), before any tickers",
+    )
     panel: bool = Field(default=False, description="Stack the tickers' rows for one model")
     model: str = Field(default="logistic_regression", max_length=40)
     target: Literal["direction", "return"] = "direction"
@@ -84,6 +91,11 @@ class SimulateBody(_Body):
         max_length=500,
         description="Trade each symbol with an equal share of the cash; the job result adds "
         "the equal-weight portfolio against equal-weight buy-and-hold",
+    )
+    universe: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Trade this universe's symbols (before any in symbols), as with symbols",
     )
     start: str | None = _DAY
     end: str | None = _DAY

@@ -1,5 +1,5 @@
-"""GET /symbols (coverage summary), GET /coverage/months (symbols x months) and
-GET /symbols/{symbol}/gaps (sessions vs the ledger)."""
+"""GET /symbols (coverage summary), GET /coverage/months (symbols x months),
+GET /symbols/{symbol}/gaps (sessions vs the ledger) and POST /track (the live agent's list)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from stockdb.api.context import Ctx, Symbol
-from stockdb.api.errors import ERROR_RESPONSES, json_response
+from stockdb.api.context import Ctx, RequireToken, Symbol
+from stockdb.api.errors import ERROR_RESPONSES, MUTATING_ERROR_RESPONSES, json_response
 from stockdb.api.schemas import GapRowModel, SymbolSummaryModel
-from stockdb.usecases.operations import gap_rows
+from stockdb.usecases.operations import Operations, gap_rows
 
 __all__ = ["router"]
 
@@ -78,3 +78,39 @@ def get_gaps(
     404 when nothing was ever fetched for the symbol and no start is given.
     """
     return json_response([r.to_dict() for r in gap_rows(ctx.app, symbol, start, end, only_gaps)])
+
+
+class TrackBody(BaseModel):
+    """Symbols (and/or a universe's) to track, or with ``tracked: false`` to stop tracking."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    symbols: list[Annotated[str, Field(max_length=12)]] | None = Field(default=None, max_length=500)
+    universe: str | None = Field(default=None, max_length=64, description="GET /universes")
+    tracked: bool = Field(default=True, description="false: stop tracking them")
+
+
+class TrackedModel(BaseModel):
+    """The symbols a track request changed, and every symbol tracked afterwards."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    changed: list[str]
+    tracked: list[str]
+
+
+@router.post(
+    "/track",
+    operation_id="post_track",
+    response_model=TrackedModel,
+    responses=MUTATING_ERROR_RESPONSES,
+    dependencies=[RequireToken],
+    summary="Track symbols (or a universe) with the live agent, or stop tracking them",
+)
+def post_track(ctx: Ctx, body: TrackBody) -> Response:
+    """As ``stockdb track``: an unknown symbol is registered under the default provider;
+    422 when none is given, 404 for an unknown universe."""
+    changed, tracked = Operations(ctx.app, ctx.jobs).track(
+        body.symbols, body.tracked, body.universe
+    )
+    return json_response({"changed": changed, "tracked": tracked})
