@@ -189,7 +189,8 @@ def parallel_map(
         progress(0, total, "")
     if n == 1 or len(parts) <= 1:
         out: list[R] = []
-        for part in chunks(items, len(items) or 1):  # item by item: progress after each
+        # progress after each chunk of ``chunk_items``, else after each item
+        for part in chunks(items, len(parts) if chunk_items is not None else len(items) or 1):
             out += _checked(fn(context, part) if local is None else local(part), part)
             if progress is not None:
                 progress(len(out), total, _label(part))

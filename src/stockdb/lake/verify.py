@@ -288,17 +288,18 @@ class Verifier:
     ) -> None:
         root = self.roots[kind]
         disk = self._disk_files(kind, names)
+        paths = {rel: root / rel for rel in entries}
         uncommitted = [
             rel
             for rel, entry in entries.items()
-            if kind != "rollups" and self._uncommitted(root / rel, entry)
+            if kind != "rollups" and self._uncommitted(paths[rel], entry)
         ]
         skipped = set(uncommitted)
         checked = [rel for rel in entries if rel not in skipped]
-        for rel, checksum in zip(checked, sums([root / rel for rel in checked]), strict=True):
+        for rel, checksum in zip(checked, sums([paths[rel] for rel in checked]), strict=True):
             entry = entries[rel]
             report.checked += 1
-            finding = self._check_entry(root / rel, entry, checksum)
+            finding = self._check_entry(paths[rel], entry, checksum)
             if finding is not None:
                 report.findings.append(finding)
                 self.ledger.mark(kind, rel, finding.problem, finding.detail)
