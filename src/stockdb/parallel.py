@@ -3,15 +3,17 @@
 The work function runs in worker processes forked from a ``forkserver`` (never ``fork`` from
 this process: it may hold DuckDB, SQLite and thread-pool state a forked child must not
 inherit), so it must be a module-level function whose ``context`` and items pickle. The fork
-server is a fresh interpreter that imports the work function's module (and ``__main__``) once,
-in the background; each worker is then a fork of it, ready in milliseconds instead of paying
-the seconds pandas, pyarrow, TA-Lib and numba take to import. Keep work functions in modules
+server is a fresh interpreter that imports the work function's module once, in the
+background; each worker is then a fork of it, ready in milliseconds instead of paying the
+seconds pandas, pyarrow, TA-Lib and numba take to import. Keep work functions in modules
 that import only what the work needs: the server imports the first such module it is asked for
 and stays for the life of this process.
 
 Workers never run the caller's ``__main__`` (multiprocessing would re-run a script's
 top-level code in each of them): the work functions live in stockdb modules, so a script that
-calls ``db.build_features()`` without an ``if __name__ == "__main__":`` guard stays safe.
+calls ``db.build_features()`` without an ``if __name__ == "__main__":`` guard stays safe. To
+that end ``multiprocessing.spawn.get_preparation_data`` is wrapped, once per process, to leave
+``__main__`` out for processes named ``stockdb-worker-*`` (ours) and only those.
 
 Each chunk is one task; the function gets the whole chunk so it can set up once (open the data
 folder) and reuse it. Results come back in the order of ``items``. With one worker (or a single
