@@ -202,8 +202,9 @@ def parallel_map(
     server = _context([fn.__module__, *preload])
     with ProcessPoolExecutor(size, server, _worker_start) as pool:
         # A worker gets chunks only once it answered an empty one (imports done, set up), and
-        # two at a time (the next one waits queued, so a worker never idles while this
-        # process is busy with a chunk of its own, taken from the back with ``local``).
+        # two at a time until the last few (the next one waits queued, so a worker never
+        # idles while this process is busy with a chunk of its own, taken from the back with
+        # ``local``).
         # Starting a worker waits for the fork server's imports: with ``local``, a thread
         # starts them while this process works.
         probes: list[Future[list[R]]] = []
@@ -230,7 +231,9 @@ def parallel_map(
                 for probe in list(probes):
                     if probe.done() and probe.exception() is not None:
                         raise probe.exception()  # type: ignore[misc]
-                while front < back and len(running) < 2 * ready:
+                # near the end, one at a time: a queued chunk cannot be taken back
+                depth = 2 if back - front > 2 * (ready + 1) else 1
+                while front < back and len(running) < depth * ready:
                     running[pool.submit(fn, context, parts[front])] = front
                     front += 1
                 if local is not None and front < back:
