@@ -86,12 +86,7 @@ class BarFrame:
     @cached_property
     def log_returns(self) -> FloatArray:
         """``ln(close[t] / close[t-1])``; NaN on the first bar."""
-        out = np.empty(len(self), dtype=np.float64)
-        if len(self):
-            out[0] = np.nan
-            logc = np.log(self.close)
-            np.subtract(logc[1:], logc[:-1], out=out[1:])
-        return out
+        return kernels.log_returns(self.close)
 
     @cached_property
     def _sessions(self) -> tuple[IntArray, IntArray, IntArray]:
