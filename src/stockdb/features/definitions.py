@@ -4,7 +4,8 @@ A feature set is identified by ``set_hash``: the SHA-256 of a canonical JSON doc
 the set's own parameters (``price_adjustment``), every definition's name, version and
 params, the SHA-256 of each function's source (``inspect.getsource``) and the source of the
 shared derived series (:class:`~stockdb.features.frame.BarFrame`) and of the compiled
-kernels the functions call (:mod:`~stockdb.features.kernels`, and the fused recursions of
+kernels the functions call (:mod:`~stockdb.features.kernels`,
+:mod:`~stockdb.features.windows`, and the fused recursions of
 :mod:`~stockdb.features.fusion`). Changing any of these
 yields a new hash, which marks every stored partition built with the old one as stale.
 
@@ -29,7 +30,7 @@ from functools import cached_property
 from typing import Any, Literal
 
 from stockdb.errors import DataIntegrityError, InvalidInput
-from stockdb.features import frame, fusion, indicators, kernels, recursions
+from stockdb.features import frame, fusion, indicators, kernels, recursions, windows
 from stockdb.features.frame import BarFrame, FloatArray
 
 __all__ = [
@@ -51,7 +52,7 @@ FeatureFunction = Callable[..., Sequence[FloatArray]]
 ParamValue = int | float | str
 
 
-_ENGINE_MODULES = (frame, kernels, fusion, recursions)
+_ENGINE_MODULES = (frame, kernels, fusion, recursions, windows)
 """Modules whose source is part of every set hash: the shared series and compiled kernels."""
 
 

@@ -15,14 +15,12 @@ import numpy.typing as npt
 import pyarrow as pa
 
 __all__ = [
-    "band_ratios",
     "empty",
     "lagged",
     "log_returns",
     "relative_distance",
     "session_minutes",
     "session_values",
-    "zscore",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -41,20 +39,6 @@ def empty(n: int) -> FloatArray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _zscore(x: FloatArray, mean: FloatArray, std: FloatArray, out: FloatArray) -> None:
-    for i in range(x.shape[0]):
-        s = std[i]
-        out[i] = (x[i] - mean[i]) / s if s > 0.0 else _NAN
-
-
-def zscore(x: FloatArray, mean: FloatArray, std: FloatArray) -> FloatArray:
-    """``(x - mean) / std`` where ``std > 0``, NaN elsewhere."""
-    out = empty(x.shape[0])
-    _zscore(x, mean, std, out)
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
 def _relative_distance(x: FloatArray, ref: FloatArray, out: FloatArray) -> None:
     for i in range(x.shape[0]):
         r = ref[i]
@@ -66,34 +50,6 @@ def relative_distance(x: FloatArray, ref: FloatArray) -> FloatArray:
     out = empty(x.shape[0])
     _relative_distance(x, ref, out)
     return out
-
-
-@numba.njit(cache=True, nogil=True)
-def _band_ratios(
-    close: FloatArray,
-    upper: FloatArray,
-    middle: FloatArray,
-    lower: FloatArray,
-    pctb: FloatArray,
-    bandwidth: FloatArray,
-) -> None:
-    for i in range(close.shape[0]):
-        lo = lower[i]
-        width = upper[i] - lo
-        pctb[i] = (close[i] - lo) / width if width > 0.0 else _NAN
-        m = middle[i]
-        bandwidth[i] = width / m if m != 0.0 else _NAN
-
-
-def band_ratios(
-    close: FloatArray, upper: FloatArray, middle: FloatArray, lower: FloatArray
-) -> tuple[FloatArray, FloatArray]:
-    """Bollinger %B ``(close - lower) / (upper - lower)`` (NaN unless the width is positive)
-    and bandwidth ``(upper - lower) / middle`` (NaN where the middle is 0)."""
-    pctb = empty(close.shape[0])
-    bandwidth = empty(close.shape[0])
-    _band_ratios(close, upper, middle, lower, pctb, bandwidth)
-    return pctb, bandwidth
 
 
 @numba.njit(cache=True, nogil=True)
