@@ -101,7 +101,7 @@ def log_return_lags(bars: BarFrame, *, lags: int) -> list[FloatArray]:
 
     ``log_ret_1`` is the return into the current bar, ``log_ret_2`` the one before, etc.
     """
-    return kernels.lagged(bars.log_returns, lags)  # overlapping views of one buffer
+    return bars.log_return_lags(lags)
 
 
 def rolling_volatility(bars: BarFrame, *, period: int) -> list[FloatArray]:

@@ -16,6 +16,7 @@ import pyarrow as pa
 
 __all__ = [
     "empty",
+    "lag_views",
     "lagged",
     "log_returns",
     "relative_distance",
@@ -108,12 +109,24 @@ def _differences(x: FloatArray) -> None:
         x[0] = _NAN
 
 
-def log_returns(close: FloatArray) -> FloatArray:
-    """``ln(close[t]) - ln(close[t-1])`` (NumPy's log), NaN on the first bar; one array."""
-    out = empty(close.shape[0])
+def log_returns(close: FloatArray, pad: int = 0) -> FloatArray:
+    """``pad`` NaN, then ``ln(close[t]) - ln(close[t-1])`` (NumPy's log) with NaN on the
+    first bar; one read-only array. The leading NaN let lags of it be views
+    (:func:`lag_views`)."""
+    buffer = empty(close.shape[0] + pad)
+    buffer[:pad] = _NAN
+    out = buffer[pad:]
     np.log(close, out=out)
     _differences(out)
-    return out
+    buffer.flags.writeable = False
+    return buffer
+
+
+def lag_views(padded: FloatArray, pad: int, count: int) -> list[FloatArray]:
+    """The series after ``pad`` leading NaN of ``padded`` moved 0 .. ``count - 1`` rows
+    later, as views (``count - 1 <= pad``)."""
+    n = padded.shape[0] - pad
+    return [padded[pad - k : pad - k + n] for k in range(count)]
 
 
 def lagged(values: FloatArray, count: int) -> list[FloatArray]:
@@ -128,4 +141,4 @@ def lagged(values: FloatArray, count: int) -> list[FloatArray]:
     buffer[:pad] = _NAN
     buffer[pad:] = values
     buffer.flags.writeable = False
-    return [buffer[pad - k : pad - k + n] for k in range(count)]
+    return lag_views(buffer, pad, count)
