@@ -210,13 +210,21 @@ class FeatureSet:
     def compute(self, bars: BarFrame) -> dict[str, FloatArray]:
         """Every output column over the whole of ``bars``, in :attr:`columns` order.
 
-        The recursive indicators (EMA, MACD, RSI, ATR) are computed together in one pass
-        (:mod:`~stockdb.features.fusion`), equal bit for bit to their own functions."""
-        fused = fusion.fused_recursions(bars, self.definitions)
+        The recursive indicators (EMA, MACD, RSI, ATR) are computed together in one pass,
+        and an SMA of a Bollinger definition's period is its middle band
+        (:mod:`~stockdb.features.fusion`); both equal the definitions' own functions bit
+        for bit."""
+        arrays: dict[str, Sequence[FloatArray]] = dict(
+            fusion.fused_recursions(bars, self.definitions)
+        )
+        for d in self.definitions:
+            if d.function is indicators.bollinger:
+                arrays[d.name] = list(d.compute(bars).values())
+        arrays.update(fusion.smas_from_bollinger(self.definitions, arrays))
         out: dict[str, FloatArray] = {}
         for d in self.definitions:
-            arrays = fused.get(d.name)
-            out.update(d.compute(bars) if arrays is None else zip(d.outputs, arrays, strict=True))
+            got = arrays.get(d.name)
+            out.update(d.compute(bars) if got is None else zip(d.outputs, got, strict=True))
         return out
 
 

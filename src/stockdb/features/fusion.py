@@ -20,7 +20,7 @@ from stockdb.features import indicators, kernels
 from stockdb.features.frame import BarFrame, FloatArray
 from stockdb.features.recursions import recursions
 
-__all__ = ["FusedDefinition", "fused_recursions"]
+__all__ = ["FusedDefinition", "fused_recursions", "smas_from_bollinger"]
 
 # Row of each output in a slot's block (see recursions()).
 _EMA_ROWS = (0, 1)
@@ -119,4 +119,23 @@ def fused_recursions(
         recursions(bars.close, bars.high, bars.low, periods, arrays)
         for name, rows in slot.rows.items():
             out[name] = [arrays[r] for r in rows]
+    return out
+
+
+def smas_from_bollinger(
+    definitions: Sequence[FusedDefinition], computed: Mapping[str, Sequence[FloatArray]]
+) -> dict[str, list[FloatArray]]:
+    """The SMA definitions whose column is the middle band of a Bollinger definition in
+    ``computed`` (by name): TA-Lib's BBANDS middle is its SMA of the same period, bit for
+    bit, so the SMA column is that array instead of a second pass."""
+    middles: dict[int, FloatArray] = {}
+    for d in definitions:
+        period = _int(d.params, "period")
+        if d.function is indicators.bollinger and d.name in computed and period is not None:
+            middles.setdefault(period, computed[d.name][1])
+    out: dict[str, list[FloatArray]] = {}
+    for d in definitions:
+        period = _int(d.params, "period")
+        if d.function is indicators.sma and set(d.params) == {"period"} and period in middles:
+            out[d.name] = [middles[period]]
     return out

@@ -63,3 +63,14 @@ def test_empty_history(frame: BarFrame) -> None:
     )  # fmt: skip
     values = default_feature_set().compute(empty)
     assert all(v.shape == (0,) for v in values.values())
+
+
+def test_sma_of_a_bollinger_period_is_its_middle_band(frame: BarFrame) -> None:
+    fs = default_feature_set()
+    values = fs.compute(frame)
+    assert values["sma_20"] is values["bb_middle"]
+    assert np.array_equal(
+        values["sma_20"], fs.get("sma_20").compute(frame)["sma_20"], equal_nan=True
+    )
+    only_sma = fs.select(["sma_20"]).compute(frame)["sma_20"]
+    assert np.array_equal(only_sma, values["sma_20"], equal_nan=True)
