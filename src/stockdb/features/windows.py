@@ -2,11 +2,12 @@
 
 The values are TA-Lib's bit for bit (``tests/property/features/test_windows_equal_talib.py``
 compares with ``talib`` directly): the SMA is its running sum divided by the period, and
-the variance is its cancellation-free one (TA-Lib >= 0.7, ``var.c``): sums of deviations
-from a shift near the window, re-anchored on the window mean when the shift goes stale (the
-variance falls under 1e-6 of the mean squared deviation, a large value leaves the window,
-or every 32 periods), floored at 0 under 1e-12 of it. Like the ``talib`` wrapper, a window
-starts at the first non-NaN value; rows before its first output are NaN.
+the variance is the cancellation-free one of the installed TA-Lib (0.8, ``var.c``): sums
+of deviations from a shift near the window, re-anchored on the window mean when the shift
+goes stale (the variance falls under 1e-6 of the mean squared deviation, a large value
+leaves the window, or every 32 periods), floored at 0 under 1e-12 of it. Like the
+``talib`` wrapper, a window starts at the first non-NaN value; rows before its first
+output are NaN.
 
 Doing the mean, the variance and what is derived from them in one loop writes each output
 once and needs no temporary arrays (TA-Lib's z-score needed an SMA and a STDDEV array).
