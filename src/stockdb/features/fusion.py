@@ -10,17 +10,18 @@ ordinary ranges are left to the definition's own function.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
-from stockdb.features import indicators, kernels
+from stockdb.features import indicators, kernels, windows
 from stockdb.features.frame import BarFrame, FloatArray
 from stockdb.features.recursions import recursions
 
-__all__ = ["FusedDefinition", "fused_recursions", "smas_from_bollinger"]
+__all__ = ["FusedDefinition", "fused_recursions", "smas_from_bollinger", "volatility_pairs"]
 
 # Row of each output in a slot's block (see recursions()).
 _EMA_ROWS = (0, 1)
@@ -138,4 +139,27 @@ def smas_from_bollinger(
         period = _int(d.params, "period")
         if d.function is indicators.sma and set(d.params) == {"period"} and period in middles:
             out[d.name] = [middles[period]]
+    return out
+
+
+def volatility_pairs(
+    bars: BarFrame, definitions: Sequence[FusedDefinition]
+) -> dict[str, list[FloatArray]]:
+    """The rolling-volatility definitions two at a time, each pair in one pass over the log
+    returns (:func:`~stockdb.features.windows.stddev_pair`); an odd one out is left to its
+    own function."""
+    vols: list[tuple[int, str]] = []
+    for d in definitions:
+        period = _int(d.params, "period")
+        if d.function is indicators.rolling_volatility and set(d.params) == {"period"}:
+            if period is not None and 2 <= period <= 100_000:
+                vols.append((period, d.name))
+    vols.sort()
+    out: dict[str, list[FloatArray]] = {}
+    n = len(bars)
+    for (pa, a), (pb, b) in zip(vols[0::2], vols[1::2], strict=False):
+        oa, ob = kernels.empty(n), kernels.empty(n)
+        na, nb = math.sqrt(pa / (pa - 1)), math.sqrt(pb / (pb - 1))
+        windows.stddev_pair(bars.log_returns, pa, pb, na, nb, oa, ob)
+        out[a], out[b] = [oa], [ob]
     return out

@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from stockdb.features.recursions import begin
 
-__all__ = ["STDDEV", "ZSCORE", "BBANDS", "sma", "window_stats"]
+__all__ = ["STDDEV", "ZSCORE", "BBANDS", "sma", "stddev_pair", "window_stats"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -137,3 +137,97 @@ def window_stats(
             width = up - lo
             out[3][i] = (v_in - lo) / width if width > 0.0 else _NAN
             out[4][i] = width / mid if mid != 0.0 else _NAN
+
+
+@numba.njit(cache=True, nogil=True)
+def _reseed(x: FloatArray, i: int, lb: int, inv: float, state: FloatArray) -> float:
+    """TA-Lib VAR's re-anchoring at bar ``i``: the window's variance (floored), and in
+    ``state`` the new shift and the sums left after the trailing value."""
+    start = i - lb
+    s = 0.0
+    for j in range(start, i + 1):
+        s += x[j]
+    shift = s * inv
+    t1 = 0.0
+    t2 = 0.0
+    for j in range(start, i + 1):
+        t = x[j] - shift
+        t1 += t
+        t2 += t * t
+    m1 = t1 * inv
+    var = t2 * inv - m1 * m1
+    if var < 0.000000000001 * (t2 * inv):
+        var = 0.0
+    t = x[start] - shift
+    state[0] = shift
+    state[1] = t1 - t
+    state[2] = t2 - t * t
+    return var
+
+
+@numba.njit(cache=True, nogil=True)
+def _sums(x: FloatArray, beg: int, lb: int) -> tuple[float, float, float]:
+    shift = x[beg]
+    t1 = 0.0
+    t2 = 0.0
+    for j in range(beg, beg + lb):
+        t = x[j] - shift
+        t1 += t
+        t2 += t * t
+    return shift, t1, t2
+
+
+@numba.njit(cache=True, nogil=True)
+def stddev_pair(
+    x: FloatArray, pa: int, pb: int, nba: float, nbb: float, oa: FloatArray, ob: FloatArray
+) -> None:
+    """``oa = talib.STDDEV(x, pa, nba)`` and ``ob = talib.STDDEV(x, pb, nbb)`` in one loop
+    (``pa <= pb``): two independent recurrences the CPU overlaps."""
+    n = x.shape[0]
+    beg = begin(x)
+    la = pa - 1
+    lb = pb - 1
+    oa[: min(beg + la, n)] = _NAN
+    ob[: min(beg + lb, n)] = _NAN
+    if beg + la >= n:
+        return
+    ia = 1.0 / float(pa)
+    ib = 1.0 / float(pb)
+    state = np.empty(3)
+    sa, a1, a2 = _sums(x, beg, la)
+    sb, b1, b2 = _sums(x, beg, lb)
+    ca = 32 * pa
+    cb = 32 * pb
+    for i in range(beg + la, n):
+        v = x[i]
+        t = v - sa
+        a1 += t
+        a2 += t * t
+        m1 = a1 * ia
+        var = a2 * ia - m1 * m1
+        t = x[i - la] - sa
+        a1 -= t
+        tt = t * t
+        a2 -= tt
+        ca -= 1
+        if var < 0.000001 * (a2 * ia) or tt > 1000000.0 * a2 or ca <= 0:
+            ca = 32 * pa
+            var = _reseed(x, i, la, ia, state)
+            sa, a1, a2 = state[0], state[1], state[2]
+        oa[i] = math.sqrt(var) * nba
+        if i >= beg + lb:
+            t = v - sb
+            b1 += t
+            b2 += t * t
+            m1 = b1 * ib
+            var = b2 * ib - m1 * m1
+            t = x[i - lb] - sb
+            b1 -= t
+            tt = t * t
+            b2 -= tt
+            cb -= 1
+            if var < 0.000001 * (b2 * ib) or tt > 1000000.0 * b2 or cb <= 0:
+                cb = 32 * pb
+                var = _reseed(x, i, lb, ib, state)
+                sb, b1, b2 = state[0], state[1], state[2]
+            ob[i] = math.sqrt(var) * nbb

@@ -85,3 +85,20 @@ def test_sma_of_period_one_is_the_input(seed: int, n: int) -> None:
     out = np.full(n, -3.0)
     windows.sma(x, 1, out)
     assert same(out, talib.SMA(x, 1))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.one_of(st.integers(0, 80), st.integers(81, 4000)),
+    kind=st.integers(0, 6),
+    periods=st.tuples(st.integers(2, 120), st.integers(2, 120)),
+)
+def test_stddev_pair_equals_talib(seed: int, n: int, kind: int, periods: tuple[int, int]) -> None:
+    x = series(seed, n, kind)
+    pa, pb = sorted(periods)
+    na, nb = math.sqrt(pa / (pa - 1)), math.sqrt(pb / (pb - 1))
+    oa, ob = np.full(n, -3.0), np.full(n, -3.0)
+    windows.stddev_pair(x, pa, pb, na, nb, oa, ob)
+    assert same(oa, talib.STDDEV(x, pa, na))
+    assert same(ob, talib.STDDEV(x, pb, nb))

@@ -74,3 +74,15 @@ def test_sma_of_a_bollinger_period_is_its_middle_band(frame: BarFrame) -> None:
     )
     only_sma = fs.select(["sma_20"]).compute(frame)["sma_20"]
     assert np.array_equal(only_sma, values["sma_20"], equal_nan=True)
+
+
+def test_volatilities_two_per_pass_equal_their_own_functions(frame: BarFrame) -> None:
+    defs = tuple(
+        FeatureDef(f"v{n}", 1, indicators.rolling_volatility, (f"v{n}",), n, {"period": n})
+        for n in (60, 5, 20)  # 5 and 20 share a pass; 60 is left to its own function
+    )
+    assert set(fusion.volatility_pairs(frame, defs)) == {"v5", "v20"}
+    values = FeatureSet(defs).compute(frame)
+    for d in defs:
+        own = d.compute(frame)[d.name]
+        assert np.array_equal(values[d.name], own, equal_nan=True), d.name
