@@ -165,6 +165,50 @@ def test_advisory_lock_excludes_across_connections(pg_store: StateStore) -> None
     b.dispose()
 
 
+def _advisory_holders(store: StateStore) -> dict[int, set[int]]:
+    """Backend pid -> the advisory keys it holds, read from pg_locks."""
+    from sqlalchemy import text
+
+    held: dict[int, set[int]] = {}
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT pid, (classid::bigint << 32) | objid::bigint FROM pg_locks "
+                "WHERE locktype = 'advisory' AND granted AND database = "
+                "(SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
+        ).fetchall()
+    for pid, key in rows:
+        held.setdefault(int(pid), set()).add(int(key) - (1 << 64) if key >= 1 << 63 else key)
+    return held
+
+
+def test_advisory_hold_many_takes_every_lock_on_one_connection(pg_store: StateStore) -> None:
+    names = [f"S{i:02d}" for i in range(40)]
+    a = AdvisorySymbolLocks(pg_store, poll_s=0.01)
+    b = AdvisorySymbolLocks(pg_store, poll_s=0.01)
+    with a.hold_many(reversed(names)):
+        holders = _advisory_holders(pg_store)
+        assert len(holders) == 1  # one server session for the whole round
+        assert holders.popitem()[1] == {advisory_key(n) for n in names}
+        with pytest.raises(Conflict, match="S07"):
+            with b.hold_many(["S07", "ZZZ"], timeout_s=0.2):
+                pass
+        with b.hold_many(["QQQ", "ZZZ"], timeout_s=1):
+            pass
+    assert _advisory_holders(pg_store) == {}  # all released, none left from the refusal
+    with b.hold_many(["ZZZ", "AAA"], timeout_s=0.2):  # a refused round kept nothing
+        with pytest.raises(Conflict, match="AAA"):
+            with a.hold_many(names + ["AAA"], timeout_s=0.2):
+                pass
+        assert set().union(*_advisory_holders(pg_store).values()) == {
+            advisory_key("ZZZ"),
+            advisory_key("AAA"),
+        }
+    a.dispose()
+    b.dispose()
+
+
 _HOLDER = """
 import sys, time
 from stockdb.lake.shared_locks import AdvisorySymbolLocks

@@ -4,7 +4,9 @@ A feature set is identified by ``set_hash``: the SHA-256 of a canonical JSON doc
 the set's own parameters (``price_adjustment``), every definition's name, version and
 params, the SHA-256 of each function's source (``inspect.getsource``) and the source of the
 shared derived series (:class:`~stockdb.features.frame.BarFrame`) and of the compiled
-kernels the functions call (:mod:`~stockdb.features.kernels`). Changing any of these
+kernels the functions call (:mod:`~stockdb.features.kernels`,
+:mod:`~stockdb.features.windows`, and the fused recursions of
+:mod:`~stockdb.features.fusion`). Changing any of these
 yields a new hash, which marks every stored partition built with the old one as stale.
 
 ``price_adjustment`` is recorded in the hash so that adjusted and raw builds never mix. The
@@ -28,7 +30,7 @@ from functools import cached_property
 from typing import Any, Literal
 
 from stockdb.errors import DataIntegrityError, InvalidInput
-from stockdb.features import frame, indicators, kernels
+from stockdb.features import frame, fusion, indicators, kernels, recursions, windows
 from stockdb.features.frame import BarFrame, FloatArray
 
 __all__ = [
@@ -48,6 +50,10 @@ FEATURE_TIMEFRAMES: tuple[str, ...] = ("1Min", "5Min", "15Min", "1Hour", "1Day")
 """The timeframes a feature set can be built at; 1Min is the stored bars."""
 FeatureFunction = Callable[..., Sequence[FloatArray]]
 ParamValue = int | float | str
+
+
+_ENGINE_MODULES = (frame, kernels, fusion, recursions, windows)
+"""Modules whose source is part of every set hash: the shared series and compiled kernels."""
 
 
 def _sha256(text: str) -> str:
@@ -171,7 +177,7 @@ class FeatureSet:
         return {
             **extra,
             "price_adjustment": self.price_adjustment,
-            "engine": _sha256(inspect.getsource(frame) + inspect.getsource(kernels)),
+            "engine": _sha256("".join(inspect.getsource(m) for m in _ENGINE_MODULES)),
             "features": [
                 {
                     "name": d.name,
@@ -202,10 +208,24 @@ class FeatureSet:
         return FeatureSet(tuple(self.get(n) for n in names), self.price_adjustment, self.timeframe)
 
     def compute(self, bars: BarFrame) -> dict[str, FloatArray]:
-        """Every output column over the whole of ``bars``, in :attr:`columns` order."""
+        """Every output column over the whole of ``bars``, in :attr:`columns` order.
+
+        The recursive indicators (EMA, MACD, RSI, ATR) are computed together in one pass,
+        rolling volatilities two per pass, and an SMA of a Bollinger definition's period is
+        its middle band (:mod:`~stockdb.features.fusion`); all equal the definitions' own
+        functions bit for bit."""
+        arrays: dict[str, Sequence[FloatArray]] = dict(
+            fusion.fused_recursions(bars, self.definitions)
+        )
+        arrays.update(fusion.volatility_pairs(bars, self.definitions))
+        for d in self.definitions:
+            if d.function is indicators.bollinger:
+                arrays[d.name] = list(d.compute(bars).values())
+        arrays.update(fusion.smas_from_bollinger(self.definitions, arrays))
         out: dict[str, FloatArray] = {}
         for d in self.definitions:
-            out.update(d.compute(bars))
+            got = arrays.get(d.name)
+            out.update(d.compute(bars) if got is None else zip(d.outputs, got, strict=True))
         return out
 
 

@@ -20,6 +20,7 @@ IntArray = npt.NDArray[np.int64]
 _US_PER_MINUTE = 60_000_000
 _US_PER_DAY = 86_400_000_000
 _EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday; Monday is 0
+_LAG_PAD = 15  # NaN before the log returns: up to 16 lags of them are views
 
 
 def _column(table: pa.Table, name: str) -> FloatArray:
@@ -84,14 +85,20 @@ class BarFrame:
         return int(self.ts_us.shape[0])
 
     @cached_property
+    def _padded_log_returns(self) -> FloatArray:
+        return kernels.log_returns(self.close, _LAG_PAD)
+
+    @property
     def log_returns(self) -> FloatArray:
-        """``ln(close[t] / close[t-1])``; NaN on the first bar."""
-        out = np.empty(len(self), dtype=np.float64)
-        if len(self):
-            out[0] = np.nan
-            logc = np.log(self.close)
-            np.subtract(logc[1:], logc[:-1], out=out[1:])
-        return out
+        """``ln(close[t] / close[t-1])``; NaN on the first bar (read-only)."""
+        return self._padded_log_returns[_LAG_PAD:]
+
+    def log_return_lags(self, count: int) -> list[FloatArray]:
+        """:attr:`log_returns` moved 0 .. ``count - 1`` rows later (leading rows NaN), as
+        read-only arrays: views of the log returns' own buffer when ``count`` <= 16."""
+        if count - 1 <= _LAG_PAD:
+            return kernels.lag_views(self._padded_log_returns, _LAG_PAD, count)
+        return kernels.lagged(self.log_returns, count)
 
     @cached_property
     def _sessions(self) -> tuple[IntArray, IntArray, IntArray]:

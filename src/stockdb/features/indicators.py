@@ -1,8 +1,11 @@
 """The feature functions: pure, backward-looking computations over a :class:`BarFrame`.
 
-Each function returns its outputs in the order its definition declares them. TA-Lib computes
-the indicators it has; warm-up rows (too little history) are NaN, never zero. Rolling
-standard deviations are sample ones (ddof=1), like pandas' ``rolling().std()``.
+Each function returns its outputs in the order its definition declares them. The indicators
+are TA-Lib's: computed by TA-Lib itself (EMA, RSI, MACD, ATR; a set computes those together,
+see :mod:`~stockdb.features.fusion`) or by the one-pass replicas of
+:mod:`~stockdb.features.windows` (SMA, STDDEV, Bollinger), equal to TA-Lib bit for bit.
+Warm-up rows (too little history) are NaN, never zero. Rolling standard deviations are
+sample ones (ddof=1), like pandas' ``rolling().std()``.
 """
 
 from __future__ import annotations
@@ -10,9 +13,9 @@ from __future__ import annotations
 import math
 
 import talib
-from talib._ta_lib import MA_Type
 
-from stockdb.features import kernels
+from stockdb.errors import InvalidInput
+from stockdb.features import kernels, windows
 from stockdb.features.frame import BarFrame, FloatArray
 
 __all__ = [
@@ -31,23 +34,36 @@ __all__ = [
 ]
 
 
-def _sample_std(values: FloatArray, period: int) -> FloatArray:
-    """Rolling sample standard deviation (ddof=1) over ``period`` values, NaN in warm-up.
+def _period(period: int, least: int) -> int:
+    if not least <= period <= 100_000:
+        raise InvalidInput(f"period must be between {least} and 100000, got {period}")
+    return period
+
+
+def _window(x: FloatArray, period: int, nbdev: float, mode: int, count: int) -> list[FloatArray]:
+    out = [kernels.empty(x.shape[0]) for _ in range(count)]
+    spare = [kernels.empty(0)] * (5 - count)
+    windows.window_stats(x, _period(period, 2), nbdev, mode, (*out, *spare))
+    return out
+
+
+def _sample_std(values: FloatArray, period: int, mode: int) -> list[FloatArray]:
+    """Rolling sample standard deviation (ddof=1) over ``period`` values, NaN in warm-up
+    (``mode`` STDDEV), or the z-score of each value against it (``mode`` ZSCORE).
 
     TA-Lib's STDDEV is the population one; its ``nbdev`` factor sqrt(n/(n-1)) rescales it to
-    the sample one (one multiplication of the square root, inside TA-Lib). TA-Lib returns
-    exactly 0 for a window of identical values, and starts the window at the first non-NaN
-    value (so the leading NaN of the log returns only delays the first output).
+    the sample one (one multiplication of the square root). The window starts at the first
+    non-NaN value (so the leading NaN of the log returns only delays the first output).
     """
-    std: FloatArray = talib.STDDEV(
-        values, timeperiod=period, nbdev=math.sqrt(period / (period - 1))
-    )
-    return std
+    _period(period, 2)
+    return _window(values, period, math.sqrt(period / (period - 1)), mode, 1)
 
 
 def sma(bars: BarFrame, *, period: int) -> list[FloatArray]:
     """Simple moving average of the close over ``period`` bars (TA-Lib SMA)."""
-    return [talib.SMA(bars.close, timeperiod=period)]
+    out = kernels.empty(len(bars))
+    windows.sma(bars.close, _period(period, 1), out)
+    return [out]
 
 
 def ema(bars: BarFrame, *, period: int) -> list[FloatArray]:
@@ -72,11 +88,7 @@ def bollinger(bars: BarFrame, *, period: int, nbdev: float) -> list[FloatArray]:
 
     %B is NaN where the bands collapse (a window of identical closes).
     """
-    upper, middle, lower = talib.BBANDS(
-        bars.close, timeperiod=period, nbdevup=nbdev, nbdevdn=nbdev, matype=MA_Type.SMA
-    )
-    pctb, bandwidth = kernels.band_ratios(bars.close, upper, middle, lower)
-    return [upper, middle, lower, pctb, bandwidth]
+    return _window(bars.close, period, nbdev, windows.BBANDS, 5)
 
 
 def atr(bars: BarFrame, *, period: int) -> list[FloatArray]:
@@ -89,19 +101,18 @@ def log_return_lags(bars: BarFrame, *, lags: int) -> list[FloatArray]:
 
     ``log_ret_1`` is the return into the current bar, ``log_ret_2`` the one before, etc.
     """
-    return kernels.lagged(bars.log_returns, lags)  # overlapping views of one buffer
+    return bars.log_return_lags(lags)
 
 
 def rolling_volatility(bars: BarFrame, *, period: int) -> list[FloatArray]:
     """Sample std (ddof=1) of the last ``period`` 1-min log returns (needs period+1 bars)."""
-    return [_sample_std(bars.log_returns, period)]
+    return _sample_std(bars.log_returns, period, windows.STDDEV)
 
 
 def volume_zscore(bars: BarFrame, *, period: int) -> list[FloatArray]:
     """``(volume - mean) / std`` over the last ``period`` bars including this one (ddof=1);
     NaN where the window's volumes are all equal."""
-    mean = talib.SMA(bars.volume, timeperiod=period)
-    return [kernels.zscore(bars.volume, mean, _sample_std(bars.volume, period))]
+    return _sample_std(bars.volume, period, windows.ZSCORE)
 
 
 def vwap_distance(bars: BarFrame) -> list[FloatArray]:

@@ -2,9 +2,8 @@
 
 Each kernel writes every element of its output exactly once: one pass over its inputs, no
 temporaries, and the same floating-point operations as the NumPy expressions they replace
-(so the results are bit-identical). Outputs are allocated by NumPy in the Python wrappers,
-not inside the compiled code: NumPy's allocator asks for transparent huge pages for large
-arrays, which makes first-touching a fresh 1M-row output several times cheaper."""
+(so the results are bit-identical). Outputs are allocated in the Python wrappers by
+:func:`empty`, from Arrow's memory pool, not inside the compiled code."""
 
 from __future__ import annotations
 
@@ -13,14 +12,16 @@ import math
 import numba
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
 __all__ = [
-    "band_ratios",
+    "empty",
+    "lag_views",
     "lagged",
+    "log_returns",
     "relative_distance",
     "session_minutes",
     "session_values",
-    "zscore",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -29,18 +30,13 @@ IntArray = npt.NDArray[np.int64]
 _NAN = math.nan
 
 
-@numba.njit(cache=True, nogil=True)
-def _zscore(x: FloatArray, mean: FloatArray, std: FloatArray, out: FloatArray) -> None:
-    for i in range(x.shape[0]):
-        s = std[i]
-        out[i] = (x[i] - mean[i]) / s if s > 0.0 else _NAN
+def empty(n: int) -> FloatArray:
+    """A new, uninitialised float64 array of ``n`` values in Arrow's default memory pool.
 
-
-def zscore(x: FloatArray, mean: FloatArray, std: FloatArray) -> FloatArray:
-    """``(x - mean) / std`` where ``std > 0``, NaN elsewhere."""
-    out = np.empty_like(x)
-    _zscore(x, mean, std, out)
-    return out
+    Feature columns become Arrow arrays (zero-copy), and the pool keeps freed memory for
+    the next allocation, so a build's columns reuse the pages of the previous build's
+    instead of faulting in (and zeroing) fresh ones, as NumPy's large allocations do."""
+    return np.frombuffer(pa.allocate_buffer(n * 8), dtype=np.float64)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -52,37 +48,9 @@ def _relative_distance(x: FloatArray, ref: FloatArray, out: FloatArray) -> None:
 
 def relative_distance(x: FloatArray, ref: FloatArray) -> FloatArray:
     """``(x - ref) / ref`` where ``ref > 0``, NaN elsewhere."""
-    out = np.empty_like(x)
+    out = empty(x.shape[0])
     _relative_distance(x, ref, out)
     return out
-
-
-@numba.njit(cache=True, nogil=True)
-def _band_ratios(
-    close: FloatArray,
-    upper: FloatArray,
-    middle: FloatArray,
-    lower: FloatArray,
-    pctb: FloatArray,
-    bandwidth: FloatArray,
-) -> None:
-    for i in range(close.shape[0]):
-        lo = lower[i]
-        width = upper[i] - lo
-        pctb[i] = (close[i] - lo) / width if width > 0.0 else _NAN
-        m = middle[i]
-        bandwidth[i] = width / m if m != 0.0 else _NAN
-
-
-def band_ratios(
-    close: FloatArray, upper: FloatArray, middle: FloatArray, lower: FloatArray
-) -> tuple[FloatArray, FloatArray]:
-    """Bollinger %B ``(close - lower) / (upper - lower)`` (NaN unless the width is positive)
-    and bandwidth ``(upper - lower) / middle`` (NaN where the middle is 0)."""
-    pctb = np.empty_like(close)
-    bandwidth = np.empty_like(close)
-    _band_ratios(close, upper, middle, lower, pctb, bandwidth)
-    return pctb, bandwidth
 
 
 @numba.njit(cache=True, nogil=True)
@@ -98,7 +66,7 @@ def _session_values(starts: IntArray, ends: IntArray, values: FloatArray, out: F
 
 def session_values(starts: IntArray, ends: IntArray, values: FloatArray, n: int) -> FloatArray:
     """``values[s]`` on the bars ``starts[s]:ends[s]`` of each session, NaN on other bars."""
-    out = np.empty(n, dtype=np.float64)
+    out = empty(n)
     _session_values(starts, ends, values, out)
     return out
 
@@ -127,9 +95,38 @@ def session_minutes(
     ts_us: IntArray, starts: IntArray, ends: IntArray, opens_us: IntArray, us_per_minute: int
 ) -> FloatArray:
     """``(ts - open) / us_per_minute`` with the open of the bar's session, NaN outside."""
-    out = np.empty(ts_us.shape[0], dtype=np.float64)
+    out = empty(ts_us.shape[0])
     _session_minutes(ts_us, starts, ends, opens_us, float(us_per_minute), out)
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _differences(x: FloatArray) -> None:
+    # Downwards, so each x[i - 1] is still the original when x[i] reads it.
+    for i in range(x.shape[0] - 1, 0, -1):
+        x[i] = x[i] - x[i - 1]
+    if x.shape[0]:
+        x[0] = _NAN
+
+
+def log_returns(close: FloatArray, pad: int = 0) -> FloatArray:
+    """``pad`` NaN, then ``ln(close[t]) - ln(close[t-1])`` (NumPy's log) with NaN on the
+    first bar; one read-only array. The leading NaN let lags of it be views
+    (:func:`lag_views`)."""
+    buffer = empty(close.shape[0] + pad)
+    buffer[:pad] = _NAN
+    out = buffer[pad:]
+    np.log(close, out=out)
+    _differences(out)
+    buffer.flags.writeable = False
+    return buffer
+
+
+def lag_views(padded: FloatArray, pad: int, count: int) -> list[FloatArray]:
+    """The series after ``pad`` leading NaN of ``padded`` moved 0 .. ``count - 1`` rows
+    later, as views (``count - 1 <= pad``)."""
+    n = padded.shape[0] - pad
+    return [padded[pad - k : pad - k + n] for k in range(count)]
 
 
 def lagged(values: FloatArray, count: int) -> list[FloatArray]:
@@ -140,8 +137,8 @@ def lagged(values: FloatArray, count: int) -> list[FloatArray]:
     later. One copy instead of ``count``, each row contiguous, none aliasing ``values``."""
     n = values.shape[0]
     pad = max(count - 1, 0)
-    buffer = np.empty(n + pad, dtype=np.float64)
+    buffer = empty(n + pad)
     buffer[:pad] = _NAN
     buffer[pad:] = values
     buffer.flags.writeable = False
-    return [buffer[pad - k : pad - k + n] for k in range(count)]
+    return lag_views(buffer, pad, count)

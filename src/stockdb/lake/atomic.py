@@ -217,12 +217,13 @@ class TempWriter:
     GIL waited for it behind the writer threads) and the round no faster. Leaving the ``with``
     block by an exception, or a failed file, removes every temp file and every folder created
     here (a full or read-only disk raises StorageError), unless :meth:`release` handed the
-    files over first. ``workers=1`` writes inline, without threads.
+    files over first. One file, or ``workers=1``, is written inline, without threads.
     """
 
     def __init__(self, compression: str = "zstd", workers: int = _IO_WORKERS) -> None:
         self._compression = compression
-        self._pool = ThreadPoolExecutor(workers) if workers > 1 else None
+        self._workers = workers
+        self._pool: ThreadPoolExecutor | None = None  # made by results() for 2+ files
         self._queued: list[tuple[pa.Table, Path, Path]] = []
         self._jobs: list[tuple[Path, Path, Future[tuple[int, str]]]] = []
         self._created: list[Path] = []
@@ -240,7 +241,7 @@ class TempWriter:
 
     @property
     def pool(self) -> Executor | None:
-        """The writer's threads, for the round's other I/O (folder fsyncs); None inline."""
+        """The round's threads, for its other I/O (folder fsyncs); None when it wrote one file."""
         return self._pool
 
     def submit(self, table: pa.Table, dest: Path) -> None:
@@ -276,6 +277,8 @@ class TempWriter:
         """Write every queued file and wait for all; the temp files in submission order. On a
         failure everything is removed and the first error (in submission order) is raised."""
         queued, self._queued = self._queued, []
+        if self._pool is None and min(self._workers, len(queued)) > 1:
+            self._pool = ThreadPoolExecutor(min(self._workers, len(queued)))
         for _, dest, _ in queued:  # every folder first: the threads then own the CPU
             self._make_folders(dest)
         for table, dest, tmp in queued:
@@ -317,7 +320,7 @@ def write_temp_files(
     files in the order of ``jobs``. On any failure every temp file and every folder created
     here is removed and the first error is raised (a full or read-only disk as StorageError).
     """
-    with TempWriter(compression, min(_IO_WORKERS, len(jobs))) as writer:
+    with TempWriter(compression) as writer:
         for table, dest in jobs:
             writer.submit(table, dest)
         return writer.results()

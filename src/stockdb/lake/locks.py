@@ -10,14 +10,14 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import Protocol
 
 from stockdb.errors import Conflict
 
-__all__ = ["FileSymbolLocks", "NamespacedLocks", "SymbolLocks"]
+__all__ = ["FileSymbolLocks", "NamespacedLocks", "SymbolLocks", "hold_each"]
 
 
 class SymbolLocks(Protocol):
@@ -26,6 +26,23 @@ class SymbolLocks(Protocol):
     def hold(self, symbol: str, timeout_s: float = ...) -> AbstractContextManager[None]:
         """Context manager: block until ``symbol`` is ours (or raise Conflict on timeout)."""
         ...
+
+    def hold_many(
+        self, symbols: Iterable[str], timeout_s: float = ...
+    ) -> AbstractContextManager[None]:
+        """Context manager: hold every one of ``symbols``, taken in sorted order (so two
+        holders of overlapping sets never deadlock); Conflict when one times out, with none
+        of them kept."""
+        ...
+
+
+@contextmanager
+def hold_each(locks: SymbolLocks, symbols: Iterable[str], timeout_s: float) -> Iterator[None]:
+    """``hold_many`` out of single holds: each of ``symbols`` in sorted order."""
+    with ExitStack() as stack:
+        for symbol in sorted(set(symbols)):
+            stack.enter_context(locks.hold(symbol, timeout_s))
+        yield
 
 
 class FileSymbolLocks:
@@ -58,6 +75,11 @@ class FileSymbolLocks:
         finally:
             os.close(fd)
 
+    def hold_many(
+        self, symbols: Iterable[str], timeout_s: float = 600.0
+    ) -> AbstractContextManager[None]:
+        return hold_each(self, symbols, timeout_s)
+
 
 class NamespacedLocks:
     """``inner``'s locks under ``prefix`` + symbol, so two kinds of writer of one symbol
@@ -69,3 +91,8 @@ class NamespacedLocks:
 
     def hold(self, symbol: str, timeout_s: float = 600.0) -> AbstractContextManager[None]:
         return self.inner.hold(self.prefix + symbol, timeout_s)
+
+    def hold_many(
+        self, symbols: Iterable[str], timeout_s: float = 600.0
+    ) -> AbstractContextManager[None]:
+        return self.inner.hold_many([self.prefix + s for s in symbols], timeout_s)

@@ -12,7 +12,7 @@ import bisect
 import contextlib
 import os
 from collections.abc import Collection, Iterable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
@@ -262,9 +262,7 @@ class ParquetLake:
     def writers(self, symbols: Iterable[str], timeout_s: float = 600.0) -> Iterator[None]:
         """Hold the writer locks of all ``symbols`` (taken in sorted order, so two writers of
         overlapping sets never deadlock), for :meth:`write_sessions_many`."""
-        with ExitStack() as stack:
-            for symbol in sorted({normalize_symbol(s) for s in symbols}):
-                stack.enter_context(self.locks.hold(symbol, timeout_s))
+        with self.locks.hold_many({normalize_symbol(s) for s in symbols}, timeout_s):
             yield
 
     def check_lineage(self, symbol: str, lineage: Lineage) -> None:

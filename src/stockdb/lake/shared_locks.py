@@ -22,8 +22,8 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 
 from sqlalchemy import Connection, Engine, and_, create_engine, delete, text, update
@@ -34,7 +34,7 @@ from sqlalchemy.pool import NullPool
 from stockdb.clock import Clock, SystemClock
 from stockdb.config import Settings
 from stockdb.errors import Conflict, StorageError
-from stockdb.lake.locks import SymbolLocks
+from stockdb.lake.locks import SymbolLocks, hold_each
 from stockdb.state import tables
 from stockdb.state.store import StateStore
 
@@ -109,6 +109,37 @@ class AdvisorySymbolLocks:
                 self._release(conn, key, symbol)
         finally:
             conn.close()
+
+    @contextmanager
+    def hold_many(self, symbols: Iterable[str], timeout_s: float = 600.0) -> Iterator[None]:
+        """Hold every one of ``symbols`` on ONE connection (a round of many symbols costs
+        one server session, not one each), taken in sorted order; Conflict after
+        ``timeout_s`` with the locks taken so far released."""
+        names = sorted(set(symbols))
+        try:
+            conn = self._engine.connect()
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot reach the state store for a writer lock: {exc}") from exc
+        held: list[tuple[int, str]] = []
+        try:
+            deadline = self.clock.monotonic() + timeout_s
+            try:
+                for symbol in names:
+                    key = advisory_key(symbol)
+                    while not self._try(conn, key):
+                        if self.clock.monotonic() >= deadline:
+                            raise _busy(symbol)
+                        self.clock.sleep(self.poll_s)  # polling a server lock
+                    held.append((key, symbol))
+            except SQLAlchemyError as exc:
+                raise StorageError(f"cannot take the writer locks: {exc}") from exc
+            yield
+        finally:
+            try:
+                for key, symbol in reversed(held):
+                    self._release(conn, key, symbol)
+            finally:
+                conn.close()  # ends the session: the server drops any lock still held
 
     def _release(self, conn: Connection, key: int, symbol: str) -> None:
         try:
@@ -236,6 +267,11 @@ class LeaseSymbolLocks:
                     log.warning("writer lease had expired at release", extra={"symbol": symbol})
             except SQLAlchemyError:
                 log.warning("could not release a writer lease", extra={"symbol": symbol})
+
+    def hold_many(
+        self, symbols: Iterable[str], timeout_s: float = 600.0
+    ) -> AbstractContextManager[None]:
+        return hold_each(self, symbols, timeout_s)
 
     def _keep(self, symbol: str, token: str, done: threading.Event) -> None:
         while not done.wait(self.renew_every_s):

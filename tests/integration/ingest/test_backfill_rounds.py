@@ -38,7 +38,7 @@ class Listing(SyntheticProvider):
 
 
 def test_months_of_many_symbols_in_rounds(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(backfill, "_ROUND_SYMBOLS", 2)  # several rounds per month
+    monkeypatch.setattr(backfill, "ROUND_SYMBOLS", 2)  # several rounds per month
     symbols = ["SPY", "AAPL", "NEWCO", "MSFT", "QQQ"]
     provider = Listing(app.calendar)
     sessions = app.calendar.sessions(START, END)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from stockdb.features import kernels
+from stockdb.features.frame import BarFrame
 
 
 def shifted_loop(values: np.ndarray, lag: int) -> np.ndarray:
@@ -43,3 +44,15 @@ def test_lag_rows_do_not_alias_the_input_and_are_read_only() -> None:
 def test_lag_rows_share_one_buffer() -> None:
     rows = kernels.lagged(np.arange(1000, dtype=np.float64), 5)
     assert all(np.shares_memory(rows[0], row) for row in rows[1:])
+
+
+@pytest.mark.parametrize("count", [1, 5, 16, 17, 30])
+def test_frame_lags_equal_a_shift_loop_and_are_read_only(frame: BarFrame, count: int) -> None:
+    lags = frame.log_return_lags(count)
+    base = frame.log_returns
+    assert not base.flags.writeable
+    for lag, row in enumerate(lags):
+        assert not row.flags.writeable and row.shape == base.shape
+        np.testing.assert_array_equal(row, shifted_loop(base, lag))
+    # Up to 16 lags share the log returns' buffer; more are one copy of it.
+    assert np.shares_memory(lags[-1], base) == (count <= 16)
