@@ -140,7 +140,7 @@ class StockDB:
     ) -> list[Any]:
         """Build (incrementally, or ``full``) the feature partitions of ``symbols`` (all; or
         a ``universe``'s), at ``timeframe`` (default: 1Min and every timeframe already built),
-        on ``workers`` processes (default: every core, from 8 symbols on)."""
+        on ``workers`` processes (default: every core for builds big enough to repay it)."""
         if universe is not None:
             names: list[str] | None = self.universes.resolve(symbols, universe)
         else:

@@ -50,7 +50,8 @@ def build(
     Example: stockdb features build SPY --timeframe 1Day
     Example: stockdb features build --universe tech
     """
-    if workers != 1 and (not symbols or len(symbols) >= _LIKELY_PARALLEL):
+    least = _LIKELY_PARALLEL if workers is None else 2
+    if workers != 1 and (not symbols or len(symbols) >= least):
         from stockdb.parallel import FEATURE_WORKERS, prestart
 
         prestart(FEATURE_WORKERS)  # the workers' imports overlap with this process's own

@@ -61,7 +61,10 @@ ProgressFn = Callable[[int, int, str], None]
 """``(done, total, message)`` after each symbol, like the ingest progress callback."""
 
 PARALLEL_MIN_SYMBOLS = 8
-"""Fewer symbols than this are built in this process: starting workers would cost more."""
+PARALLEL_MIN_PARTITIONS = 1000
+"""Unless ``workers`` is given, fewer symbols or fewer bar partitions (sessions) over them all
+than these are built in this process: starting workers (about two seconds of CPU for the fork
+server's imports and each worker's first symbol) would cost more than they save."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,9 +254,10 @@ class FeatureService:
     ) -> list[BuildResult]:
         """Bring the named symbols' features up to date (all source symbols when None).
 
-        With :data:`PARALLEL_MIN_SYMBOLS` symbols or more, the symbols are built on
-        ``workers`` processes, this one included (every core when None, one in a daemonic
-        process); each symbol is built whole (every timeframe) by one process, and
+        The symbols are built on ``workers`` processes, this one included: when None, on
+        every core (one in a daemonic process) once there are :data:`PARALLEL_MIN_SYMBOLS`
+        symbols and :data:`PARALLEL_MIN_PARTITIONS` bar partitions; when given, from two
+        symbols on. Each symbol is built whole (every timeframe) by one process, and
         ``progress`` is called here after each symbol, whichever process built it.
 
         ``timeframe`` builds that timeframe only; None builds 1Min and every higher timeframe
@@ -266,11 +270,16 @@ class FeatureService:
         names = self.source.symbols() if symbols is None else normalize_symbols(symbols)
         if not names:
             raise NotFound("no symbols with bars to build features for")
-        n = worker_count(workers)
-        parallel = n > 1 and self._rebuildable and len(names) >= PARALLEL_MIN_SYMBOLS
-        if parallel:  # the workers' imports overlap with the checks below
-            prestart(FEATURE_WORKERS)
-        missing = [s for s in names if not self.source.fingerprints(s)]
+        n = worker_count(workers) if self._rebuildable else 1
+        if n > 1 and (len(names) >= PARALLEL_MIN_SYMBOLS or workers is not None):
+            prestart(FEATURE_WORKERS)  # the workers' imports overlap with the checks below
+        sizes = {s: len(self.source.fingerprints(s)) for s in names}
+        if workers is None:  # automatic: only work that repays starting the workers
+            big = len(names) >= PARALLEL_MIN_SYMBOLS
+            parallel = n > 1 and big and sum(sizes.values()) >= PARALLEL_MIN_PARTITIONS
+        else:
+            parallel = n > 1 and len(names) > 1
+        missing = [s for s, size in sizes.items() if not size]
         if missing:
             raise NotFound(f"no bars stored for {', '.join(missing)}")
         self.layout.check_writable()

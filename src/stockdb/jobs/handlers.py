@@ -146,6 +146,7 @@ def features_handler(
         full=bool(params.get("full", False)),
         progress=progress,
         timeframe=params.get("timeframe"),
+        workers=params.get("workers"),  # None: every core for a build big enough to repay it
     )
     return {"builds": json_safe(results)}
 

@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 
 __all__ = ["PARALLEL_MIN_SYMBOLS", "rebuild_rollups"]
 
-PARALLEL_MIN_SYMBOLS = 4
-"""Fewer symbols than this are rebuilt in this process: starting workers would cost more."""
+PARALLEL_MIN_SYMBOLS = 8
+"""Unless ``workers`` is given, fewer symbols than this are rebuilt in this process: starting
+workers would cost more."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,18 +71,19 @@ def rebuild_rollups(
     """Derive the rollup files of ``symbols`` (every stored one when None) again from their
     minute partitions; returns the number of files written.
 
-    With :data:`PARALLEL_MIN_SYMBOLS` symbols or more, they are rebuilt on ``workers``
-    processes, this one included (every core when None). ``in_workers`` False keeps the work
-    here (the lake is not the one ``settings`` wires, e.g. a test's clock). ``progress`` is
-    called here after each symbol. Raises NotFound, before writing anything, naming every
-    symbol without stored bars.
+    They are rebuilt on ``workers`` processes, this one included: when None, on every core
+    once there are :data:`PARALLEL_MIN_SYMBOLS` symbols; when given, from two symbols on.
+    ``in_workers`` False keeps the work here (the lake is not the one ``settings`` wires,
+    e.g. a test's clock). ``progress`` is called here after each symbol. Raises NotFound,
+    before writing anything, naming every symbol without stored bars.
     """
     stored = lake.symbols()
     names = normalize_symbols(symbols) if symbols else stored
     unknown = [s for s in names if s not in set(stored)]
     if unknown:
         raise NotFound(f"no bars stored for {', '.join(unknown)}")
-    n = worker_count(workers) if in_workers and len(names) >= PARALLEL_MIN_SYMBOLS else 1
+    least = PARALLEL_MIN_SYMBOLS if workers is None else 2
+    n = worker_count(workers) if in_workers and len(names) >= least else 1
     recipe = _Recipe(pickle.dumps(settings), pickle.dumps(lake.rollups.calendar) if n > 1 else b"")
     files = parallel_map(
         rebuild_in_worker,

@@ -1,6 +1,6 @@
-"""A feature-build job over many symbols: the CPU lane's child process is not daemonic, so the
-build there spreads the symbols over a process pool like the CLI does; it writes exactly what
-a one-process build writes."""
+"""A feature-build job on two workers: the CPU lane's child process is not daemonic, so the
+build there spreads the symbols over a process pool like the CLI does (by default once the
+build is big enough); it writes exactly what a one-process build writes."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def test_a_feature_job_builds_like_one_process(
 ) -> None:
     _seed(app)
     jobs = runtimes(workers=1, agents=()).jobs
-    job = jobs.submit_feature_build(SYMBOLS)
+    job = jobs.submit("features", "features:parallel", {"symbols": SYMBOLS, "workers": 2})
     done = wait_for(lambda: (j := jobs.get(job.id)).finished_at and j, 240, "the feature job")
     assert done.status == "succeeded", done.error
     assert done.result is not None and len(done.result["builds"]) == len(SYMBOLS)

@@ -12,18 +12,13 @@ import pytest
 
 from stockdb.app import App
 from stockdb.lake.parquet_lake import Lineage
-from stockdb.lake.rollup_rebuild import (
-    PARALLEL_MIN_SYMBOLS,
-    _Recipe,
-    rebuild_in_worker,
-    rebuild_rollups,
-)
+from stockdb.lake.rollup_rebuild import _Recipe, rebuild_in_worker, rebuild_rollups
 from stockdb.parallel import parallel_map
 from stockdb.providers.synthetic import generate_session
 
 from .test_verify import run
 
-SYMBOLS = [f"R{k}" for k in range(PARALLEL_MIN_SYMBOLS + 2)]
+SYMBOLS = [f"R{k}" for k in range(6)]  # --workers given: on workers from two symbols
 
 
 def rollups(app: App) -> tuple[dict[str, bytes], list[tuple[object, ...]]]:
