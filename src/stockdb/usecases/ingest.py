@@ -139,10 +139,11 @@ class IngestService:
         """Fetch and store the bars now, then sync the corporate actions of the symbols that
         got bars. ``announce`` receives the synthetic notice before the first request."""
         notice = self.notice(request)
-        if notice:
+        if notice and announce is not None:
+            announce(notice)  # said once, by the caller (the CLI's warning line)
+            log.info(notice, extra={"stage": "ingest"})
+        elif notice:
             log.warning(notice, extra={"stage": "ingest"})
-            if announce is not None:
-                announce(notice)
         names = list(request.symbols)
         source = self.app.provider(request.provider)
         try:

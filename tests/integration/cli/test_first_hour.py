@@ -138,6 +138,7 @@ def test_db_shell_runs_sql_on_fresh_views(data_dir: Path) -> None:
         check=False,
     )
     assert ingest.returncode == 0, ingest.stderr
+    assert ingest.stderr.count("SYNTHETIC") == 1, ingest.stderr  # one warning, not two
     sql = "SELECT count(*) AS n, min(symbol) AS s FROM bars_1min"
     done = subprocess.run(  # noqa: S603
         [str(env_bin / "stockdb"), "db", "shell", "-c", ".mode csv", "-c", sql],
