@@ -211,13 +211,13 @@ class FeatureSet:
         """Every output column over the whole of ``bars``, in :attr:`columns` order.
 
         The recursive indicators (EMA, MACD, RSI, ATR) are computed together in one pass,
-        rolling volatilities two per pass, and an SMA of a Bollinger definition's period is
-        its middle band (:mod:`~stockdb.features.fusion`); all equal the definitions' own
-        functions bit for bit."""
+        rolling volatilities two per pass with a volume z-score, and an SMA of a Bollinger
+        definition's period is its middle band (:mod:`~stockdb.features.fusion`); all equal
+        the definitions' own functions bit for bit."""
         arrays: dict[str, Sequence[FloatArray]] = dict(
             fusion.fused_recursions(bars, self.definitions)
         )
-        arrays.update(fusion.volatility_pairs(bars, self.definitions))
+        arrays.update(fusion.volatility_passes(bars, self.definitions))
         for d in self.definitions:
             if d.function is indicators.bollinger:
                 arrays[d.name] = list(d.compute(bars).values())

@@ -53,33 +53,75 @@ class BarFrame:
         if n > 1 and not bool(np.all(ts_us[1:] > ts_us[:-1])):
             raise DataIntegrityError("bar timestamps must be strictly increasing")
         self.ts_us = ts_us
-        self.open = open_
-        self.high = high
-        self.low = low
-        self.close = close
-        self.volume = volume
-        self.trade_count = trade_count
-        self.vwap = vwap
         self.calendar = calendar
+        self._table: pa.Table | None = None
+        # Given arrays take the place of the lazily converted columns below.
+        self.__dict__.update(
+            open=open_,
+            high=high,
+            low=low,
+            close=close,
+            volume=volume,
+            trade_count=trade_count,
+            vwap=vwap,
+        )
 
     @classmethod
     def from_table(cls, table: pa.Table, calendar: TradingCalendar) -> BarFrame:
         """Build from an Arrow table with the bar columns (``symbol`` is ignored).
 
+        Each price and volume column becomes a float64 array the first time a feature
+        reads it (a set that never reads ``trade_count`` never converts it).
         Raises DataIntegrityError when timestamps are not strictly increasing.
         """
         ts = np.ascontiguousarray(table.column("ts").cast(pa.int64()).to_numpy(), dtype=np.int64)
-        return cls(
-            ts,
-            _column(table, "open"),
-            _column(table, "high"),
-            _column(table, "low"),
-            _column(table, "close"),
-            _column(table, "volume"),
-            _column(table, "trade_count"),
-            _column(table, "vwap"),
-            calendar,
-        )
+        if len(ts) > 1 and not bool(np.all(ts[1:] > ts[:-1])):
+            raise DataIntegrityError("bar timestamps must be strictly increasing")
+        frame = cls.__new__(cls)
+        frame.ts_us = ts
+        frame.calendar = calendar
+        frame._table = table
+        return frame
+
+    def _converted(self, name: str) -> FloatArray:
+        if self._table is None:  # pragma: no cover - __init__ sets every column
+            raise DataIntegrityError(f"bar column {name} is missing")
+        return _column(self._table, name)
+
+    @cached_property
+    def open(self) -> FloatArray:
+        """Open prices."""
+        return self._converted("open")
+
+    @cached_property
+    def high(self) -> FloatArray:
+        """High prices."""
+        return self._converted("high")
+
+    @cached_property
+    def low(self) -> FloatArray:
+        """Low prices."""
+        return self._converted("low")
+
+    @cached_property
+    def close(self) -> FloatArray:
+        """Close prices."""
+        return self._converted("close")
+
+    @cached_property
+    def volume(self) -> FloatArray:
+        """Volumes, as float64."""
+        return self._converted("volume")
+
+    @cached_property
+    def trade_count(self) -> FloatArray:
+        """Trade counts, as float64."""
+        return self._converted("trade_count")
+
+    @cached_property
+    def vwap(self) -> FloatArray:
+        """Volume-weighted average prices."""
+        return self._converted("vwap")
 
     def __len__(self) -> int:
         return int(self.ts_us.shape[0])

@@ -21,7 +21,7 @@ from stockdb.features import indicators, kernels, windows
 from stockdb.features.frame import BarFrame, FloatArray
 from stockdb.features.recursions import recursions
 
-__all__ = ["FusedDefinition", "fused_recursions", "smas_from_bollinger", "volatility_pairs"]
+__all__ = ["FusedDefinition", "fused_recursions", "smas_from_bollinger", "volatility_passes"]
 
 # Row of each output in a slot's block (see recursions()).
 _EMA_ROWS = (0, 1)
@@ -142,24 +142,40 @@ def smas_from_bollinger(
     return out
 
 
-def volatility_pairs(
-    bars: BarFrame, definitions: Sequence[FusedDefinition]
-) -> dict[str, list[FloatArray]]:
-    """The rolling-volatility definitions two at a time, each pair in one pass over the log
-    returns (:func:`~stockdb.features.windows.stddev_pair`); an odd one out is left to its
-    own function."""
-    vols: list[tuple[int, str]] = []
+def _periods(definitions: Sequence[FusedDefinition], function: object) -> list[tuple[int, str]]:
+    found: list[tuple[int, str]] = []
     for d in definitions:
         period = _int(d.params, "period")
-        if d.function is indicators.rolling_volatility and set(d.params) == {"period"}:
+        if d.function is function and set(d.params) == {"period"}:
             if period is not None and 2 <= period <= 100_000:
-                vols.append((period, d.name))
-    vols.sort()
+                found.append((period, d.name))
+    return found
+
+
+def volatility_passes(
+    bars: BarFrame, definitions: Sequence[FusedDefinition]
+) -> dict[str, list[FloatArray]]:
+    """The rolling-volatility definitions two at a time and the volume z-scores, each pass
+    computing two volatilities of the log returns and a z-score of the volume
+    (:func:`~stockdb.features.windows.stddevs_zscore`)."""
+    vols = sorted(_periods(definitions, indicators.rolling_volatility))
+    zscores = _periods(definitions, indicators.volume_zscore)
     out: dict[str, list[FloatArray]] = {}
     n = len(bars)
-    for (pa, a), (pb, b) in zip(vols[0::2], vols[1::2], strict=False):
-        oa, ob = kernels.empty(n), kernels.empty(n)
-        na, nb = math.sqrt(pa / (pa - 1)), math.sqrt(pb / (pb - 1))
-        windows.stddev_pair(bars.log_returns, pa, pb, na, nb, oa, ob)
-        out[a], out[b] = [oa], [ob]
+    spare = kernels.empty(0)
+    for k in range(max((len(vols) + 1) // 2, len(zscores))):
+        pair = vols[2 * k : 2 * k + 2]
+        (pa, a), (pb, b) = (pair + [(0, ""), (0, "")])[:2]
+        pz, z = zscores[k] if k < len(zscores) else (0, "")
+        oa, ob, oz = (kernels.empty(n) if p else spare for p in (pa, pb, pz))
+        windows.stddevs_zscore(
+            bars.log_returns if pa else spare, pa, pb, _sample(pa), _sample(pb), oa, ob,
+            bars.volume if pz else spare, pz, _sample(pz), oz,
+        )  # fmt: skip
+        out.update((name, [o]) for name, o in ((a, oa), (b, ob), (z, oz)) if name)
     return out
+
+
+def _sample(period: int) -> float:
+    """TA-Lib STDDEV's factor to the sample standard deviation (1.0 for a skipped one)."""
+    return math.sqrt(period / (period - 1)) if period > 1 else 1.0

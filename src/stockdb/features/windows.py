@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from stockdb.features.recursions import begin
 
-__all__ = ["STDDEV", "ZSCORE", "BBANDS", "sma", "stddev_pair", "window_stats"]
+__all__ = ["STDDEV", "ZSCORE", "BBANDS", "sma", "stddevs_zscore", "window_stats"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -178,56 +178,88 @@ def _sums(x: FloatArray, beg: int, lb: int) -> tuple[float, float, float]:
 
 
 @numba.njit(cache=True, nogil=True)
-def stddev_pair(
-    x: FloatArray, pa: int, pb: int, nba: float, nbb: float, oa: FloatArray, ob: FloatArray
-) -> None:
-    """``oa = talib.STDDEV(x, pa, nba)`` and ``ob = talib.STDDEV(x, pb, nbb)`` in one loop
-    (``pa <= pb``): two independent recurrences the CPU overlaps."""
-    n = x.shape[0]
-    beg = begin(x)
-    la = pa - 1
-    lb = pb - 1
-    oa[: min(beg + la, n)] = _NAN
-    ob[: min(beg + lb, n)] = _NAN
-    if beg + la >= n:
-        return
-    ia = 1.0 / float(pa)
-    ib = 1.0 / float(pb)
+def _var_step(
+    v_in: float, v_out: float, shift: float, inv: float, t1: float, t2: float, since: int
+) -> tuple[float, float, float, int, bool]:
+    """One bar of TA-Lib VAR: ``v_in`` enters the window, ``v_out`` leaves it. Returns the
+    variance, the sums and re-anchoring countdown for the next bar, and whether the shift
+    went stale (then the caller re-anchors: :func:`_reseed`)."""
+    t = v_in - shift
+    t1 += t
+    t2 += t * t
+    m1 = t1 * inv
+    var = t2 * inv - m1 * m1
+    t = v_out - shift
+    t1 -= t
+    tt = t * t
+    t2 -= tt
+    since -= 1
+    stale = var < 0.000001 * (t2 * inv) or tt > 1000000.0 * t2 or since <= 0
+    return var, t1, t2, since, stale
+
+
+@numba.njit(cache=True, nogil=True)
+def _first(x: FloatArray, period: int, out: FloatArray, n: int) -> int:
+    """The first output index of a window of ``period`` over ``x`` (NaN written before it);
+    ``n`` when there is none or ``period`` is 0 (then ``out`` is left alone)."""
+    if period <= 0:
+        return n
+    first = begin(x) + period - 1
+    out[: min(first, n)] = _NAN
+    return min(first, n)
+
+
+@numba.njit(cache=True, nogil=True)
+def stddevs_zscore(
+    x: FloatArray, pa: int, pb: int, nba: float, nbb: float, oa: FloatArray, ob: FloatArray,
+    y: FloatArray, pz: int, nbz: float, oz: FloatArray,
+) -> None:  # fmt: skip
+    """In one loop: ``oa = talib.STDDEV(x, pa, nba)``, ``ob = talib.STDDEV(x, pb, nbb)`` and
+    ``oz`` the :data:`ZSCORE` of ``y`` over ``pz`` values with ``nbz`` (``y`` as long as
+    ``x``); a period of 0 skips its output (``x`` may be empty when both its periods are 0,
+    ``y`` when ``pz`` is). Three independent recurrences the CPU overlaps."""
+    n = max(x.shape[0], y.shape[0])
+    fa = _first(x, pa, oa, n)
+    fb = _first(x, pb, ob, n)
+    fz = _first(y, pz, oz, n)
+    la, lb, lz = pa - 1, pb - 1, pz - 1
+    ia = 1.0 / float(pa) if pa > 0 else 0.0
+    ib = 1.0 / float(pb) if pb > 0 else 0.0
+    iz = 1.0 / float(pz) if pz > 0 else 0.0
     state = np.empty(3)
-    sa, a1, a2 = _sums(x, beg, la)
-    sb, b1, b2 = _sums(x, beg, lb)
-    ca = 32 * pa
-    cb = 32 * pb
-    for i in range(beg + la, n):
-        v = x[i]
-        t = v - sa
-        a1 += t
-        a2 += t * t
-        m1 = a1 * ia
-        var = a2 * ia - m1 * m1
-        t = x[i - la] - sa
-        a1 -= t
-        tt = t * t
-        a2 -= tt
-        ca -= 1
-        if var < 0.000001 * (a2 * ia) or tt > 1000000.0 * a2 or ca <= 0:
-            ca = 32 * pa
-            var = _reseed(x, i, la, ia, state)
-            sa, a1, a2 = state[0], state[1], state[2]
-        oa[i] = math.sqrt(var) * nba
-        if i >= beg + lb:
-            t = v - sb
-            b1 += t
-            b2 += t * t
-            m1 = b1 * ib
-            var = b2 * ib - m1 * m1
-            t = x[i - lb] - sb
-            b1 -= t
-            tt = t * t
-            b2 -= tt
-            cb -= 1
-            if var < 0.000001 * (b2 * ib) or tt > 1000000.0 * b2 or cb <= 0:
+    sa, a1, a2 = _sums(x, fa - la, la) if fa < n else (0.0, 0.0, 0.0)
+    sb, b1, b2 = _sums(x, fb - lb, lb) if fb < n else (0.0, 0.0, 0.0)
+    sz, z1, z2 = _sums(y, fz - lz, lz) if fz < n else (0.0, 0.0, 0.0)
+    ma = 0.0
+    if fz < n:
+        for j in range(fz - lz, fz):
+            ma += y[j]
+    ca, cb, cz = 32 * pa, 32 * pb, 32 * pz
+    for i in range(min(fa, fb, fz), n):
+        if i >= fa:
+            var, a1, a2, ca, stale = _var_step(x[i], x[i - la], sa, ia, a1, a2, ca)
+            if stale:
+                ca = 32 * pa
+                var = _reseed(x, i, la, ia, state)
+                sa, a1, a2 = state[0], state[1], state[2]
+            oa[i] = math.sqrt(var) * nba
+        if i >= fb:
+            var, b1, b2, cb, stale = _var_step(x[i], x[i - lb], sb, ib, b1, b2, cb)
+            if stale:
                 cb = 32 * pb
                 var = _reseed(x, i, lb, ib, state)
                 sb, b1, b2 = state[0], state[1], state[2]
             ob[i] = math.sqrt(var) * nbb
+        if i >= fz:
+            v = y[i]
+            ma += v
+            mid = ma / pz
+            w = y[i - lz]
+            ma -= w
+            var, z1, z2, cz, stale = _var_step(v, w, sz, iz, z1, z2, cz)
+            if stale:
+                cz = 32 * pz
+                var = _reseed(y, i, lz, iz, state)
+                sz, z1, z2 = state[0], state[1], state[2]
+            std = math.sqrt(var) * nbz
+            oz[i] = (v - mid) / std if std > 0.0 else _NAN

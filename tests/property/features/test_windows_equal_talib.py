@@ -87,18 +87,34 @@ def test_sma_of_period_one_is_the_input(seed: int, n: int) -> None:
     assert same(out, talib.SMA(x, 1))
 
 
+def sample(period: int) -> float:
+    return math.sqrt(period / (period - 1))
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
     n=st.one_of(st.integers(0, 80), st.integers(81, 4000)),
-    kind=st.integers(0, 6),
-    periods=st.tuples(st.integers(2, 120), st.integers(2, 120)),
+    kinds=st.tuples(st.integers(0, 6), st.integers(0, 6)),
+    periods=st.tuples(st.integers(2, 120), st.integers(2, 120), st.integers(2, 120)),
+    skip=st.sampled_from(["", "a", "b", "ab", "z", "bz"]),
 )
-def test_stddev_pair_equals_talib(seed: int, n: int, kind: int, periods: tuple[int, int]) -> None:
-    x = series(seed, n, kind)
-    pa, pb = sorted(periods)
-    na, nb = math.sqrt(pa / (pa - 1)), math.sqrt(pb / (pb - 1))
-    oa, ob = np.full(n, -3.0), np.full(n, -3.0)
-    windows.stddev_pair(x, pa, pb, na, nb, oa, ob)
-    assert same(oa, talib.STDDEV(x, pa, na))
-    assert same(ob, talib.STDDEV(x, pb, nb))
+def test_stddevs_and_zscore_in_one_pass_equal_talib(
+    seed: int, n: int, kinds: tuple[int, int], periods: tuple[int, int, int], skip: str
+) -> None:
+    x, y = series(seed, n, kinds[0]), series(seed + 1, n, kinds[1])
+    pa, pb, pz = (0 if key in skip else p for key, p in zip("abz", periods, strict=True))
+    oa, ob, oz = (np.full(n, -3.0) if p else np.empty(0) for p in (pa, pb, pz))
+    windows.stddevs_zscore(
+        x if pa or pb else np.empty(0), pa, pb, sample(pa) if pa else 1.0,
+        sample(pb) if pb else 1.0, oa, ob,
+        y if pz else np.empty(0), pz, sample(pz) if pz else 1.0, oz,
+    )  # fmt: skip
+    if pa:
+        assert same(oa, talib.STDDEV(x, pa, sample(pa)))
+    if pb:
+        assert same(ob, talib.STDDEV(x, pb, sample(pb)))
+    if pz:
+        mean, std = talib.SMA(y, pz), talib.STDDEV(y, pz, sample(pz))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            assert same(oz, np.where(std > 0, (y - mean) / std, np.nan))

@@ -76,12 +76,17 @@ def test_sma_of_a_bollinger_period_is_its_middle_band(frame: BarFrame) -> None:
     assert np.array_equal(only_sma, values["sma_20"], equal_nan=True)
 
 
-def test_volatilities_two_per_pass_equal_their_own_functions(frame: BarFrame) -> None:
+def test_volatilities_two_per_pass_with_a_zscore_equal_their_own_functions(
+    frame: BarFrame,
+) -> None:
     defs = tuple(
         FeatureDef(f"v{n}", 1, indicators.rolling_volatility, (f"v{n}",), n, {"period": n})
-        for n in (60, 5, 20)  # 5 and 20 share a pass; 60 is left to its own function
+        for n in (60, 5, 20)  # 5 and 20 share a pass; 60 has one alone
+    ) + tuple(
+        FeatureDef(f"z{n}", 1, indicators.volume_zscore, (f"z{n}",), n - 1, {"period": n})
+        for n in (20, 30, 7)  # z7 has a pass without volatilities
     )
-    assert set(fusion.volatility_pairs(frame, defs)) == {"v5", "v20"}
+    assert set(fusion.volatility_passes(frame, defs)) == {d.name for d in defs}
     values = FeatureSet(defs).compute(frame)
     for d in defs:
         own = d.compute(frame)[d.name]
