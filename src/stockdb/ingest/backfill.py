@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 
-import numpy as np
 import pyarrow as pa
 
 from stockdb.bars import Rejection
@@ -427,15 +426,19 @@ class BackfillService:
                     )
             self.coverage.ensure_symbols(list(wanted), lineage.provider, lineage.feed)
             self.coverage.record(records)
-        log.info(
-            "persisted sessions",
-            extra={
-                "stage": "persist",
-                "symbols": len(wanted),
-                "sessions": len(records),
-                "rows": int(np.sum([r.rows for r in records])),
-            },
-        )
+        per_symbol: dict[str, list[int]] = {symbol: [] for symbol in wanted}
+        for record in records:
+            per_symbol[record.symbol].append(record.rows)
+        for symbol, rows in per_symbol.items():  # one line each: logs are filtered by symbol
+            log.info(
+                "persisted sessions",
+                extra={
+                    "stage": "persist",
+                    "symbol": symbol,
+                    "sessions": len(rows),
+                    "rows": sum(rows),
+                },
+            )
 
     def _note_replaced(
         self,
