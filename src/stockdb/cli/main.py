@@ -33,8 +33,16 @@ db_app = typer.Typer(
 app.add_typer(db_app, name="db")
 
 
-def _register_subapps() -> None:
-    """Sub-apps live in their own modules; registered here, once per process."""
+_ROOT_ONLY = frozenset({"ingest", "bars", "gaps", "symbols"})
+"""Commands defined here: running one needs no sub-app, so their modules stay unimported
+(typer builds every registered command's parameters before it runs any of them)."""
+
+
+def _register_subapps(argv: list[str] | None = None) -> None:
+    """Sub-apps live in their own modules; registered here, once per process (skipped when
+    ``argv`` runs one of this module's own commands: ``--help`` still lists everything)."""
+    if argv and argv[0] in _ROOT_ONLY:
+        return
     if any(group.name == "features" for group in app.registered_groups):
         return
     from stockdb.cli import actions, dbshell, models, ops, rollups, serve, ui, universe, up
@@ -256,7 +264,7 @@ def _is_sqlalchemy_error(exc: BaseException) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the CLI, turning every failure into one line on stderr."""
-    _register_subapps()
+    _register_subapps(sys.argv[1:] if argv is None else argv)
     try:
         _startup_notices()
         result = app(args=argv, standalone_mode=False)

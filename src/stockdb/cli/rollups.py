@@ -8,7 +8,6 @@ import typer
 
 from stockdb.cli.common import WorkersOption, make_app, out_console, progress_bar
 from stockdb.clock import SystemClock
-from stockdb.lake.rollup_rebuild import rebuild_rollups
 
 __all__ = ["register", "rollups_app"]
 
@@ -31,6 +30,8 @@ def rebuild(
 
     Example: stockdb rollups rebuild SPY QQQ
     """
+    from stockdb.lake.rollup_rebuild import rebuild_rollups  # the pool only when it runs
+
     app = make_app(ctx)
     names = symbols or app.lake.symbols()
     with progress_bar("rollups rebuild") as update:

@@ -157,7 +157,10 @@ class BarReader:
         if not paths:
             return BAR_SCHEMA.empty_table()
         # a few sessions: DuckDB answers before polars (which loads pandas) could even import
-        fast = _decode_in_order(paths, lo_us, hi_us) if len(paths) >= _FAST_MIN_FILES else None
+        if len(paths) >= _FAST_MIN_FILES:
+            fast = _decode_in_order(paths, lo_us, hi_us)
+        else:  # a few files: pyarrow reads them before a DuckDB connection would open
+            fast = _read_few_in_order(paths, lo_us, hi_us)
         if fast is not None:
             return fast
         where = []
@@ -288,7 +291,29 @@ def _decode_in_order(
         table = conform(frame)
     except (pl.exceptions.PolarsError, OSError, pa.ArrowException, ValueError, KeyError):
         return None
-    ts = table.column("ts").cast(pa.int64()).to_numpy()
+    return _time_slice(table, lo_us, hi_us)
+
+
+def _read_few_in_order(paths: list[str], lo_us: int | None, hi_us: int | None) -> pa.Table | None:
+    """As :func:`_decode_in_order` for a few files, read by pyarrow (no DuckDB connection,
+    no polars import); None when a file cannot be read or the bars are not in order."""
+    import pyarrow.parquet as pq
+
+    try:
+        parts = [pq.ParquetFile(path).read(columns=BAR_SCHEMA.names) for path in paths]
+        table = conform(pa.concat_tables(parts).combine_chunks())
+    except (OSError, pa.ArrowException, ValueError, KeyError):
+        return None
+    return _time_slice(table, lo_us, hi_us)
+
+
+def _time_slice(table: pa.Table, lo_us: int | None, hi_us: int | None) -> pa.Table | None:
+    """``lo_us <= ts < hi_us`` of a table in strictly increasing time (None when it is not)."""
+    column = table.column("ts").cast(pa.int64()).combine_chunks()
+    if column.null_count:
+        return None
+    # the values buffer as it is (pyarrow's to_numpy imports pandas, a CLI start-up cost)
+    ts = np.frombuffer(column.buffers()[1], np.int64, len(column), column.offset * 8)
     if ts.shape[0] > 1 and not bool(np.all(ts[1:] > ts[:-1])):
         return None
     lo = 0 if lo_us is None else int(np.searchsorted(ts, lo_us, side="left"))
