@@ -133,11 +133,15 @@ def build_panel(
             raise InvalidInput(f"{name} has {len(frame)} rows, too few for labels {horizon} ahead")
         y = forward_target(frame["close"].to_numpy(np.float64), target, horizon)
         keep = len(frame) - horizon
-        labelled = (
-            frame.assign(_y=y, _label_end=frame["ts"].shift(-horizon), _symbol=name)
-            .iloc[:keep]
-            .assign(**symbol_indicators(name, names, keep))
-        )
+        head = frame.iloc[:keep].reset_index(drop=True)
+        extra = {
+            "_y": y[:keep],
+            "_label_end": frame["ts"].shift(-horizon).iloc[:keep].reset_index(drop=True),
+            "_symbol": np.full(keep, name, dtype=object),
+            **symbol_indicators(name, names, keep),
+        }
+        # one block for the added columns: inserting 100s one by one fragments the frame
+        labelled = pd.concat([head, pd.DataFrame(extra)], axis=1)
         parts.append(labelled)
     assert set_hash is not None
     stacked = pd.concat(parts, ignore_index=True)
