@@ -85,6 +85,7 @@ def window_stats(
         t2 += t * t
     since = 32 * period
     trail = beg
+    state = np.empty(3)
     for i in range(first, n):
         v_in = x[i]
         ma += v_in
@@ -104,24 +105,8 @@ def window_stats(
         since -= 1
         if var < 0.000001 * (t2 * inv) or tt > 1000000.0 * t2 or since <= 0:
             since = 32 * period
-            start = i - lb
-            s = 0.0
-            for j in range(start, i + 1):
-                s += x[j]
-            shift = s * inv
-            t1 = 0.0
-            t2 = 0.0
-            for j in range(start, i + 1):
-                t = x[j] - shift
-                t1 += t
-                t2 += t * t
-            m1 = t1 * inv
-            var = t2 * inv - m1 * m1
-            if var < 0.000000000001 * (t2 * inv):
-                var = 0.0
-            t = x[start] - shift
-            t1 -= t
-            t2 -= t * t
+            var = _reseed(x, i, lb, inv, state)
+            shift, t1, t2 = state[0], state[1], state[2]
         if mode == STDDEV:
             out[0][i] = math.sqrt(var) * nbdev
         elif mode == ZSCORE:
