@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
 
 from stockdb.app import App
-from stockdb.calendar import TradingCalendar
+from stockdb.calendar import Session, TradingCalendar
 from stockdb.config import Settings
 
 
@@ -72,3 +72,19 @@ def snapshot(root: Path) -> dict[str, str]:
         else:
             result[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
     return result
+
+
+def write_synthetic(app: App, symbols: Iterable[str], sessions: Iterable[Session]) -> None:
+    """Store synthetic minute bars of ``symbols`` for ``sessions`` straight into the lake,
+    as an ingest would, without a provider or the state's coverage rows."""
+    from stockdb.lake.parquet_lake import Lineage
+    from stockdb.providers.synthetic import generate_session
+
+    days = list(sessions)
+    for symbol in symbols:
+        with app.lake.writer(symbol):
+            app.lake.write_sessions(
+                symbol,
+                {s.date: (generate_session(symbol, s), "merge") for s in days},
+                Lineage("synthetic", "synthetic"),
+            )

@@ -13,23 +13,16 @@ from stockdb.calendar import Session
 from stockdb.cli.features import _LIKELY_PARALLEL
 from stockdb.config import Settings
 from stockdb.features.service import PARALLEL_MIN_SYMBOLS, _build_in_worker, _Recipe
-from stockdb.lake.parquet_lake import Lineage
 from stockdb.parallel import parallel_map
-from stockdb.providers.synthetic import generate_session
 
+from ...conftest import write_synthetic  # type: ignore[import-not-found]
 from .conftest import tree_digest
 
 SYMBOLS = ["AAA", "BBB", "CCC", "DDD", "EEE", "FFF", "GGG", "HHH"]
 
 
 def _seed(app: App, sessions: list[Session]) -> None:
-    for symbol in SYMBOLS:
-        with app.lake.writer(symbol):
-            app.lake.write_sessions(
-                symbol,
-                {s.date: (generate_session(symbol, s), "merge") for s in sessions},
-                Lineage("synthetic", "synthetic"),
-            )
+    write_synthetic(app, SYMBOLS, sessions)
 
 
 def files(app: App) -> tuple[dict[str, str], list[tuple[object, ...]]]:

@@ -23,8 +23,8 @@ import pyarrow.parquet as pq
 
 from stockdb.app import App
 from stockdb.config import Settings
-from stockdb.lake.parquet_lake import Lineage
-from stockdb.providers.synthetic import generate_session
+
+from ...conftest import write_synthetic  # type: ignore[import-not-found]
 
 SYMBOLS = [f"K{k:02d}" for k in range(8)]  # PARALLEL_MIN_SYMBOLS
 
@@ -97,13 +97,7 @@ def _seed(data_dir: Path) -> None:
     app = App(Settings(data_dir=data_dir))
     try:
         sessions = app.calendar.sessions(date(2024, 3, 4), date(2024, 3, 8))
-        for symbol in SYMBOLS:
-            with app.lake.writer(symbol):
-                app.lake.write_sessions(
-                    symbol,
-                    {s.date: (generate_session(symbol, s), "merge") for s in sessions},
-                    Lineage("synthetic", "synthetic"),
-                )
+        write_synthetic(app, SYMBOLS, sessions)
     finally:
         app.close()
 

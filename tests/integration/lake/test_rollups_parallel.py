@@ -11,11 +11,10 @@ from pathlib import Path
 import pytest
 
 from stockdb.app import App
-from stockdb.lake.parquet_lake import Lineage
 from stockdb.lake.rollup_rebuild import _Recipe, rebuild_in_worker, rebuild_rollups
 from stockdb.parallel import parallel_map
-from stockdb.providers.synthetic import generate_session
 
+from ...conftest import write_synthetic  # type: ignore[import-not-found]
 from .test_verify import run
 
 SYMBOLS = [f"R{k}" for k in range(6)]  # --workers given: on workers from two symbols
@@ -37,13 +36,7 @@ def test_parallel_rebuild_equals_the_write_path_and_a_serial_rebuild(
 ) -> None:
     # two years of files per symbol
     sessions = app.calendar.sessions(date(2023, 12, 27), date(2024, 1, 3))
-    for symbol in SYMBOLS:
-        with app.lake.writer(symbol):
-            app.lake.write_sessions(
-                symbol,
-                {s.date: (generate_session(symbol, s), "merge") for s in sessions},
-                Lineage("synthetic", "synthetic"),
-            )
+    write_synthetic(app, SYMBOLS, sessions)
     written = rollups(app)  # kept up to date by the writes
     assert len(written[0]) == len(SYMBOLS) * 3 * 2 == len(written[1])
 
