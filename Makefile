@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 LINTED := src tests bench app feature_service
 
-.PHONY: run test check lint typecheck deadcode unit bench clean venv services
+.PHONY: run test check lint typecheck deadcode unit bench fuzz clean venv services
 
 venv: $(STAMP)
 
@@ -41,6 +41,10 @@ test: check services
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The property tests with fresh random examples (make test replays a fixed set).
+fuzz: $(STAMP)
+	STOCKDB_HYPOTHESIS=explore $(BIN)/python -m pytest -q -p no:randomly tests/property tests/unit
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -9,10 +9,17 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from stockdb.app import App
 from stockdb.calendar import Session, TradingCalendar
 from stockdb.config import Settings
+
+# `make test` replays the same generated examples every run (a red CI is then a real defect,
+# reproducible here); `make fuzz` explores new ones (STOCKDB_HYPOTHESIS=explore).
+hypothesis_settings.register_profile("replay", derandomize=True)
+hypothesis_settings.register_profile("explore", max_examples=2_000)
+hypothesis_settings.load_profile(os.environ.get("STOCKDB_HYPOTHESIS", "replay"))
 
 
 @pytest.fixture(autouse=True)

@@ -32,6 +32,9 @@ def test_many_recursions_equal_their_own_functions(frame: BarFrame) -> None:
         FeatureDef(
             "m2", 1, indicators.macd, ("d", "e", "f"), 33, {"fast": 12, "slow": 26, "signal": 9}
         ),
+        FeatureDef(  # a 1-bar signal: left to TA-Lib (its last value can differ by an ulp)
+            "m1", 1, indicators.macd, ("g", "h", "i"), 3, {"fast": 2, "slow": 4, "signal": 1}
+        ),
         FeatureDef("r", 1, indicators.rsi, ("r",), 5, {"period": 5}),
         FeatureDef("t", 1, indicators.atr, ("t",), 1, {"period": 1}),
         FeatureDef("s", 1, indicators.sma, ("s",), 4, {"period": 5}),
