@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -33,9 +31,9 @@ from stockdb.features.frame import BarFrame
 from stockdb.features.layout import FeatureLayout
 from stockdb.features.records import BuildRecord, PartitionLedger, PartitionRecord
 from stockdb.features.sources import ADJUSTMENT_MARK, BarHistory, HistorySource
-from stockdb.lake.atomic import commit_temp, discard_temp, sweep_temp_tree, write_temp_parquet
+from stockdb.lake.atomic import TempWriter, commit_temps, sweep_temp_tree
 from stockdb.lake.locks import SymbolLocks
-from stockdb.state.ledger import FileEntry, file_entry
+from stockdb.state.ledger import FileEntry
 from stockdb.state.ledger import PartitionLedger as FileLedger
 from stockdb.symbols import normalize_symbol
 
@@ -159,7 +157,6 @@ class FeatureBuilder:
         ledger: FileLedger,
         clock: Clock,
         ledger_root: Path | None = None,
-        write_threads: int = 4,
     ) -> None:
         self.source = source
         self.layout = layout
@@ -171,7 +168,6 @@ class FeatureBuilder:
         self.clock = clock  # stamps built_at and the ledger's written_at
         # Ledger paths are relative to the features folder, so every timeframe's differ.
         self.ledger_root = layout.root if ledger_root is None else ledger_root
-        self.write_threads = max(1, write_threads)
 
     def plan(self, symbol: str, fingerprints: dict[date, str] | None = None) -> BuildPlan:
         """Stale partitions of ``symbol``: missing, never recorded, built by another set,
@@ -205,7 +201,6 @@ class FeatureBuilder:
         self,
         symbol: str,
         full: bool = False,
-        on_partition: Callable[[int, int], None] | None = None,
     ) -> BuildResult:
         """Bring ``symbol``'s feature partitions up to date; ``full`` rewrites all of them.
 
@@ -225,7 +220,7 @@ class FeatureBuilder:
                 if plan.up_to_date and not full:
                     return self._nothing(symbol, started)
                 history = self.source.read(symbol)
-            return self._write(symbol, plan, history, full, started, on_partition)
+            return self._write(symbol, plan, history, full, started)
 
     def _nothing(self, symbol: str, started: float) -> BuildResult:
         recs = self.records.partitions(symbol)
@@ -244,65 +239,52 @@ class FeatureBuilder:
         )
 
     def _write(
-        self,
-        symbol: str,
-        plan: BuildPlan,
-        history: BarHistory,
-        full: bool,
-        started: float,
-        on_partition: Callable[[int, int], None] | None,
+        self, symbol: str, plan: BuildPlan, history: BarHistory, full: bool, started: float
     ) -> BuildResult:
         wide = self.compute(history)
         first = plan.first_changed
         todo = [p for p in history.partitions if full or first is None or p.day >= first]
         orphans = [s.day for s in plan.stale if s.reason == "orphan"]
         self.layout.ensure_symbol_dir(symbol)
-        done = 0
         now = self.clock.now()
-
-        def write(part_index: int) -> tuple[PartitionRecord, Path, Path, FileEntry]:
-            part = todo[part_index]
-            table = wide.slice(part.start, part.stop - part.start)
-            table = table.replace_schema_metadata(
-                feature_metadata(self.feature_set, symbol, part.day)
-            )
-            dest = self.layout.partition_path(symbol, part.day)
-            tmp = write_temp_parquet(table, dest)
-            entry = file_entry(
-                "features",
-                self.ledger_root,
-                dest,
-                symbol,
-                part.day,
-                table.num_rows,
-                now,
-                source=tmp,
-            )
-            record = PartitionRecord(
-                part.day, self.feature_set.set_hash, part.fingerprint, table.num_rows
-            )
-            return record, tmp, dest, entry
-
         written: list[PartitionRecord] = []
-        staged: list[tuple[Path, Path, FileEntry]] = []
-        try:
-            with ThreadPoolExecutor(max_workers=self.write_threads) as pool:
-                for record, tmp, dest, entry in pool.map(write, range(len(todo))):
-                    written.append(record)
-                    staged.append((tmp, dest, entry))
-                    done += 1
-                    if on_partition is not None:
-                        on_partition(done, len(todo))
-        except BaseException:
-            for tmp, _, _ in staged:
-                discard_temp(tmp)
-            sweep_temp_tree(self.layout.symbol_dir(symbol))  # temps of unfinished workers
-            raise
-        # Write-ahead: the ledger learns the new checksums (keeping the old ones) before the
-        # renames, so a crash anywhere leaves files that match one or the other.
-        self.ledger.record([entry for _, _, entry in staged])
-        for tmp, dest, _ in staged:
-            commit_temp(tmp, dest)
+        dests: list[Path] = []
+        # One durable round: every partition encoded, checksummed from memory, written and
+        # fsync'd together (TempWriter); a failure removes every temp file.
+        with TempWriter() as files:
+            for part in todo:
+                table = wide.slice(part.start, part.stop - part.start)
+                table = table.replace_schema_metadata(
+                    feature_metadata(self.feature_set, symbol, part.day)
+                )
+                dest = self.layout.partition_path(symbol, part.day)
+                files.submit(table, dest)
+                dests.append(dest)
+                written.append(
+                    PartitionRecord(
+                        part.day, self.feature_set.set_hash, part.fingerprint, table.num_rows
+                    )
+                )
+            temps = files.results()
+            # Write-ahead: the ledger learns the new checksums (keeping the old ones) before
+            # the renames, so a crash anywhere leaves files that match one or the other.
+            self.ledger.record(
+                [
+                    FileEntry(
+                        "features",
+                        dest.relative_to(self.ledger_root).as_posix(),
+                        symbol,
+                        record.session_date,
+                        record.rows,
+                        tmp.size,
+                        tmp.checksum,
+                        now,
+                    )
+                    for dest, record, tmp in zip(dests, written, temps, strict=True)
+                ]
+            )
+            files.release()
+        commit_temps([(tmp.path, dest) for tmp, dest in zip(temps, dests, strict=True)])
         for day in orphans:
             self.layout.remove_partition(symbol, day)
         ts = wide.column("ts").cast(pa.int64()).to_numpy()

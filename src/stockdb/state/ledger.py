@@ -10,16 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from stockdb.errors import StorageError
-from stockdb.lake.integrity import checksum_file
 
 if TYPE_CHECKING:  # SQLAlchemy loads on first use: a bars read builds a ledger, never uses it
     from stockdb.state.store import StateStore
 
-__all__ = ["FileEntry", "FileKind", "FileStatus", "PartitionLedger", "file_entry"]
+__all__ = ["FileEntry", "FileKind", "FileStatus", "PartitionLedger"]
 
 FileKind = Literal["bars", "features", "rollups"]
 FileStatus = Literal["ok", "damaged", "missing"]
@@ -48,23 +46,6 @@ class FileEntry:
             (self.size, self.checksum),
             (self.prev_size, self.prev_checksum),
         )
-
-
-def file_entry(
-    kind: FileKind,
-    root: Path,
-    path: Path,
-    symbol: str,
-    day: date,
-    rows: int,
-    written_at: datetime,
-    source: Path | None = None,
-) -> FileEntry:
-    """The ledger entry of the file at ``path`` below ``root``, checksumming ``source`` (the
-    temp file about to be renamed to ``path``) when given, else ``path`` itself."""
-    size, digest = checksum_file(source or path)
-    rel = path.relative_to(root).as_posix()
-    return FileEntry(kind, rel, symbol, day, rows, size, digest, written_at)
 
 
 class PartitionLedger:

@@ -1,7 +1,7 @@
 """`stockdb features build --workers 2` with a worker SIGKILLed mid-build, through the real CLI.
 
 The CLI runs from a script that starts the process pool's fork server first, preloading a
-module that arms every worker forked from it to SIGKILL itself at its first rename, after its
+module that arms every worker forked from it to SIGKILL itself at its first renames, after its
 temp files are staged and their checksums recorded. The parent (not armed) builds from the
 other end of the symbol list; its first symbol waits until the worker is set up, so the
 worker surely gets a symbol to die on.
@@ -47,7 +47,7 @@ ARMED = textwrap.dedent(
         os.kill(os.getpid(), signal.SIGKILL)
 
     service._worker_service = ready_service
-    builder.commit_temp = dying
+    builder.commit_temps = dying
     """
 )
 

@@ -115,7 +115,7 @@ def test_kill_9_in_the_features_writer_leaves_verifiable_files_and_a_rerun_finis
     before = snapshot(built / "features")
     # Killed after staging every partition and recording their checksums, before any rename.
     status = killed(
-        built, "stockdb.features.builder:commit_temp", ["features", "build", "SPY"], at_call=1
+        built, "stockdb.features.builder:commit_temps", ["features", "build", "SPY"], at_call=1
     )
     assert status == -9
     assert temp_files(built / "features"), "the kill must leave staged temp files"

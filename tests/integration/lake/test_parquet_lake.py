@@ -113,19 +113,19 @@ def test_group_write_is_all_or_nothing(lake: ParquetLake, monkeypatch: pytest.Mo
 
     import stockdb.lake.atomic as module
 
-    real = module._encode_and_sync
+    real = module._write_synced
     calls = {"n": 0}
     lock = threading.Lock()
 
-    def failing(table: pa.Table, tmp: Path, compression: str) -> tuple[int, str]:
+    def failing(tmp: Path, data: memoryview) -> None:
         with lock:  # the group's files are written from a thread pool
             calls["n"] += 1
             fail = calls["n"] == 2
         if fail:
             raise OSError(28, "No space left on device")
-        return real(table, tmp, compression)
+        return real(tmp, data)
 
-    monkeypatch.setattr(module, "_encode_and_sync", failing)
+    monkeypatch.setattr(module, "_write_synced", failing)
     other = date(2024, 3, 12)
     with lake.writer("SPY"), pytest.raises(StorageError, match="No space left"):
         lake.write_sessions(

@@ -7,7 +7,6 @@ import threading
 from datetime import date
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -100,19 +99,19 @@ def test_a_failed_round_changes_no_symbol(
         rollups_before = snapshot(app.lake.rollups.root)
         ledger_before = app.ledger.entries("bars") + app.ledger.entries("rollups")
 
-        real = module._encode_and_sync
+        real = module._write_synced
         calls = {"n": 0}
         lock = threading.Lock()
 
-        def failing(table: pa.Table, tmp: Path, compression: str) -> tuple[int, str]:
+        def failing(tmp: Path, data: memoryview) -> None:
             with lock:  # the round's files are written from a thread pool
                 calls["n"] += 1
                 fail = calls["n"] == 17
             if fail:
                 raise OSError(28, "No space left on device")
-            return real(table, tmp, compression)
+            return real(tmp, data)
 
-        monkeypatch.setattr(module, "_encode_and_sync", failing)
+        monkeypatch.setattr(module, "_write_synced", failing)
         later = {
             s: {
                 x.date: (generate_session(s, x), "merge")
