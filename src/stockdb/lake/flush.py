@@ -4,9 +4,9 @@ A round takes every minute partition a lake write changes (of one symbol or of m
 rollup files derived for them, and makes them durable in a fixed order that a crash at any
 point leaves consistent:
 
-1. once the caller has merged every symbol and derived its rollups, every file is encoded,
-   checksummed from its bytes, written to a temp file beside its destination and fsync'd
-   in one thread pool, with one barrier for the whole round;
+1. as the caller merges each symbol and derives its rollups, each file is encoded and
+   checksummed from its bytes (one thread per core), written to a temp file beside its
+   destination and fsync'd (an I/O pool), with one barrier for the whole round;
 2. the checksums go into the integrity ledger in one transaction (write-ahead: the entries
    keep the previous checksums, so old and new files both verify);
 3. the rollup files being replaced are removed, durably (a reader then derives those years);
@@ -62,7 +62,7 @@ class FlushRound:
         self._ledger = ledger
         self._rel_path = rel_path
         self._now = now
-        self._files = TempWriter()
+        self._files = TempWriter(streaming=True)  # encoding starts as files are added
         self._order: list[PartitionWrite | RollupBatch] = []
 
     def __enter__(self) -> FlushRound:
