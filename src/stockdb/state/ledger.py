@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from stockdb.errors import StorageError
 
@@ -48,6 +48,9 @@ class FileEntry:
         )
 
 
+_ENTRY_FIELDS = tuple(f.name for f in fields(FileEntry))
+
+
 class PartitionLedger:
     """Reads and writes ``partition_files``; every method raises StorageError on a DB error.
 
@@ -57,6 +60,7 @@ class PartitionLedger:
 
     def __init__(self, state: StateStore | Callable[[], StateStore]) -> None:
         self._state = state
+        self._upsert_stmt: Any = None
 
     @property
     def state(self) -> StateStore:
@@ -64,42 +68,49 @@ class PartitionLedger:
             self._state = self._state()
         return self._state
 
-    def record(self, entries: Sequence[FileEntry]) -> None:
-        """Upsert entries before their files are renamed into place (write-ahead): a rewrite
-        keeps the entry's previous size and checksum, so the old file still verifies when a
-        crash stops the rename; it clears a damaged or missing status."""
+    def _upsert(self) -> Any:
+        """The write-ahead upsert of :meth:`record`, built once per ledger (SQLAlchemy takes
+        about a millisecond to build its ``excluded`` columns, on every write round)."""
+        if self._upsert_stmt is not None:
+            return self._upsert_stmt
         from sqlalchemy import case
         from sqlalchemy.dialects import postgresql, sqlite
-        from sqlalchemy.exc import SQLAlchemyError
 
         from stockdb.state import tables
 
-        if not entries:
-            return
         t = tables.partition_files
-        names = [f.name for f in fields(FileEntry)]  # flat fields: no asdict deep copy
-        rows = [{n: getattr(e, n) for n in names} for e in entries]
         dialect = postgresql if self.state.dialect == "postgresql" else sqlite
         stmt = dialect.insert(t)
         new = stmt.excluded
         fresh = t.c.status == "ok"  # a damaged file's old checksum is no alibi
-        upsert = stmt.on_conflict_do_update(
+        self._upsert_stmt = stmt.on_conflict_do_update(
             index_elements=["kind", "rel_path"],
             set_={
                 "prev_size": case((fresh, t.c.size), else_=None),
                 "prev_checksum": case((fresh, t.c.checksum), else_=None),
                 **{
-                    c: new[c]
-                    for c in rows[0]
-                    if c not in ("kind", "rel_path", "prev_size", "prev_checksum")
+                    name: new[name]
+                    for name in _ENTRY_FIELDS
+                    if name not in ("kind", "rel_path", "prev_size", "prev_checksum")
                 },
             },
         )
+        return self._upsert_stmt
+
+    def record(self, entries: Sequence[FileEntry]) -> None:
+        """Upsert entries before their files are renamed into place (write-ahead): a rewrite
+        keeps the entry's previous size and checksum, so the old file still verifies when a
+        crash stops the rename; it clears a damaged or missing status."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if not entries:
+            return
+        rows = [{n: getattr(e, n) for n in _ENTRY_FIELDS} for e in entries]  # no deep copy
         try:
             # One statement executed for every row (executemany): compiled once, one
             # transaction for a whole flush round however many files it wrote.
             with self.state.engine.begin() as conn:
-                conn.execute(upsert, rows)
+                conn.execute(self._upsert(), rows)
         except SQLAlchemyError as exc:
             raise StorageError(f"cannot record partition checksums: {exc}") from exc
 
