@@ -14,6 +14,8 @@
 4. ``rollups rebuild`` of every symbol, 1 process vs every core.
 Rows 2-4 time each side twice (serial, parallel, parallel, serial) and average; the second
 parallel run reuses the fork server the first one started, as a long-lived process does.
+The serial side is not a one-core reference: it encodes its files on a thread per core, so
+the table prints how many cores it kept busy (its CPU time over its wall time).
 Speed-ups depend on idle cores: run it when the load average (printed) is low.
 
 Run: ``.venv/bin/python -m bench.bench_throughput [--symbols 40 --months 1]``
@@ -79,18 +81,26 @@ def _polars_write(root: Path, tables: dict[str, dict[date, pa.Table]]) -> float:
     return time.perf_counter() - began
 
 
-def _timed(fn: object) -> float:
+def _timed(fn: object, busy: list[float] | None = None) -> float:
+    """Seconds ``fn`` took; appends to ``busy`` the cores this process kept busy meanwhile
+    (its CPU time over those seconds, every thread counted)."""
     assert callable(fn)
+    cpu = time.process_time()
     began = time.perf_counter()
     fn()
-    return time.perf_counter() - began
+    elapsed = time.perf_counter() - began
+    if busy is not None:
+        busy.append((time.process_time() - cpu) / elapsed)
+    return elapsed
 
 
-def _speedup(case: str, one: float, many: float, cores: int, goal: str = "") -> tuple[str, ...]:
+def _speedup(
+    case: str, one: float, many: float, cores: int, busy: float, goal: str = ""
+) -> tuple[str, ...]:
     return (
         case,
         f"{cores} processes {many:.2f} s",
-        f"1 process {one:.2f} s",
+        f"1 process {one:.2f} s, {busy:.2f} cores busy",
         f"{one / many:.2f}x speed-up{goal}",
     )
 
@@ -107,35 +117,39 @@ def _verifier(app: App, workers: int) -> Verifier:
     )
 
 
-def _abba(serial: Callable[[], object], parallel: Callable[[], object]) -> tuple[float, float]:
+def _abba(
+    serial: Callable[[], object], parallel: Callable[[], object]
+) -> tuple[float, float, float]:
     """Seconds of ``serial`` and of ``parallel``, each run twice in the order serial,
-    parallel, parallel, serial, so a load that drifts during the run favours neither."""
-    one = _timed(serial)
+    parallel, parallel, serial, so a load that drifts during the run favours neither; and
+    the cores the serial runs kept busy (its threads: a serial build encodes on every core)."""
+    busy: list[float] = []
+    one = _timed(serial, busy)
     many = _timed(parallel) + _timed(parallel)
-    return (one + _timed(serial)) / 2, many / 2
+    return (one + _timed(serial, busy)) / 2, many / 2, sum(busy) / len(busy)
 
 
 def _speedups(apps: list[App], symbols: list[str], cores: int) -> list[tuple[str, ...]]:
     """Rows 2-4: the same work on two equal lakes, on 1 process and on every core."""
     serial, parallel = apps
-    one, many = _abba(
+    one, many, busy = _abba(
         lambda: serial.features.build(symbols, full=True, workers=1),
         lambda: parallel.features.build(symbols, full=True, workers=cores),
     )
     goal = " (goal >= 1.7x on 2 cores)"
-    rows = [_speedup(f"feature build, {len(symbols)} symbols", one, many, cores, goal)]
+    rows = [_speedup(f"feature build, {len(symbols)} symbols", one, many, cores, busy, goal)]
     now = serial.clock.now()
     files = _verifier(serial, 1).check(now, symbols).checked
-    one, many = _abba(
+    one, many, busy = _abba(
         lambda: _verifier(serial, 1).check(now, symbols),
         lambda: _verifier(parallel, cores).check(now, symbols),
     )
-    rows.append(_speedup(f"verify, {files} files", one, many, cores))
-    one, many = _abba(
+    rows.append(_speedup(f"verify, {files} files", one, many, cores, busy))
+    one, many, busy = _abba(
         lambda: rebuild_rollups(serial.lake, serial.settings, symbols, workers=1),
         lambda: rebuild_rollups(parallel.lake, parallel.settings, symbols, workers=cores),
     )
-    rows.append(_speedup(f"rollups rebuild, {len(symbols)} symbols", one, many, cores))
+    rows.append(_speedup(f"rollups rebuild, {len(symbols)} symbols", one, many, cores, busy))
     return rows
 
 
