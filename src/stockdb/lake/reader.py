@@ -9,7 +9,8 @@ by the adjuster the composition root passes in (:mod:`stockdb.corporate`).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Literal
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from stockdb.bars import BAR_SCHEMA, conform
 from stockdb.calendar import TradingCalendar
@@ -226,6 +228,69 @@ class BarReader:
                 return result.slice(max(0, result.num_rows - query.limit))
             take = min(len(names), take * 2)
 
+    def bars_many(self, queries: Sequence[BarQuery], threads: int = 4) -> list[pa.Table]:
+        """What :meth:`bars` gives for each query, in order; the first error (in that order)
+        is raised.
+
+        Queries that read only their latest sessions' minute files (a ``limit``, no instant
+        bounds, no rollup serving them: "the latest bar of every symbol") are planned here
+        and all their files decoded in one parallel polars read, instead of a few hundred
+        microseconds of per-file Python each. The others, and any batched query the read
+        cannot settle (a missing file, too few rows), go through :meth:`bars` on
+        ``threads`` threads (decoding lets the GIL go; each call takes its own cursor).
+        """
+        done = self._latest_batch(queries)
+        rest = [q for i, q in enumerate(queries) if i not in done]
+        if len(rest) > 1 and threads > 1:
+            with ThreadPoolExecutor(min(threads, len(rest))) as pool:
+                others = iter(list(pool.map(self.bars, rest)))
+        else:
+            others = iter([self.bars(q) for q in rest])
+        return [done[i] if i in done else next(others) for i in range(len(queries))]
+
+    def _latest_batch(self, queries: Sequence[BarQuery]) -> dict[int, pa.Table]:
+        """The batched queries of :meth:`bars_many` that one read settles, by index."""
+        plans: list[tuple[int, BarQuery, list[str], bool]] = []
+        for i, q in enumerate(queries):
+            if (
+                q.limit is None
+                or isinstance(q.start, datetime)
+                or isinstance(q.end, datetime)
+                or self._rolled(q)
+            ):
+                continue
+            lo = None if q.start is None else _session_floor(q.start)
+            hi = None if q.end is None else _day(q.end)
+            names = self.lake.partition_names(q.symbol, lo, hi)
+            if not names:
+                continue  # bars() says why: nothing stored, or nothing in the range
+            per_session = 1 if q.timeframe.daily else max(1, 300 // q.timeframe.minutes)
+            take = min(len(names), q.limit // per_session + 1)
+            folder = str(self.lake.symbol_dir(q.symbol))
+            leaf = self.lake.partition_path(q.symbol, date(2000, 1, 3)).name
+            files = [f"{folder}/{n}/{leaf}" for n in names[len(names) - take :]]
+            plans.append((i, q, files, take == len(names)))
+        symbols = [q.symbol for _, q, _, _ in plans]
+        if len(plans) < 2 or len(set(symbols)) < len(symbols):
+            return {}
+        groups = _decode_groups([files for _, _, files, _ in plans], symbols)
+        if groups is None:
+            return {}
+        done: dict[int, pa.Table] = {}
+        for (i, q, _, whole), minutes in zip(plans, groups, strict=True):
+            result = self._derive(q, minutes)
+            if result.num_rows >= (q.limit or 0) or whole:
+                done[i] = result.slice(max(0, result.num_rows - (q.limit or 0)))
+        return done
+
+    def _rolled(self, query: BarQuery) -> bool:
+        """Whether the maintained rollups answer ``query`` (see :meth:`_from_rollup`)."""
+        return (
+            self.use_rollups
+            and query.adjustment == "raw"
+            and rollup_for(query.timeframe, query.regular_only) is not None
+        )
+
     def _derive(self, query: BarQuery, minutes: pa.Table) -> pa.Table:
         if minutes.num_rows == 0:
             return minutes
@@ -294,17 +359,57 @@ def _decode_in_order(
     return _time_slice(table, lo_us, hi_us)
 
 
+def _decode_groups(groups: list[list[str]], symbols: list[str]) -> list[pa.Table] | None:
+    """Each group's files (one distinct symbol's sessions, in date order) decoded in one
+    polars read and split back by symbol, each group in time order; None when any file
+    cannot be read or a group's bars are out of order (the caller reads them one by one)."""
+    import polars as pl
+
+    paths = [path for files in groups for path in files]
+    try:
+        table = conform(pl.read_parquet(paths, columns=BAR_SCHEMA.names).rechunk().to_arrow())
+    except (pl.exceptions.PolarsError, OSError, pa.ArrowException, ValueError, KeyError):
+        return None
+    counts = pc.value_counts(table.column("symbol"))
+    rows = dict(zip(counts.field(0).to_pylist(), counts.field(1).to_pylist(), strict=True))
+    out: list[pa.Table] = []
+    start = 0
+    for symbol in symbols:
+        part = table.slice(start, rows.get(symbol, 0))
+        start += part.num_rows
+        if not part.num_rows:
+            return None  # files without bars: let bars() settle it
+        ends = (part.column("symbol")[0].as_py(), part.column("symbol")[-1].as_py())
+        if ends != (symbol, symbol):
+            return None  # a file holding another symbol's bars: let bars() find out
+        ordered = _time_slice(part, None, None)
+        if ordered is None:
+            return None
+        out.append(ordered)
+    return out if start == table.num_rows else None
+
+
 def _read_few_in_order(paths: list[str], lo_us: int | None, hi_us: int | None) -> pa.Table | None:
     """As :func:`_decode_in_order` for a few files, read by pyarrow (no DuckDB connection,
     no polars import); None when a file cannot be read or the bars are not in order."""
-    import pyarrow.parquet as pq
-
     try:
-        parts = [pq.ParquetFile(path).read(columns=BAR_SCHEMA.names) for path in paths]
+        parts = [_read_file(path) for path in paths]
         table = conform(pa.concat_tables(parts).combine_chunks())
     except (OSError, pa.ArrowException, ValueError, KeyError):
         return None
     return _time_slice(table, lo_us, hi_us)
+
+
+def _read_file(path: str) -> pa.Table:
+    """One small partition file, decoded on this thread: no filesystem resolution, no read-
+    ahead buffering, no task per column (the latest bar of 500 symbols on 4 threads: about
+    0.3 ms a file against 0.45 ms for ``ParquetFile(path).read()``)."""
+    import pyarrow.parquet as pq
+
+    with pa.OSFile(path) as source:
+        return pq.ParquetFile(source, pre_buffer=False).read(
+            columns=BAR_SCHEMA.names, use_threads=False
+        )
 
 
 def _time_slice(table: pa.Table, lo_us: int | None, hi_us: int | None) -> pa.Table | None:
