@@ -1,7 +1,7 @@
 """Universe throughput: ingest writes of many symbols vs polars, and builds/verify on every core.
 
-1. Ingest write path: ``SYMBOLS`` synthetic symbols x one month, written the way a backfill
-   writes a month of many symbols: per round of ``ROUND_SYMBOLS`` symbols, their writer
+1. Ingest write path: ``SYMBOLS`` synthetic symbols x three months, written the way a
+   backfill writes them: per month, per round of ``ROUND_SYMBOLS`` symbols, their writer
    locks, then one all-or-nothing ``write_sessions_many`` round (every partition and rollup
    file fsync'd, renamed, its folder fsync'd, its checksum in the ledger), against polars
    writing the same daily files to the same layout (no fsync, no rollups, no ledger).
@@ -18,7 +18,7 @@ The serial side is not a one-core reference: it encodes its files on a thread pe
 the table prints how many cores it kept busy (its CPU time over its wall time).
 Speed-ups depend on idle cores: run it when the load average (printed) is low.
 
-Run: ``.venv/bin/python -m bench.bench_throughput [--symbols 40 --months 1]``
+Run: ``.venv/bin/python -m bench.bench_throughput [--symbols 40 --months 3]``
 (or ``python -m bench throughput`` with the defaults).
 """
 
@@ -60,13 +60,17 @@ def _month_tables(symbols: list[str], sessions: list[Session]) -> dict[str, dict
 
 def _ingest_write(app: App, tables: dict[str, dict[date, pa.Table]]) -> float:
     lineage = Lineage("synthetic", "synthetic")
-    items = {sym: {d: (t, "merge") for d, t in days.items()} for sym, days in tables.items()}
-    symbols = list(items)
+    months = sorted({(d.year, d.month) for days in tables.values() for d in days})
+    symbols = list(tables)
     began = time.perf_counter()
-    for first in range(0, len(symbols), ROUND_SYMBOLS):  # the backfill's rounds
-        chunk = {sym: items[sym] for sym in symbols[first : first + ROUND_SYMBOLS]}
-        with app.lake.writers(chunk):
-            app.lake.write_sessions_many(chunk, lineage)  # type: ignore[arg-type]
+    for month in months:  # the backfill's month chunks, each in rounds of symbols
+        for first in range(0, len(symbols), ROUND_SYMBOLS):
+            chunk = {
+                sym: {d: (t, "merge") for d, t in tables[sym].items() if (d.year, d.month) == month}
+                for sym in symbols[first : first + ROUND_SYMBOLS]
+            }
+            with app.lake.writers(chunk):
+                app.lake.write_sessions_many(chunk, lineage)  # type: ignore[arg-type]
     return time.perf_counter() - began
 
 
@@ -153,7 +157,7 @@ def _speedups(apps: list[App], symbols: list[str], cores: int) -> list[tuple[str
     return rows
 
 
-def run(n_symbols: int = 40, months: int = 1) -> None:
+def run(n_symbols: int = 40, months: int = 3) -> None:
     """Run the four measurements and print one table."""
     calendar = TradingCalendar()
     sessions = calendar.sessions(date(2024, 3, 1), date(2024, 2 + months, 28))
@@ -205,6 +209,6 @@ def main() -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--symbols", type=int, default=40)
-    parser.add_argument("--months", type=int, default=1)
+    parser.add_argument("--months", type=int, default=3)
     args = parser.parse_args()
     run(args.symbols, args.months)
