@@ -1,15 +1,27 @@
 """Queue overhead: no-op jobs through the SQLite queue, and the share of a one-month backfill
 job spent outside ingest itself, submitted in the worker's process and from another process
-(``stockdb jobs ingest``). Run: ``python -m bench queue``."""
+(``stockdb jobs ingest``). Run: ``python -m bench queue``.
+
+A backfill job is timed from the creation of its record (after the request was validated, as
+a direct ingest validates it too) to the commit of its finished record, which the executor
+announces with its "job succeeded" log line; the worker logs as ``stockdb worker`` does (JSON
+lines and the state-store sink). The benchmark waits on that line instead of polling the state
+store from the worker's process. Ingest is the backfill's own ``elapsed_s`` plus the
+corporate-action sync; everything else (queue, records, the handler's set-up) is overhead.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -19,6 +31,7 @@ from stockdb.config import Settings
 from stockdb.jobs.records import JobRecord
 from stockdb.jobs.runtime import RuntimeOptions, start_runtime
 from stockdb.jobs.service import JobService
+from stockdb.obs.logging import setup_logging
 from stockdb.testing.fake_alpaca import FakeAlpacaServer
 
 NOOP_JOBS = 1000
@@ -62,10 +75,52 @@ def bench_noop(root: Path) -> dict[str, float]:
 MONTHS = ((1, 31), (2, 29), (3, 28), (4, 30), (5, 31))
 
 
-def _shares(done: JobRecord) -> dict[str, float]:
-    assert done.result is not None and done.finished_at is not None, done.error
-    total = (done.finished_at - done.created_at).total_seconds()
-    queued = (done.started_at - done.created_at).total_seconds() if done.started_at else 0.0
+class _Settled(logging.Handler):
+    """When each job's finished record was committed: the executor logs "job succeeded" (or
+    "job failed") in the worker thread right after that commit."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.at: list[tuple[str, float]] = []
+        self.event = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if record.name == "stockdb.jobs" and message in ("job succeeded", "job failed"):
+            self.at.append((message, record.created))
+            self.event.set()
+
+    def next(self, timeout_s: float = 300.0) -> float:
+        """The wall-clock instant the next job settled; raises if it failed or never did."""
+        if not self.event.wait(timeout_s):
+            raise RuntimeError("benchmark job did not finish in time")
+        self.event.clear()
+        message, at = self.at.pop(0)
+        if message != "job succeeded":
+            raise RuntimeError("benchmark job failed")
+        return at
+
+
+@contextmanager
+def _worker_logging(app: App, root: Path) -> Iterator[_Settled]:
+    """The logging of ``stockdb worker`` (JSON lines, to a file here, and the state-store
+    sink) plus the handler that sees jobs settle."""
+    with (root / "worker.log").open("a") as stream:
+        logs = setup_logging(app.settings, agent="worker", state=app.state, stream=stream)
+        settled = _Settled()
+        logging.getLogger().addHandler(settled)
+        try:
+            yield settled
+        finally:
+            logging.getLogger().removeHandler(settled)
+            logs.close()
+
+
+def _shares(done: JobRecord, settled_at: float) -> dict[str, float]:
+    """The job's measures, from its record's creation to the commit of its finish."""
+    assert done.result is not None and done.started_at is not None, done.error
+    total = settled_at - done.created_at.timestamp()
+    queued = (done.started_at - done.created_at).total_seconds()
     # The job also syncs corporate actions (real work, not queue overhead): count it apart.
     ingest = float(done.result["elapsed_s"]) + float(done.result.get("corporate_actions_s", 0))
     return {
@@ -97,21 +152,22 @@ def bench_backfill_overhead(
     from another process (the CLI), which the consumer only learns about through the queue."""
     tag = f"{provider}-{'elsewhere' if elsewhere else 'here'}"
     app = App(settings.model_copy(update={"data_dir": root / f"backfill-{tag}"}))
-    runtime = start_runtime(app, workers=1, agents=("backfill",), options=RuntimeOptions())
     runs: list[dict[str, float]] = []
-    try:
-        jobs = runtime.jobs
-        for month, last_day in MONTHS:
-            first, last = date(2024, month, 1), date(2024, month, last_day)
-            if elsewhere:
-                job_id = _submit_elsewhere(app.settings.data_dir, "SPY", first, last)
-            else:
-                job_id = jobs.submit_ingest(["SPY"], first, last, provider).id
-            _wait_all_done(jobs, len(runs) + 1)
-            runs.append(_shares(jobs.get(job_id)))
-    finally:
-        runtime.stop()
-        app.close()
+    with _worker_logging(app, root) as settled:
+        runtime = start_runtime(app, workers=1, agents=("backfill",), options=RuntimeOptions())
+        try:
+            jobs = runtime.jobs
+            for month, last_day in MONTHS:
+                first, last = date(2024, month, 1), date(2024, month, last_day)
+                if elsewhere:
+                    job_id = _submit_elsewhere(app.settings.data_dir, "SPY", first, last)
+                else:
+                    job_id = jobs.submit_ingest(["SPY"], first, last, provider).id
+                at = settled.next()
+                runs.append(_shares(jobs.get(job_id), at))
+        finally:
+            runtime.stop()
+            app.close()
     return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
 
 

@@ -120,7 +120,10 @@ class JobExecutor:
             self._park_if_stopped(job_id)
             return
         agent = AGENT_OF_KIND.get(claimed.kind)
-        run = RunningJob(claimed, worker)
+        # The claim just wrote the heartbeat and checked status and agent switch: the first
+        # progress write and stop check wait their period instead of repeating it at once.
+        claimed_at = time.monotonic()
+        run = RunningJob(claimed, worker, last_write=claimed_at, checked_at=claimed_at)
         with self._lock:
             self._running[job_id] = run
         try:
