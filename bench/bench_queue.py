@@ -36,6 +36,7 @@ from stockdb.testing.fake_alpaca import FakeAlpacaServer
 
 NOOP_JOBS = 1000
 WORKERS = 2
+FIXED_JOBS = 200
 
 
 def _wait_all_done(jobs: JobService, total: int, timeout_s: float = 300.0) -> None:
@@ -70,6 +71,23 @@ def bench_noop(root: Path) -> dict[str, float]:
         "execute_per_s": NOOP_JOBS / drained,
         "end_to_end_per_s": NOOP_JOBS / (submitted + drained),
     }
+
+
+def bench_fixed_cost(root: Path) -> float:
+    """The fixed cost of one job in ms: no-op jobs submitted one at a time in the worker's
+    process, each timed from its record's creation to the commit of its finished record."""
+    app = App(Settings(data_dir=root / "fixed"))
+    costs: list[float] = []
+    with _worker_logging(app, root) as settled:
+        runtime = start_runtime(app, workers=1, agents=(), options=RuntimeOptions())
+        try:
+            for i in range(FIXED_JOBS):
+                job = runtime.jobs.submit("noop", f"noop:fixed:{i}", {})
+                costs.append(settled.next() - job.created_at.timestamp())
+        finally:
+            runtime.stop()
+            app.close()
+    return 1000 * statistics.median(costs)
 
 
 MONTHS = ((1, 31), (2, 29), (3, 28), (4, 30), (5, 31))
@@ -175,6 +193,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-queue-") as tmp:
         root = Path(tmp)
         noop = bench_noop(root)
+        fixed_ms = bench_fixed_cost(root)
         backfill = bench_backfill_overhead(root, Settings(), "synthetic")
         afar = bench_backfill_overhead(root, Settings(), "synthetic", elsewhere=True)
         with FakeAlpacaServer(calendar=TradingCalendar(), rate_limit=10_000) as fake:
@@ -186,6 +205,7 @@ def main() -> None:
             f"{noop['execute_per_s']:.0f} jobs/s",
         ),
         (f"{NOOP_JOBS} no-op jobs, end to end", f"{noop['end_to_end_per_s']:.0f} jobs/s"),
+        ("fixed cost of one job (no-op, median: created to finished)", f"{fixed_ms:.2f} ms"),
     ]
     cases = (
         ("synthetic", backfill),
