@@ -186,7 +186,10 @@ class JobExecutor:
             with run.lock:
                 run.progress = (int(done), int(total), str(message))
                 due = time.monotonic() - run.last_write >= self.progress_every_s
-                if not (due or (total and done >= total)):
+                # A job that has shown progress shows its end at once; one shorter than a
+                # progress period writes it with its finish (one statement fewer per job).
+                shown_end = run.written is not None and total and done >= total
+                if not (due or shown_end):
                     return
                 if self.repo.touch(run.job.id, run.worker, self.app.clock.now(), run.progress):
                     run.written = run.progress
