@@ -90,6 +90,7 @@ class JobExecutor:
         self.isolate_cpu = isolate_cpu
         self.stopping = threading.Event()
         self._running: dict[str, RunningJob] = {}
+        self._binds: dict[Callable[..., Any], Callable[..., Any]] = {}
         self._lock = threading.Lock()
 
     # ---- what the runtime asks -------------------------------------------------------
@@ -164,7 +165,7 @@ class JobExecutor:
                     on_start=lambda pid: self._child_started(run, pid),
                 )
             else:
-                result = self.app.bind(handler)(job.params, progress, should_stop)
+                result = self._bound(handler)(job.params, progress, should_stop)
         except TransientError as exc:
             self._transient(run, exc)
             return
@@ -176,6 +177,14 @@ class JobExecutor:
             self._fail(run, f"internal error ({type(exc).__name__}): {exc}")
             return
         self._settle(run, dict(json_safe(result)), time.monotonic() - began)
+
+    def _bound(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        """``handler`` with its App parts injected; bound once per handler (reading its
+        signature costs more than a job's claim), the parts are still looked up per call."""
+        bound = self._binds.get(handler)
+        if bound is None:
+            bound = self._binds[handler] = self.app.bind(handler)
+        return bound
 
     def _child_started(self, run: RunningJob, pid: int) -> None:
         run.child_pid = pid

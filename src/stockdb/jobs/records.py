@@ -32,7 +32,19 @@ JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 JOB_STATUSES: tuple[JobStatus, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
 ACTIVE: tuple[JobStatus, ...] = ("queued", "running")
 _MAX_LIST = 1000
-_UNSET_ON_CREATE = ("error", "worker", "result", "started_at", "finished_at")
+_SET_ON_CREATE = (
+    "id",
+    "kind",
+    "key",
+    "params",
+    "status",
+    "progress_done",
+    "progress_total",
+    "message",
+    "attempts",
+    "created_at",
+    "heartbeat_at",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +210,7 @@ class JobRepo:
             finished_at=None,
             heartbeat_at=now if dispatched else None,
         )
-        row = {k: v for k, v in asdict(job).items() if k not in _UNSET_ON_CREATE}
+        row = {f: getattr(job, f) for f in _SET_ON_CREATE}  # asdict would deep-copy params
         try:
             with self.store.engine.begin() as conn:
                 conn.execute(self.sql.insert, row)
