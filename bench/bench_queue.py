@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -99,21 +99,19 @@ class _Settled(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)
-        self.at: list[tuple[str, float]] = []
-        self.event = threading.Event()
+        self.settled: queue.SimpleQueue[tuple[str, float]] = queue.SimpleQueue()
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
         if record.name == "stockdb.jobs" and message in ("job succeeded", "job failed"):
-            self.at.append((message, record.created))
-            self.event.set()
+            self.settled.put((message, record.created))
 
     def next(self, timeout_s: float = 300.0) -> float:
         """The wall-clock instant the next job settled; raises if it failed or never did."""
-        if not self.event.wait(timeout_s):
-            raise RuntimeError("benchmark job did not finish in time")
-        self.event.clear()
-        message, at = self.at.pop(0)
+        try:
+            message, at = self.settled.get(timeout=timeout_s)
+        except queue.Empty:
+            raise RuntimeError("benchmark job did not finish in time") from None
         if message != "job succeeded":
             raise RuntimeError("benchmark job failed")
         return at
