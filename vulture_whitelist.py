@@ -45,6 +45,11 @@ _.close_connection
 _._set_signal_handlers
 _._create_worker
 _.shutdown_timeout
+# Huey hooks jobs/queue.py replaces: no revocation, schema kept on one connection
+_.is_revoked
+_.revoke
+_.revoke_all
+_.initialize_schema
 
 # dataclass fields reported in summaries, job results and the API (serialised via asdict)
 _.source_partitions  # features/builder.py

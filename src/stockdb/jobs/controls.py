@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from stockdb.errors import InvalidInput
 from stockdb.state import tables
@@ -26,11 +26,13 @@ class AgentControls:
 
     def __init__(self, store: StateStore) -> None:
         self.store = store
+        c = tables.agent_controls.c
+        # built once: every submit and every running job's stop check asks this
+        self._enabled = select(c.enabled).where(c.agent == bindparam("p_agent", type_=c.agent.type))
 
     def enabled(self, agent: str) -> bool:
-        c = tables.agent_controls.c
         with self.store.engine.connect() as conn:
-            value = conn.execute(select(c.enabled).where(c.agent == agent)).scalar()
+            value = conn.execute(self._enabled, {"p_agent": agent}).scalar()
         return True if value is None else bool(value)
 
     def all(self) -> dict[str, bool]:

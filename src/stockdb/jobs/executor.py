@@ -90,6 +90,7 @@ class JobExecutor:
         self.isolate_cpu = isolate_cpu
         self.stopping = threading.Event()
         self._running: dict[str, RunningJob] = {}
+        self._binds: dict[Callable[..., Any], Callable[..., Any]] = {}
         self._lock = threading.Lock()
 
     # ---- what the runtime asks -------------------------------------------------------
@@ -120,7 +121,10 @@ class JobExecutor:
             self._park_if_stopped(job_id)
             return
         agent = AGENT_OF_KIND.get(claimed.kind)
-        run = RunningJob(claimed, worker)
+        # The claim just wrote the heartbeat and checked status and agent switch: the first
+        # progress write and stop check wait their period instead of repeating it at once.
+        claimed_at = time.monotonic()
+        run = RunningJob(claimed, worker, last_write=claimed_at, checked_at=claimed_at)
         with self._lock:
             self._running[job_id] = run
         try:
@@ -161,7 +165,7 @@ class JobExecutor:
                     on_start=lambda pid: self._child_started(run, pid),
                 )
             else:
-                result = self.app.bind(handler)(job.params, progress, should_stop)
+                result = self._bound(handler)(job.params, progress, should_stop)
         except TransientError as exc:
             self._transient(run, exc)
             return
@@ -174,6 +178,14 @@ class JobExecutor:
             return
         self._settle(run, dict(json_safe(result)), time.monotonic() - began)
 
+    def _bound(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        """``handler`` with its App parts injected; bound once per handler (reading its
+        signature costs more than a job's claim), the parts are still looked up per call."""
+        bound = self._binds.get(handler)
+        if bound is None:
+            bound = self._binds[handler] = self.app.bind(handler)
+        return bound
+
     def _child_started(self, run: RunningJob, pid: int) -> None:
         run.child_pid = pid
         log.info("job runs in its own process", extra={"kind": run.job.kind, "pid": pid})
@@ -183,7 +195,10 @@ class JobExecutor:
             with run.lock:
                 run.progress = (int(done), int(total), str(message))
                 due = time.monotonic() - run.last_write >= self.progress_every_s
-                if not (due or (total and done >= total)):
+                # A job that has shown progress shows its end at once; one shorter than a
+                # progress period writes it with its finish (one statement fewer per job).
+                shown_end = run.written is not None and total and done >= total
+                if not (due or shown_end):
                     return
                 if self.repo.touch(run.job.id, run.worker, self.app.clock.now(), run.progress):
                     run.written = run.progress

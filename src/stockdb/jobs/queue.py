@@ -69,13 +69,13 @@ def make_huey(settings: Settings, lane: str = "io") -> Huey:
     kind = queue_kind(settings)
     url = settings.queue_url
     if kind == "redis" and url:
-        return RedisHuey(_queue_name(lane), url=url, results=False, utc=True)
+        return _RedisHuey(_queue_name(lane), url=url, results=False, utc=True)
     path = sqlite_queue_path(settings)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create the queue folder {path.parent}: {exc.strerror}") from exc
-    return SqliteHuey(
+    return _SqliteHuey(
         _queue_name(lane),
         filename=str(path),
         results=False,
@@ -83,6 +83,39 @@ def make_huey(settings: Settings, lane: str = "io") -> Huey:
         timeout=30,
         storage_class=_SqliteStorage,
     )
+
+
+def _never_revoked(self: Huey, *args: object, **kwargs: object) -> bool:
+    return False
+
+
+def _delete_unless_revocation(self: Huey, key: str) -> bool:
+    if key.startswith("r:"):  # the revocation flag Huey clears after every task: never set
+        return False
+    return bool(self.storage.delete_data(key))
+
+
+def _revocation_unsupported(self: Huey, *args: object, **kwargs: object) -> None:
+    raise NotImplementedError("stockdb jobs are cancelled in the jobs table, not revoked")
+
+
+class _SqliteHuey(SqliteHuey):  # type: ignore[misc]
+    """SqliteHuey without revocation, which stockdb never uses (a job is cancelled in the
+    ``jobs`` table): Huey would otherwise look up a revocation flag before every task and
+    delete it after, two more transactions on the queue file per job (two more round trips
+    to Redis)."""
+
+    is_revoked = _never_revoked
+    delete = _delete_unless_revocation
+    revoke = revoke_all = _revocation_unsupported
+
+
+class _RedisHuey(RedisHuey):  # type: ignore[misc]
+    """RedisHuey without revocation (see :class:`_SqliteHuey`)."""
+
+    is_revoked = _never_revoked
+    delete = _delete_unless_revocation
+    revoke = revoke_all = _revocation_unsupported
 
 
 class _SqliteStorage(SqliteStorage):  # type: ignore[misc]
@@ -98,6 +131,13 @@ class _SqliteStorage(SqliteStorage):  # type: ignore[misc]
         conn: sqlite3.Connection = super()._create_connection()
         conn.execute("pragma synchronous=NORMAL")
         return conn
+
+    def initialize_schema(self) -> None:
+        # Huey closes the connection after creating its tables, so the first enqueue of a
+        # process (a CLI submitting one job) would open it again: keep it instead.
+        with self.db(commit=True) as curs:
+            for sql in self.ddl:
+                curs.execute(sql)
 
 
 class _WakeableWorker(Worker):  # type: ignore[misc]
@@ -198,9 +238,11 @@ class JobQueue:
             task.schedule(args=(job_id,), delay=delay_s)
             return
         task(job_id)
-        self._wake[lane].set()
+        # Other processes first: waking a consumer thread of this one hands it the GIL,
+        # which would hold this notification back behind the job's start.
         if self._channel is not None:
             self._channel.notify(lane)
+        self._wake[lane].set()
 
     def depth(self) -> dict[str, int]:
         """Messages waiting now (``pending``) and scheduled for later (``scheduled``)."""

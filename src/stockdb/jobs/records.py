@@ -22,6 +22,7 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from stockdb.errors import Conflict, InvalidInput, NotFound
+from stockdb.jobs.statements import JobStatements
 from stockdb.state import tables
 from stockdb.state.store import StateStore, as_utc
 
@@ -31,7 +32,19 @@ JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 JOB_STATUSES: tuple[JobStatus, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
 ACTIVE: tuple[JobStatus, ...] = ("queued", "running")
 _MAX_LIST = 1000
-_UNSET_ON_CREATE = ("error", "worker", "result", "started_at", "finished_at")
+_SET_ON_CREATE = (
+    "id",
+    "kind",
+    "key",
+    "params",
+    "status",
+    "progress_done",
+    "progress_total",
+    "message",
+    "attempts",
+    "created_at",
+    "heartbeat_at",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,21 +112,20 @@ class JobRepo:
     def __init__(self, store: StateStore) -> None:
         self.store = store
         self.c = tables.jobs.c
+        self.sql = JobStatements(ACTIVE)
 
     # ---- reading -----------------------------------------------------------------------
     def get(self, job_id: str) -> JobRecord:
         """The job ``job_id``; raises NotFound."""
         with self.store.engine.connect() as conn:
-            row = conn.execute(select(tables.jobs).where(self.c.id == job_id)).first()
+            row = conn.execute(self.sql.get, {"p_id": job_id}).first()
         if row is None:
             raise NotFound(f"no job {job_id!r}")
         return _record(row)
 
     def active_by_key(self, key: str) -> JobRecord | None:
         with self.store.engine.connect() as conn:
-            row = conn.execute(
-                select(tables.jobs).where(and_(self.c.key == key, self.c.status.in_(ACTIVE)))
-            ).first()
+            row = conn.execute(self.sql.active_by_key, {"p_key": key}).first()
         return None if row is None else _record(row)
 
     def list(
@@ -198,10 +210,10 @@ class JobRepo:
             finished_at=None,
             heartbeat_at=now if dispatched else None,
         )
-        row = {k: v for k, v in asdict(job).items() if k not in _UNSET_ON_CREATE}
+        row = {f: getattr(job, f) for f in _SET_ON_CREATE}  # asdict would deep-copy params
         try:
             with self.store.engine.begin() as conn:
-                conn.execute(tables.jobs.insert().values(**row))
+                conn.execute(self.sql.insert, row)
         except IntegrityError:
             existing = self.active_by_key(key)
             if existing is None:
@@ -237,32 +249,16 @@ class JobRepo:
         """Atomically move a queued job to running for ``worker``, in one statement; None if
         it was not queued, or if ``gated_by`` (kind -> agent) names its kind and that agent
         is stopped in ``agent_controls``."""
-        cond = and_(self.c.id == job_id, self.c.status == "queued")
-        ac = tables.agent_controls.c
-        for kind, agent in (gated_by or {}).items():
-            stopped = (
-                select(ac.agent).where(and_(ac.agent == agent, ac.enabled.is_(False))).exists()
-            )
-            cond = and_(cond, ~and_(self.c.kind == kind, stopped))
-        stmt = (
-            update(tables.jobs)
-            .where(cond)
-            .values(
-                status="running",
-                worker=worker,
-                attempts=self.c.attempts + 1,
-                started_at=func.coalesce(self.c.started_at, now),
-                heartbeat_at=now,
-                message="started",
-            )
-            .returning(*tables.jobs.c)
-        )
+        params = {"p_id": job_id, "p_worker": worker, "p_now": now}
         with self.store.engine.begin() as conn:
-            row = conn.execute(stmt).first()
+            row = conn.execute(self.sql.claim(gated_by), params).first()
         return None if row is None else _record(row)
 
-    def _owned(self, job_id: str, worker: str) -> Any:
-        return and_(self.c.id == job_id, self.c.worker == worker, self.c.status == "running")
+    def _update_owned(self, job_id: str, worker: str, values: dict[str, Any]) -> bool:
+        """SET ``values`` on the job if ``worker`` still runs it (one prepared statement)."""
+        with self.store.engine.begin() as conn:
+            result = conn.execute(self.sql.owned, {**values, "p_id": job_id, "p_worker": worker})
+        return bool(result.rowcount)
 
     def touch(
         self,
@@ -277,7 +273,7 @@ class JobRepo:
             values.update(
                 progress_done=progress[0], progress_total=progress[1], message=progress[2][:2000]
             )
-        return self._update(self._owned(job_id, worker), **values)
+        return self._update_owned(job_id, worker, values)
 
     def finish(
         self,
@@ -301,7 +297,7 @@ class JobRepo:
             values.update(progress_done=done[0], progress_total=done[1])
         if result is not None:
             values["result"] = dict(result)
-        return self._update(self._owned(job_id, worker), **values)
+        return self._update_owned(job_id, worker, values)
 
     def requeue(
         self,

@@ -30,7 +30,7 @@ def test_a_job_from_another_process_wakes_an_idle_consumer(
 ) -> None:
     # The consumer polls once an hour: only the wake-up can start the job within the test.
     hour = dataclasses.replace(FAST, poll_max_s=3600.0)
-    runtime = runtimes(workers=1, agents=(), options=hour)
+    runtime = runtimes(workers=2, agents=(), options=hour)
     workers = [w for w, _ in runtime.consumer.worker_threads]
     for worker in workers:
         worker.delay = 3600.0  # as after a long idle spell: the next sleep lasts an hour
@@ -46,7 +46,10 @@ def test_a_job_from_another_process_wakes_an_idle_consumer(
         lambda: (j := runtime.jobs.get(job_id)).status == "succeeded" and j, 60, "the noop job"
     )
     assert finished.result == {"ok": True, "echo": "hi"}
-    assert all(worker.delay < 3600.0 for worker in workers)  # woken, not timed out
+    # every idle thread woken, not timed out
+    wait_for(lambda: all(w.delay < 3600.0 for w in workers), 30, "every idle worker to wake")
+    runtime.stop(timeout_s=30)  # stopping wakes every sleeping thread
+    assert not [t for _, t in runtime.consumer.worker_threads if t.is_alive()]
 
 
 LISTEN_THEN_WAIT = (
