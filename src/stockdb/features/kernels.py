@@ -3,16 +3,28 @@
 Each kernel writes every element of its output exactly once: one pass over its inputs, no
 temporaries, and the same floating-point operations as the NumPy expressions they replace
 (so the results are bit-identical). Outputs are allocated in the Python wrappers by
-:func:`empty`, from Arrow's memory pool, not inside the compiled code."""
+:func:`empty`, from Arrow's memory pool, not inside the compiled code.
+
+:func:`session_values` only writes (one value per session), so its time is the writing:
+it writes each whole 64-byte line of its output with one non-temporal store
+(:func:`_line`), which skips reading the line from memory first (an ordinary store's
+read for ownership; measured: 8 MB written in 0.4 ms instead of 0.95 ms after a feature
+build), and ends with :func:`_fence`, after which every thread sees the values. (Lines of
+computed values, built from eight scalars, were slower than NumPy-vectorised loops.)"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any, cast
 
 import numba
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+from llvmlite import ir
+from numba.core import types
+from numba.extending import intrinsic
 
 __all__ = [
     "empty",
@@ -28,6 +40,69 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 _NAN = math.nan
+
+
+def _line_intrinsic(
+    _typingctx: Any, dst: Any, at: Any, v0: Any, v1: Any, v2: Any, v3: Any, v4: Any, v5: Any,
+    v6: Any, v7: Any,
+) -> Any:  # fmt: skip
+    """``dst[at:at + 8] = v0 .. v7`` as one non-temporal store of a 64-byte line; the
+    address of ``dst[at]`` must be a multiple of 64 (``dst`` C-contiguous float64)."""
+    values = (v0, v1, v2, v3, v4, v5, v6, v7)
+    if not (isinstance(dst, types.Array) and dst.layout == "C" and dst.dtype == types.float64):
+        return None
+    sig = types.void(dst, at, *values)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        line = ir.VectorType(ir.DoubleType(), 8)
+        vector = ir.Constant(line, ir.Undefined)
+        for k, value in enumerate(args[2:]):
+            vector = builder.insert_element(vector, value, ir.Constant(ir.IntType(32), k))
+        to = context.make_array(signature.args[0])(context, builder, args[0])
+        target = builder.bitcast(builder.gep(to.data, [args[1]]), line.as_pointer())
+        store = builder.store(vector, target, align=64)
+        hint = builder.module.add_metadata([ir.Constant(ir.IntType(32), 1)])
+        store.set_metadata("nontemporal", hint)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def _address_intrinsic(_typingctx: Any, array: Any) -> Any:
+    """The address of an array's first element, as an integer."""
+    if not isinstance(array, types.Array):
+        return None
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        return builder.ptrtoint(data, ir.IntType(64))
+
+    return types.int64(array), codegen
+
+
+def _fence_intrinsic(_typingctx: Any) -> Any:
+    """A sequentially consistent fence: orders the non-temporal stores before it."""
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:  # noqa: ARG001
+        builder.fence("seq_cst")
+        return context.get_dummy_value()
+
+    return types.void(), codegen
+
+
+_line = cast(Callable[..., None], intrinsic(_line_intrinsic))
+_address = cast(Callable[[FloatArray], int], intrinsic(_address_intrinsic))
+_fence = cast(Callable[[], None], intrinsic(_fence_intrinsic))
+
+
+@numba.njit(cache=True, nogil=True)
+def _aligned(out: FloatArray, lo: int, hi: int) -> int:
+    """The first index from ``lo`` whose address in ``out`` starts a 64-byte line (``hi``
+    when there is none before it or ``out`` is not 8-byte aligned)."""
+    address = _address(out) + lo * 8
+    if address % 8:
+        return hi
+    return min(lo + (-address % 64) // 8, hi)
 
 
 def empty(n: int) -> FloatArray:
@@ -54,14 +129,26 @@ def relative_distance(x: FloatArray, ref: FloatArray) -> FloatArray:
 
 
 @numba.njit(cache=True, nogil=True)
+def _fill(out: FloatArray, lo: int, hi: int, value: float) -> None:
+    """``out[lo:hi] = value`` (whole lines non-temporal)."""
+    i = _aligned(out, lo, hi)
+    out[lo:i] = value
+    while i + 8 <= hi:
+        _line(out, i, value, value, value, value, value, value, value, value)
+        i += 8
+    out[i:hi] = value
+
+
+@numba.njit(cache=True, nogil=True)
 def _session_values(starts: IntArray, ends: IntArray, values: FloatArray, out: FloatArray) -> None:
     done = 0
     for s in range(starts.shape[0]):
         a = starts[s]
-        out[done:a] = _NAN
-        out[a : ends[s]] = values[s]
+        _fill(out, done, a, _NAN)
+        _fill(out, a, ends[s], values[s])
         done = ends[s]
-    out[done:] = _NAN
+    _fill(out, done, out.shape[0], _NAN)
+    _fence()
 
 
 def session_values(starts: IntArray, ends: IntArray, values: FloatArray, n: int) -> FloatArray:
