@@ -123,6 +123,19 @@ class BarFrame:
         """Volume-weighted average prices."""
         return self._converted("vwap")
 
+    @property
+    def volume_as_stored(self) -> FloatArray | IntArray:
+        """The volumes without a float64 copy: the bar table's int64 column itself (a
+        compiled kernel converts each value as it reads it, as ``astype`` would), or
+        :attr:`volume` when that is already converted or the column is not int64."""
+        table = self._table
+        if "volume" in self.__dict__ or table is None:
+            return self.volume
+        column = table.column("volume")
+        if column.type != pa.int64() or column.null_count:
+            return self.volume
+        return np.ascontiguousarray(column.to_numpy(), dtype=np.int64)
+
     def __len__(self) -> int:
         return int(self.ts_us.shape[0])
 

@@ -172,7 +172,7 @@ def volatility_passes(
         oa, ob, oz = (kernels.empty(n) if p else spare for p in (pa, pb, pz))
         windows.stddevs_zscore(
             bars.log_returns if pa else spare, pa, pb, _sample(pa), _sample(pb), oa, ob,
-            bars.volume if pz else spare, pz, _sample(pz), oz,
+            bars.volume_as_stored if pz else spare, pz, _sample(pz), oz,
         )  # fmt: skip
         out.update((name, [o]) for name, o in ((a, oa), (b, ob), (z, oz)) if name)
     return out

@@ -3,16 +3,30 @@
 Each kernel writes every element of its output exactly once: one pass over its inputs, no
 temporaries, and the same floating-point operations as the NumPy expressions they replace
 (so the results are bit-identical). Outputs are allocated in the Python wrappers by
-:func:`empty`, from Arrow's memory pool, not inside the compiled code."""
+:func:`empty`, from Arrow's memory pool, not inside the compiled code.
+
+The session values, minutes from the open and relative distance do little more than
+write, so their time is the writing: they write each whole 64-byte line of their output
+with one non-temporal store, which skips reading the line from memory first (an ordinary
+store's read for ownership; measured after a feature build: 8 MB of session values in
+0.4 ms instead of 0.95 ms), and end with :func:`_fence`, after which every thread sees
+the values. Computed values go through a block of scratch (filled by a loop the compiler
+vectorises) copied out a line at a time (:func:`_stream`); the partial lines at either
+end, and an output that is not 8-byte aligned, take ordinary stores."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any, cast
 
 import numba
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+from llvmlite import ir
+from numba.core import types
+from numba.extending import intrinsic
 
 __all__ = [
     "empty",
@@ -30,6 +44,96 @@ IntArray = npt.NDArray[np.int64]
 _NAN = math.nan
 
 
+def _line_intrinsic(
+    _typingctx: Any, dst: Any, at: Any, v0: Any, v1: Any, v2: Any, v3: Any, v4: Any, v5: Any,
+    v6: Any, v7: Any,
+) -> Any:  # fmt: skip
+    """``dst[at:at + 8] = v0 .. v7`` as one non-temporal store of a 64-byte line; the
+    address of ``dst[at]`` must be a multiple of 64 (``dst`` C-contiguous float64)."""
+    values = (v0, v1, v2, v3, v4, v5, v6, v7)
+    if not (isinstance(dst, types.Array) and dst.layout == "C" and dst.dtype == types.float64):
+        return None
+    sig = types.void(dst, at, *values)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        line = ir.VectorType(ir.DoubleType(), 8)
+        vector = ir.Constant(line, ir.Undefined)
+        for k, value in enumerate(args[2:]):
+            vector = builder.insert_element(vector, value, ir.Constant(ir.IntType(32), k))
+        to = context.make_array(signature.args[0])(context, builder, args[0])
+        target = builder.bitcast(builder.gep(to.data, [args[1]]), line.as_pointer())
+        store = builder.store(vector, target, align=64)
+        hint = builder.module.add_metadata([ir.Constant(ir.IntType(32), 1)])
+        store.set_metadata("nontemporal", hint)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def _copy_line_intrinsic(_typingctx: Any, dst: Any, at: Any, src: Any, start: Any) -> Any:
+    """``dst[at:at + 8] = src[start:start + 8]`` as one non-temporal 64-byte store (the
+    address of ``dst[at]`` a multiple of 64; both C-contiguous float64)."""
+    if not all(
+        isinstance(a, types.Array) and a.layout == "C" and a.dtype == types.float64
+        for a in (dst, src)
+    ):
+        return None
+    sig = types.void(dst, at, src, start)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        line = ir.VectorType(ir.DoubleType(), 8)
+        to = context.make_array(signature.args[0])(context, builder, args[0])
+        of = context.make_array(signature.args[2])(context, builder, args[2])
+        source = builder.bitcast(builder.gep(of.data, [args[3]]), line.as_pointer())
+        target = builder.bitcast(builder.gep(to.data, [args[1]]), line.as_pointer())
+        store = builder.store(builder.load(source, align=8), target, align=64)
+        hint = builder.module.add_metadata([ir.Constant(ir.IntType(32), 1)])
+        store.set_metadata("nontemporal", hint)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def _address_intrinsic(_typingctx: Any, array: Any) -> Any:
+    """The address of an array's first element, as an integer."""
+    if not isinstance(array, types.Array):
+        return None
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        return builder.ptrtoint(data, ir.IntType(64))
+
+    return types.int64(array), codegen
+
+
+def _fence_intrinsic(_typingctx: Any) -> Any:
+    """A sequentially consistent fence: orders the non-temporal stores before it."""
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:  # noqa: ARG001
+        builder.fence("seq_cst")
+        return context.get_dummy_value()
+
+    return types.void(), codegen
+
+
+_line = cast(Callable[..., None], intrinsic(_line_intrinsic))
+_copy_line = cast(
+    Callable[[FloatArray, int, FloatArray, int], None], intrinsic(_copy_line_intrinsic)
+)
+_address = cast(Callable[[FloatArray], int], intrinsic(_address_intrinsic))
+_fence = cast(Callable[[], None], intrinsic(_fence_intrinsic))
+
+
+@numba.njit(cache=True, nogil=True)
+def _aligned(out: FloatArray, lo: int, hi: int) -> int:
+    """The first index from ``lo`` whose address in ``out`` starts a 64-byte line (``hi``
+    when there is none before it or ``out`` is not 8-byte aligned)."""
+    address = _address(out) + lo * 8
+    if address % 8:
+        return hi
+    return min(lo + (-address % 64) // 8, hi)
+
+
 def empty(n: int) -> FloatArray:
     """A new, uninitialised float64 array of ``n`` values in Arrow's default memory pool.
 
@@ -39,11 +143,34 @@ def empty(n: int) -> FloatArray:
     return np.frombuffer(pa.allocate_buffer(n * 8), dtype=np.float64)
 
 
+_BLOCK = 512
+
+
 @numba.njit(cache=True, nogil=True)
+def _stream(block: FloatArray, m: int, out: FloatArray, at: int) -> None:
+    """``out[at:at + m] = block[:m]``, whole lines of ``out`` non-temporal."""
+    i = _aligned(out, at, at + m)
+    for k in range(at, i):
+        out[k] = block[k - at]
+    while i + 8 <= at + m:
+        _copy_line(out, i, block, i - at)
+        i += 8
+    for k in range(i, at + m):
+        out[k] = block[k - at]
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _relative_distance(x: FloatArray, ref: FloatArray, out: FloatArray) -> None:
-    for i in range(x.shape[0]):
-        r = ref[i]
-        out[i] = (x[i] - r) / r if r > 0.0 else _NAN
+    n = x.shape[0]
+    block = np.empty(_BLOCK)
+    for a in range(0, n, _BLOCK):
+        m = min(_BLOCK, n - a)
+        for j in range(m):
+            u = np.uint64(a + j)
+            r = ref[u]
+            block[j] = (x[u] - r) / r if r > 0.0 else _NAN
+        _stream(block, m, out, a)
+    _fence()
 
 
 def relative_distance(x: FloatArray, ref: FloatArray) -> FloatArray:
@@ -54,14 +181,26 @@ def relative_distance(x: FloatArray, ref: FloatArray) -> FloatArray:
 
 
 @numba.njit(cache=True, nogil=True)
+def _fill(out: FloatArray, lo: int, hi: int, value: float) -> None:
+    """``out[lo:hi] = value`` (whole lines non-temporal)."""
+    i = _aligned(out, lo, hi)
+    out[lo:i] = value
+    while i + 8 <= hi:
+        _line(out, i, value, value, value, value, value, value, value, value)
+        i += 8
+    out[i:hi] = value
+
+
+@numba.njit(cache=True, nogil=True)
 def _session_values(starts: IntArray, ends: IntArray, values: FloatArray, out: FloatArray) -> None:
     done = 0
     for s in range(starts.shape[0]):
         a = starts[s]
-        out[done:a] = _NAN
-        out[a : ends[s]] = values[s]
+        _fill(out, done, a, _NAN)
+        _fill(out, a, ends[s], values[s])
         done = ends[s]
-    out[done:] = _NAN
+    _fill(out, done, out.shape[0], _NAN)
+    _fence()
 
 
 def session_values(starts: IntArray, ends: IntArray, values: FloatArray, n: int) -> FloatArray:
@@ -71,7 +210,7 @@ def session_values(starts: IntArray, ends: IntArray, values: FloatArray, n: int)
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _session_minutes(
     ts_us: IntArray,
     starts: IntArray,
@@ -80,15 +219,20 @@ def _session_minutes(
     unit: float,
     out: FloatArray,
 ) -> None:
+    block = np.empty(_BLOCK)
     done = 0
     for s in range(starts.shape[0]):
         a = starts[s]
-        out[done:a] = _NAN
+        _fill(out, done, a, _NAN)
         origin = float(opens_us[s])
-        for i in range(a, ends[s]):
-            out[i] = (float(ts_us[i]) - origin) / unit
+        for b in range(a, ends[s], _BLOCK):
+            m = min(_BLOCK, ends[s] - b)
+            for j in range(m):
+                block[j] = (float(ts_us[np.uint64(b + j)]) - origin) / unit
+            _stream(block, m, out, b)
         done = ends[s]
-    out[done:] = _NAN
+    _fill(out, done, out.shape[0], _NAN)
+    _fence()
 
 
 def session_minutes(

@@ -49,7 +49,7 @@ _fma = cast(Callable[[float, float, float], float], intrinsic(_fma_intrinsic))
 
 
 @numba.njit(cache=True, nogil=True)
-def begin(x: FloatArray) -> int:
+def begin(x: FloatArray | npt.NDArray[np.int64]) -> int:
     """The first non-NaN index, as the ``talib`` wrapper finds it (``n - 1`` if none)."""
     n = x.shape[0]
     for i in range(n):

@@ -26,6 +26,7 @@ from stockdb.features.recursions import begin
 __all__ = ["STDDEV", "ZSCORE", "BBANDS", "sma", "stddevs_zscore", "window_stats"]
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 _NAN = math.nan
 
@@ -125,25 +126,25 @@ def window_stats(
 
 
 @numba.njit(cache=True, nogil=True)
-def _reseed(x: FloatArray, i: int, lb: int, inv: float, state: FloatArray) -> float:
+def _reseed(x: FloatArray | IntArray, i: int, lb: int, inv: float, state: FloatArray) -> float:
     """TA-Lib VAR's re-anchoring at bar ``i``: the window's variance (floored), and in
     ``state`` the new shift and the sums left after the trailing value."""
     start = i - lb
     s = 0.0
     for j in range(start, i + 1):
-        s += x[j]
+        s += float(x[j])
     shift = s * inv
     t1 = 0.0
     t2 = 0.0
     for j in range(start, i + 1):
-        t = x[j] - shift
+        t = float(x[j]) - shift
         t1 += t
         t2 += t * t
     m1 = t1 * inv
     var = t2 * inv - m1 * m1
     if var < 0.000000000001 * (t2 * inv):
         var = 0.0
-    t = x[start] - shift
+    t = float(x[start]) - shift
     state[0] = shift
     state[1] = t1 - t
     state[2] = t2 - t * t
@@ -151,12 +152,12 @@ def _reseed(x: FloatArray, i: int, lb: int, inv: float, state: FloatArray) -> fl
 
 
 @numba.njit(cache=True, nogil=True)
-def _sums(x: FloatArray, beg: int, lb: int) -> tuple[float, float, float]:
-    shift = x[beg]
+def _sums(x: FloatArray | IntArray, beg: int, lb: int) -> tuple[float, float, float]:
+    shift = float(x[beg])
     t1 = 0.0
     t2 = 0.0
     for j in range(beg, beg + lb):
-        t = x[j] - shift
+        t = float(x[j]) - shift
         t1 += t
         t2 += t * t
     return shift, t1, t2
@@ -184,7 +185,7 @@ def _var_step(
 
 
 @numba.njit(cache=True, nogil=True)
-def _first(x: FloatArray, period: int, out: FloatArray, n: int) -> int:
+def _first(x: FloatArray | IntArray, period: int, out: FloatArray, n: int) -> int:
     """The first output index of a window of ``period`` over ``x`` (NaN written before it);
     ``n`` when there is none or ``period`` is 0 (then ``out`` is left alone)."""
     if period <= 0:
@@ -197,12 +198,13 @@ def _first(x: FloatArray, period: int, out: FloatArray, n: int) -> int:
 @numba.njit(cache=True, nogil=True)
 def stddevs_zscore(
     x: FloatArray, pa: int, pb: int, nba: float, nbb: float, oa: FloatArray, ob: FloatArray,
-    y: FloatArray, pz: int, nbz: float, oz: FloatArray,
+    y: FloatArray | IntArray, pz: int, nbz: float, oz: FloatArray,
 ) -> None:  # fmt: skip
     """In one loop: ``oa = talib.STDDEV(x, pa, nba)``, ``ob = talib.STDDEV(x, pb, nbb)`` and
     ``oz`` the :data:`ZSCORE` of ``y`` over ``pz`` values with ``nbz`` (``y`` as long as
     ``x``); a period of 0 skips its output (``x`` may be empty when both its periods are 0,
-    ``y`` when ``pz`` is). Three independent recurrences the CPU overlaps."""
+    ``y`` when ``pz`` is). Three independent recurrences the CPU overlaps. ``y`` may be
+    int64 (volumes as stored): each value is converted to float64 as it is read."""
     n = max(x.shape[0], y.shape[0])
     fa = _first(x, pa, oa, n)
     fb = _first(x, pb, ob, n)
@@ -218,7 +220,7 @@ def stddevs_zscore(
     ma = 0.0
     if fz < n:
         for j in range(fz - lz, fz):
-            ma += y[j]
+            ma += float(y[j])
     ca, cb, cz = 32 * pa, 32 * pb, 32 * pz
     for i in range(min(fa, fb, fz), n):
         if i >= fa:
@@ -236,10 +238,10 @@ def stddevs_zscore(
                 sb, b1, b2 = state[0], state[1], state[2]
             ob[i] = math.sqrt(var) * nbb
         if i >= fz:
-            v = y[i]
+            v = float(y[i])
             ma += v
             mid = ma / pz
-            w = y[i - lz]
+            w = float(y[i - lz])
             ma -= w
             var, z1, z2, cz, stale = _var_step(v, w, sz, iz, z1, z2, cz)
             if stale:

@@ -118,3 +118,30 @@ def test_stddevs_and_zscore_in_one_pass_equal_talib(
         mean, std = talib.SMA(y, pz), talib.STDDEV(y, pz, sample(pz))
         with np.errstate(invalid="ignore", divide="ignore"):
             assert same(oz, np.where(std > 0, (y - mean) / std, np.nan))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.one_of(st.integers(0, 80), st.integers(81, 3000)),
+    period=st.integers(2, 120),
+    scale=st.sampled_from([1, 1_000, 10**9, 2**55]),
+)
+def test_zscore_of_int64_volumes_equals_the_float64_one(
+    seed: int, n: int, period: int, scale: int
+) -> None:
+    """Volumes as stored (int64, up to past 2**53 where the conversion rounds) give the
+    z-score of the same volumes as float64, bit for bit."""
+    rng = np.random.default_rng(seed)
+    volumes = rng.integers(0, 4, n) * scale + rng.integers(0, 1000, n)
+    if n > 10:
+        volumes[n // 3 : n // 3 + 5] = volumes[n // 3]  # a flat stretch: std 0
+    as_float = volumes.astype(np.float64)
+    got, want = np.full(n, -3.0), np.full(n, -3.0)
+    none = np.empty(0)
+    windows.stddevs_zscore(none, 0, 0, 1.0, 1.0, none, none, volumes, period, sample(period), got)
+    windows.stddevs_zscore(none, 0, 0, 1.0, 1.0, none, none, as_float, period, sample(period), want)
+    assert np.array_equal(got.view(np.int64), want.view(np.int64))
+    mean, std = talib.SMA(as_float, period), talib.STDDEV(as_float, period, sample(period))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        assert same(got, np.where(std > 0, (as_float - mean) / std, np.nan))

@@ -15,13 +15,23 @@ from stockdb.features.frame import BarFrame
 PRICES = ("open", "high", "low", "close", "volume", "trade_count", "vwap")
 
 
-def test_default_set_never_converts_open_or_trade_count(
+def test_default_set_never_converts_open_trade_count_or_volume(
     history: pa.Table, calendar: TradingCalendar
 ) -> None:
     frame = BarFrame.from_table(history, calendar)
     default_feature_set().compute(frame)
     converted = {name for name in PRICES if name in vars(frame)}
-    assert converted == {"high", "low", "close", "volume", "vwap"}
+    # The volume z-score reads the int64 volumes as stored (converted value by value).
+    assert converted == {"high", "low", "close", "vwap"}
+
+
+def test_volume_as_stored_is_the_int64_column(history: pa.Table, calendar: TradingCalendar) -> None:
+    frame = BarFrame.from_table(history, calendar)
+    stored = frame.volume_as_stored
+    assert stored.dtype == np.int64
+    assert stored.tolist() == history.column("volume").to_pylist()
+    converted = frame.volume  # once converted, the float64 array is what it gives
+    assert frame.volume_as_stored is converted
 
 
 def test_columns_equal_the_table_as_float64(history: pa.Table, calendar: TradingCalendar) -> None:
