@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from dataclasses import asdict
@@ -296,5 +297,19 @@ def main(argv: list[str] | None = None) -> int:
     return int(result) if isinstance(result, int) else 0
 
 
+def run() -> None:
+    """The ``stockdb`` command: :func:`main`, exiting with its code.
+
+    First every object still alive is moved out of the garbage collector's reach
+    (``gc.freeze``): the interpreter's last full collection at exit would otherwise spend
+    about 0.2 s walking what the command loaded (pandas, SQLAlchemy, numba...), on a core that
+    a job it has just queued may need (``stockdb jobs ingest``: 0.34 s from the command's end
+    to the process's, 0.12 s frozen). Exit handlers still run and objects are still freed as
+    the modules are torn down."""
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
