@@ -112,7 +112,7 @@ def test_compose_subcommands_answer_help(command: str, capsys: pytest.CaptureFix
 
 def test_compose_entry_points_are_the_package_console_scripts() -> None:
     scripts = pyproject()["project"]["scripts"]
-    assert scripts == {"stockdb": "stockdb.cli.main:main"}
+    assert scripts == {"stockdb": "stockdb.cli.main:run"}
     services = compose()["services"]
     for name in ("api", "worker", "ui"):
         assert services[name]["command"][0] in scripts
