@@ -28,7 +28,7 @@ from stockdb.clock import Clock
 from stockdb.errors import NotFound
 from stockdb.features.definitions import FeatureSet
 from stockdb.features.frame import BarFrame
-from stockdb.features.layout import FeatureLayout
+from stockdb.features.layout import FEATURE_COMPRESSION, FeatureLayout
 from stockdb.features.records import BuildRecord, PartitionLedger, PartitionRecord
 from stockdb.features.sources import ADJUSTMENT_MARK, BarHistory, HistorySource
 from stockdb.lake.atomic import TempWriter, commit_temps, sweep_temp_tree
@@ -251,7 +251,7 @@ class FeatureBuilder:
         dests: list[Path] = []
         # One durable round: every partition encoded, checksummed from memory, written and
         # fsync'd together (TempWriter); a failure removes every temp file.
-        with TempWriter() as files:
+        with TempWriter(FEATURE_COMPRESSION) as files:
             for part in todo:
                 table = wide.slice(part.start, part.stop - part.start)
                 table = table.replace_schema_metadata(

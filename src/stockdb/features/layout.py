@@ -11,9 +11,14 @@ from pathlib import Path
 from stockdb.errors import StorageError
 from stockdb.symbols import normalize_symbol
 
-__all__ = ["FEATURE_FILE", "FeatureLayout"]
+__all__ = ["FEATURE_COMPRESSION", "FEATURE_FILE", "FeatureLayout"]
 
 FEATURE_FILE = "features.parquet"
+FEATURE_COMPRESSION = "lz4"
+"""Feature partitions are near-unique floats: zstd made them only 13 % smaller than LZ4 (125
+against 143 KiB for a session of 36 columns) at 2.3x the encoding time (2.0 against 0.85 ms a
+file), so the derived, rebuildable feature store trades that space for build speed. The bars,
+the source of truth, stay zstd (46 % smaller than LZ4)."""
 
 
 class FeatureLayout:
