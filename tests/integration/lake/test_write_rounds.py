@@ -13,7 +13,7 @@ import pytest
 from stockdb.app import App
 from stockdb.calendar import TradingCalendar
 from stockdb.config import Settings
-from stockdb.errors import Conflict, StorageError
+from stockdb.errors import Conflict, DamagedPartition, StorageError
 from stockdb.lake.integrity import checksum_file
 from stockdb.lake.parquet_lake import Lineage, SessionWrites
 from stockdb.lake.reader import BarQuery
@@ -160,5 +160,34 @@ def test_writers_holds_the_lock_of_every_symbol(tmp_path: Path, calendar: Tradin
                 pass  # another symbol stays free
         with app.lake.writer("AAPL", timeout_s=0.05):
             pass  # released on exit
+    finally:
+        app.close()
+
+
+def test_a_failure_while_merging_removes_the_files_already_streaming(
+    tmp_path: Path, calendar: TradingCalendar
+) -> None:
+    # The round encodes and writes each symbol's files as soon as they are merged: AAPL and
+    # MSFT are in flight when SPY's stored session turns out to be damaged.
+    app = make_app(tmp_path / "data", calendar)
+    try:
+        with app.lake.writers(["SPY"]):
+            app.lake.write_sessions_many(month(calendar, ["SPY"]), SYN)
+        damaged = app.lake.partition_path("SPY", END)
+        damaged.write_bytes(damaged.read_bytes()[:64])
+        lake_before = snapshot(app.settings.data_dir / "parquet")
+        rollups_before = snapshot(app.lake.rollups.root)
+        ledger_before = app.ledger.entries("bars") + app.ledger.entries("rollups")
+        with app.lake.writers(SYMBOLS), pytest.raises(DamagedPartition, match="SPY"):
+            app.lake.write_sessions_many(month(calendar, SYMBOLS), SYN)
+        assert snapshot(app.settings.data_dir / "parquet") == lake_before  # no temp, no folder
+        assert not (app.lake.root / "AAPL").exists() and not (app.lake.root / "MSFT").exists()
+        assert snapshot(app.lake.rollups.root) == rollups_before
+        after = app.ledger.entries("bars") + app.ledger.entries("rollups")
+        changed = [a for a, b in zip(after, ledger_before, strict=True) if a != b]
+        # the one change: the reader marked the damaged session (verify and gaps show it)
+        assert [(e.rel_path, e.status) for e in changed] == [
+            (app.lake.rel_path(damaged), "damaged")
+        ]
     finally:
         app.close()
