@@ -252,12 +252,9 @@ class BarReader:
         """The batched queries of :meth:`bars_many` that one read settles, by index."""
         plans: list[tuple[int, BarQuery, list[str], bool]] = []
         for i, q in enumerate(queries):
-            if (
-                q.limit is None
-                or isinstance(q.start, datetime)
-                or isinstance(q.end, datetime)
-                or self._rolled(q)
-            ):
+            if q.limit is None or isinstance(q.start, datetime) or isinstance(q.end, datetime):
+                continue  # not only the newest sessions' files: bars() reads it
+            if self._rolled(q):
                 continue
             lo = None if q.start is None else _session_floor(q.start)
             hi = None if q.end is None else _day(q.end)
@@ -284,10 +281,13 @@ class BarReader:
         return done
 
     def _rolled(self, query: BarQuery) -> bool:
-        """Whether the maintained rollups answer ``query`` (see :meth:`_from_rollup`)."""
+        """Whether the maintained rollups answer ``query``: a rolled-up timeframe, raw
+        prices, whole sessions (no instant bounds)."""
         return (
             self.use_rollups
             and query.adjustment == "raw"
+            and not isinstance(query.start, datetime)
+            and not isinstance(query.end, datetime)
             and rollup_for(query.timeframe, query.regular_only) is not None
         )
 
@@ -304,13 +304,7 @@ class BarReader:
         """``query`` answered from the maintained rollups (years whose rollup file is missing,
         damaged or stale derived on read), or None when no rollup serves it."""
         rollup = rollup_for(query.timeframe, query.regular_only)
-        if (
-            rollup is None
-            or not self.use_rollups
-            or query.adjustment != "raw"
-            or isinstance(query.start, datetime)
-            or isinstance(query.end, datetime)
-        ):
+        if rollup is None or not self._rolled(query):
             return None
         names = self.lake.partition_names(query.symbol)
         if not names:
