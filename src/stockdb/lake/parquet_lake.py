@@ -193,6 +193,12 @@ class ParquetLake:
         hi = len(names) if end is None else bisect.bisect_right(names, f"dt={end.isoformat()}")
         return names[lo:hi]
 
+    def unchecked_files(self, symbol: str, names: list[str]) -> list[str]:
+        """The file paths of the named partitions, with no ``stat`` per file: a reader of them
+        must handle a missing one (a crashed first write) itself."""
+        folder = str(self.symbol_dir(symbol))
+        return [f"{folder}/{n}/{_FILE}" for n in names]
+
     def existing(self, symbol: str, names: list[str]) -> list[tuple[date, Path]]:
         """(session date, file) for the named partitions whose file exists.
 

@@ -210,17 +210,14 @@ class BarReader:
         lo_us = _us(query.start) if isinstance(query.start, datetime) else None
         hi_us = _us(query.end) if isinstance(query.end, datetime) else None
         if query.limit is None:
-            folder = str(self.lake.symbol_dir(query.symbol))
-            leaf = self.lake.partition_path(query.symbol, date(2000, 1, 3)).name
             # no stat per file: a missing one (a crashed first write) fails the fast path
-            unchecked = [f"{folder}/{n}/{leaf}" for n in names]
+            unchecked = self.lake.unchecked_files(query.symbol, names)
             fast = _decode_in_order(unchecked, lo_us, hi_us, query.symbol) if names else None
             if fast is not None:
                 return self._derive(query, fast)
             paths = self.lake.existing(query.symbol, names)
             return self._derive(query, self.scan([str(p) for _, p in paths], lo_us, hi_us))
-        per_session = 1 if query.timeframe.daily else max(1, 300 // query.timeframe.minutes)
-        take = min(len(names), query.limit // per_session + 1)
+        take = _first_take(query, len(names))
         while True:
             chosen = self.lake.existing(query.symbol, names[len(names) - take :])
             result = self._derive(query, self.scan([str(p) for _, p in chosen], lo_us, hi_us))
@@ -261,11 +258,8 @@ class BarReader:
             names = self.lake.partition_names(q.symbol, lo, hi)
             if not names:
                 continue  # bars() says why: nothing stored, or nothing in the range
-            per_session = 1 if q.timeframe.daily else max(1, 300 // q.timeframe.minutes)
-            take = min(len(names), q.limit // per_session + 1)
-            folder = str(self.lake.symbol_dir(q.symbol))
-            leaf = self.lake.partition_path(q.symbol, date(2000, 1, 3)).name
-            files = [f"{folder}/{n}/{leaf}" for n in names[len(names) - take :]]
+            take = _first_take(q, len(names))
+            files = self.lake.unchecked_files(q.symbol, names[len(names) - take :])
             plans.append((i, q, files, take == len(names)))
         symbols = [q.symbol for _, q, _, _ in plans]
         if len(plans) < 2 or len(set(symbols)) < len(symbols):
@@ -351,6 +345,14 @@ def _decode_in_order(
     except (pl.exceptions.PolarsError, OSError, pa.ArrowException, ValueError, KeyError):
         return None
     return _time_slice(table, lo_us, hi_us)
+
+
+def _first_take(query: BarQuery, available: int) -> int:
+    """How many of the newest of ``available`` sessions a ``limit`` query reads first (a
+    session holds about 300 bars of a minute timeframe, or one daily bar)."""
+    assert query.limit is not None
+    per_session = 1 if query.timeframe.daily else max(1, 300 // query.timeframe.minutes)
+    return min(available, query.limit // per_session + 1)
 
 
 def _decode_groups(groups: list[list[str]], symbols: list[str]) -> list[pa.Table] | None:
