@@ -10,7 +10,7 @@
 2. Feature build (full) of the same symbols on 1 process vs every core (goal >= 1.7x on 2
    cores); both after this process built one symbol (imports and JIT warm), the parallel one
    paying its worker start-up (fork server imports, each worker's first symbol).
-3. ``verify`` of the whole lake (bars, features, rollups), 1 process vs every core.
+3. ``verify`` of the whole lake (bars, features, rollups), 1 thread vs a thread per core.
 4. ``rollups rebuild`` of every symbol, 1 process vs every core.
 Rows 2-4 time each side twice (serial, parallel, parallel, serial) and average; the second
 parallel run reuses the fork server the first one started, as a long-lived process does.

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import orjson
 import typer
 
-from stockdb.cli.common import WorkersOption, err_console, make_app, out_console, progress_bar
+from stockdb.cli.common import err_console, make_app, out_console, progress_bar
 from stockdb.cli.render import print_records
 from stockdb.dates import parse_date_or_instant
 from stockdb.errors import InvalidInput
@@ -241,7 +241,10 @@ def verify(
             "sessions missing, so the next ingest fetches them again"
         ),
     ] = False,
-    workers: WorkersOption = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="Threads hashing files (default: every core)"),
+    ] = None,
 ) -> None:
     """Check every bars and features partition against the checksums recorded when written.
 

@@ -1,12 +1,14 @@
-"""The work a verify worker process does: size and digest of partition files.
+"""The work of a verify thread: size and digest of partition files.
 
-Kept apart from :mod:`stockdb.lake.verify` so the process pool's fork server imports only
-what checksumming needs (hashlib and the integrity helpers), not the lake and the state store.
+A module of its own, importing only hashlib and the integrity helpers, so that a worker
+process can run it too (:func:`stockdb.parallel.parallel_map` imports ``fn``'s module in its
+fork server).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
+from collections.abc import Sequence
 
 from stockdb.lake.integrity import checksum_file
 
@@ -15,7 +17,7 @@ __all__ = ["Checksum", "checksums"]
 Checksum = tuple[int, str]
 
 
-def checksums(_: None, paths: list[Path]) -> list[Checksum | None]:
+def checksums(_: None, paths: Sequence[str | os.PathLike[str]]) -> list[Checksum | None]:
     """(size, digest) of each file, None for one that does not exist (a worker's task)."""
     out: list[Checksum | None] = []
     for path in paths:

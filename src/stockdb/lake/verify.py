@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Literal
 from stockdb.lake.checksums import Checksum, checksums
 from stockdb.lake.integrity import checksum_file, quarantine_file, unreadable_reason
 from stockdb.lake.parquet_lake import ParquetLake
-from stockdb.parallel import ProgressFn, parallel_map, worker_count
+from stockdb.parallel import ProgressFn, worker_count
 from stockdb.state.coverage import CoverageRepo
 from stockdb.state.ledger import FileEntry, FileKind, PartitionLedger
 from stockdb.symbols import SYMBOL_PATTERN, normalize_symbols
@@ -31,9 +32,9 @@ __all__ = ["Finding", "Verifier", "VerifyReport"]
 log = logging.getLogger("stockdb.verify")
 Problem = Literal["damaged", "missing"]
 
-PARALLEL_MIN_FILES = 2000
-"""Fewer files than this are checksummed in this process: starting workers would cost more."""
 _CHUNK_FILES = 250  # files per task: progress moves often, each task still takes a while
+PARALLEL_MIN_FILES = 2 * _CHUNK_FILES
+"""Fewer files than this are checksummed on the calling thread alone (one task's worth)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,33 +116,59 @@ class _Meter:
             self.progress(done, max(done, self.total), message)
 
 
-@dataclass(frozen=True, slots=True)
 class _Sums:
-    """Checksums of a batch of files: on ``workers`` processes when there are many."""
+    """Checksums of batches of files: on ``workers`` threads when there are many.
 
-    meter: _Meter
-    workers: int | None
-    min_files: int  # fewer files than this are checksummed in this process
+    Threads, not processes: reading a file and hashing it (BLAKE2b over more than 2 kB) both
+    let the GIL go, and most of a check is hashing (on 5,000 partition files, 0.50 s of 0.62 s
+    on one thread). Threads start at once, share this process's paths and results, and hash
+    while this thread lists the folders; worker processes spent 0.1-0.2 s starting and
+    pickling, and made 2 cores only 1.15-1.35x as fast as one. Use as a context manager: the
+    pool stops on leaving it."""
 
-    def __call__(self, paths: list[Path]) -> list[Checksum | None]:
+    def __init__(self, meter: _Meter, workers: int | None, min_files: int) -> None:
+        self.meter = meter
+        self.workers = workers
+        self.min_files = min_files  # fewer files than this are checksummed on the caller
+        self._pool: ThreadPoolExecutor | None = None
+
+    def __enter__(self) -> _Sums:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __call__(self, paths: list[str]) -> list[Checksum | None]:
+        return self.start(paths)()
+
+    def start(self, paths: list[str]) -> Callable[[], list[Checksum | None]]:
+        """Start checksumming ``paths`` (None for a file that does not exist); the returned
+        function waits for them, in order, reporting progress as each chunk comes in."""
         n = worker_count(self.workers) if len(paths) >= self.min_files else 1
         base = self.meter.done
         self.meter.done += len(paths)
+        parts = [paths[i : i + _CHUNK_FILES] for i in range(0, len(paths), _CHUNK_FILES)]
+        if n > 1 and self._pool is None:
+            self._pool = ThreadPoolExecutor(n, "stockdb-verify")
+        pool = self._pool if n > 1 else None
+        started = [pool.submit(checksums, None, part) for part in parts] if pool else []
 
-        def report(done: int, _total: int, message: str) -> None:
-            where = Path(message)  # {root}/[tf=.../]SYMBOL/dt=.../file or .../year=.../file
-            label = f"{where.parent.parent.name} {where.parent.name}" if message else ""
-            self.meter.report(base + done, label)
+        def collect() -> list[Checksum | None]:
+            done = (f.result() for f in started) if started else map(_checksums, parts)
+            out: list[Checksum | None] = []
+            for part, sums in zip(parts, done, strict=True):
+                out += sums
+                # the last file: {root}/[tf=.../]SYMBOL/dt=.../file or .../year=.../file
+                where = Path(part[-1]).parent
+                self.meter.report(base + len(out), f"{where.parent.name} {where.name}")
+            return out
 
-        return parallel_map(
-            checksums,
-            None,
-            paths,
-            n,
-            report,
-            chunk_items=_CHUNK_FILES,
-            local=lambda part: checksums(None, part),
-        )
+        return collect
+
+
+def _checksums(paths: list[str]) -> list[Checksum | None]:
+    return checksums(None, paths)
 
 
 def _symbol_and_day(rel: str) -> tuple[str, date] | None:
@@ -192,7 +219,7 @@ class Verifier:
         workers: int | None = None,
         parallel_min_files: int = PARALLEL_MIN_FILES,
     ) -> None:
-        self.workers = workers  # processes checksumming many files (None: every core)
+        self.workers = workers  # threads checksumming many files (None: every core)
         self.parallel_min_files = parallel_min_files
         self.lake = lake
         self.roots: dict[FileKind, Path] = {
@@ -215,8 +242,8 @@ class Verifier:
         """Check every partition of ``symbols`` (all when None); records what it finds in the
         ledger (so /health counts it) and returns the report. Changes no data file.
 
-        Many files are checksummed on ``workers`` processes (this one included; the
-        verifier's own setting when None). ``progress`` gets ``(files checked, files recorded
+        Many files are checksummed on ``workers`` threads (the verifier's own setting when
+        None; every core by default). ``progress`` gets ``(files checked, files recorded
         in the ledger, last file)``, here, as the checksums come in."""
         names = None if not symbols else normalize_symbols(symbols)
         report = VerifyReport()
@@ -224,10 +251,10 @@ class Verifier:
         entries = {k: {e.rel_path: e for e in self.ledger.entries(k, names)} for k in kinds}
         meter = _Meter(progress, sum(len(e) for e in entries.values()))
         n = self.workers if workers is None else workers
-        sums = _Sums(meter, n, self.parallel_min_files)
-        for kind in ("bars", "features"):
-            self._check_kind(kind, names, entries[kind], report, now, sums)
-        self._check_rollups(names, entries["rollups"], report, now, sums)
+        with _Sums(meter, n, self.parallel_min_files) as sums:
+            for kind in ("bars", "features"):
+                self._check_kind(kind, names, entries[kind], report, now, sums)
+            self._check_rollups(names, entries["rollups"], report, now, sums)
         meter.report(meter.total, "done")
         return report
 
@@ -249,7 +276,7 @@ class Verifier:
                 for path in sorted(folder.glob("year=*/bars.parquet")):
                     disk[path.relative_to(root).as_posix()] = path
         recorded = sorted(entries)
-        checksum = dict(zip(recorded, sums([root / rel for rel in recorded]), strict=True))
+        checksum = dict(zip(recorded, sums([f"{root}/{rel}" for rel in recorded]), strict=True))
         unrecorded: list[FileEntry] = []
         for rel in sorted(set(entries) | set(disk)):
             path = root / rel
@@ -280,7 +307,9 @@ class Verifier:
                 )
         self.ledger.record(unrecorded)
 
-    def _disk_files(self, kind: FileKind, names: list[str] | None) -> dict[str, Path]:
+    def _disk_files(self, kind: FileKind, names: list[str] | None) -> dict[str, str]:
+        """Every partition file of ``kind`` on disk: its path relative to the kind's root and
+        its full path (strings: a ``Path`` per file cost a sixth of a one-thread check)."""
         root = self.roots[kind]
         if not root.is_dir():
             return {}
@@ -295,11 +324,11 @@ class Verifier:
                 else [p for p in base.iterdir() if SYMBOL_PATTERN.fullmatch(p.name)]
             )
         ]
-        files: dict[str, Path] = {}
+        files: dict[str, str] = {}
         for folder in folders:
             prefix = folder.relative_to(root).as_posix()
             for part, name in _partition_files(folder):
-                files[f"{prefix}/{part}/{name}"] = folder / part / name
+                files[f"{prefix}/{part}/{name}"] = f"{folder}/{part}/{name}"
         return files
 
     def _check_kind(
@@ -312,16 +341,20 @@ class Verifier:
         sums: _Sums,
     ) -> None:
         root = self.roots[kind]
+        # Listed first: Python work beside the hashing threads would hold the GIL they wait
+        # for after each file (measured: 0.47-0.50 s instead of 0.42 s on 5,000 files).
         disk = self._disk_files(kind, names)
-        paths = {rel: root / rel for rel in entries}
+        paths = {rel: f"{root}/{rel}" for rel in entries}
+        summed = dict(zip(entries, sums(list(paths.values())), strict=True))  # None: no file
         uncommitted = [
             rel
             for rel, entry in entries.items()
-            if kind != "rollups" and self._uncommitted(paths[rel], entry)
+            if summed[rel] is None and self._uncommitted(paths[rel], entry)
         ]
         skipped = set(uncommitted)
-        checked = [rel for rel in entries if rel not in skipped]
-        for rel, checksum in zip(checked, sums([paths[rel] for rel in checked]), strict=True):
+        for rel, checksum in summed.items():
+            if rel in skipped:
+                continue
             entry = entries[rel]
             report.checked += 1
             finding = self._check_entry(paths[rel], entry, checksum)
@@ -335,11 +368,12 @@ class Verifier:
             if rel in entries:
                 continue
             report.checked += 1
-            reason = unreadable_reason(path)
+            reason = unreadable_reason(Path(path))
             where = _symbol_and_day(rel)
             if reason is None or where is None:
                 continue
-            report.findings.append(Finding(kind, where[0], where[1], path, "damaged", reason))
+            found = Finding(kind, where[0], where[1], Path(path), "damaged", reason)
+            report.findings.append(found)
             size, digest = checksum_file(path)
             unrecorded.append(
                 FileEntry(kind, rel, where[0], where[1], 0, size, digest, now, "damaged", reason)
@@ -349,22 +383,23 @@ class Verifier:
         self.ledger.record(unrecorded)
         self.ledger.forget(kind, uncommitted)
 
-    def _uncommitted(self, path: Path, entry: FileEntry) -> bool:
+    def _uncommitted(self, path: str, entry: FileEntry) -> bool:
         """A first write recorded but never renamed into place (a crash in between): no file,
         no earlier version, and for bars the coverage ledger never heard of the session, for
         features the staged temp file is still beside where the file would be."""
-        if entry.prev_checksum is not None or path.exists():
+        if entry.prev_checksum is not None or Path(path).exists():
             return False
         if entry.kind == "features":
-            return any(path.parent.glob(".tmp-*"))
+            return any(Path(path).parent.glob(".tmp-*"))
         known = self.coverage.sessions(entry.symbol, entry.session_date, entry.session_date)
         return entry.session_date not in known
 
     def _check_entry(
-        self, path: Path, entry: FileEntry, checksum: Checksum | None
+        self, path: str | Path, entry: FileEntry, checksum: Checksum | None
     ) -> Finding | None:
         def found(problem: Problem, detail: str) -> Finding:
-            return Finding(entry.kind, entry.symbol, entry.session_date, path, problem, detail)
+            where = Path(path)
+            return Finding(entry.kind, entry.symbol, entry.session_date, where, problem, detail)
 
         if checksum is None:
             return found("missing", f"file gone (ledger: {entry.rows} rows)")
@@ -379,7 +414,7 @@ class Verifier:
         self,
         names: list[str] | None,
         entries: dict[str, FileEntry],
-        disk: dict[str, Path],
+        disk: dict[str, str],
         report: VerifyReport,
         now: datetime,
     ) -> list[FileEntry]:

@@ -174,20 +174,35 @@ def test_every_reader_names_the_damaged_partition_in_one_line(
     assert_one_line_naming(err, last)
 
 
-def test_checking_on_worker_processes_finds_the_same_damage(built: Path) -> None:
+def test_checking_on_threads_finds_the_same_damage(
+    built: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import stockdb.lake.verify as module
     from stockdb.app import App
     from stockdb.config import Settings
     from stockdb.lake.verify import Verifier
 
     damage(built)
     app = App(Settings(data_dir=built))
+    hashed_on: list[set[str]] = []
+    real = module.checksums  # type: ignore[attr-defined]
+
+    def recording(context: None, paths: list[str]) -> list[tuple[int, str] | None]:
+        hashed_on[-1].add(threading.current_thread().name.split("_")[0])
+        return real(context, paths)
+
+    monkeypatch.setattr(module, "checksums", recording)
+    monkeypatch.setattr(module, "_CHUNK_FILES", 2)  # several tasks, so both threads get some
     try:
         reports, ledgers = [], []
         for workers in (1, 2):
             verifier = Verifier(
                 app.lake, app.settings.features_dir, app.ledger, app.coverage, built, workers, 2
-            )  # 13 files: from 2 on, on the workers
+            )  # 13 files: from 2 on, on the threads
             calls: list[tuple[int, int, str]] = []
+            hashed_on.append(set())
             report = verifier.check(app.clock.now(), progress=lambda *c, to=calls: to.append(c))
             reports.append(report.to_dict())
             done = [c[0] for c in calls]  # one progress over every recorded file
@@ -195,6 +210,7 @@ def test_checking_on_worker_processes_finds_the_same_damage(built: Path) -> None
             ledgers.append([app.ledger.entries(k) for k in ("bars", "features", "rollups")])
     finally:
         app.close()
+    assert hashed_on == [{"MainThread"}, {"stockdb-verify"}]
     serial, parallel = reports
     assert parallel == serial
     assert ledgers[1] == ledgers[0]  # the same marks, written by this process either way
