@@ -16,7 +16,9 @@ Rows 2-4 time each side twice (serial, parallel, parallel, serial) and average; 
 parallel run reuses the fork server the first one started, as a long-lived process does.
 The serial side is not a one-core reference: it encodes its files on a thread per core, so
 the table prints how many cores it kept busy (its CPU time over its wall time), and how many
-the machine kept busy during the parallel runs (``/proc/stat``: workers included).
+the machine kept busy during the parallel runs (``/proc/stat``: workers included). The feature
+build is also timed on one core (the process pinned to it), the reference of a speed-up from
+one core to every core.
 Speed-ups depend on idle cores: run it when the load average (printed) is low.
 
 Run: ``.venv/bin/python -m bench.bench_throughput [--symbols 40 --months 3]``
@@ -26,6 +28,7 @@ Run: ``.venv/bin/python -m bench.bench_throughput [--symbols 40 --months 3]``
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import shutil
 import tempfile
@@ -111,12 +114,19 @@ def _timed(fn: object, busy: list[float] | None = None, machine: bool = False) -
 
 
 def _speedup(
-    case: str, one: float, many: float, cores: int, busy: tuple[float, float], goal: str = ""
+    case: str,
+    one: float,
+    many: float,
+    cores: int,
+    busy: tuple[float, float],
+    goal: str = "",
+    unit: str = "process",
 ) -> tuple[str, ...]:
     return (
         case,
-        f"{cores} processes {many:.2f} s, machine {busy[1]:.2f} cores busy",
-        f"1 process {one:.2f} s, {busy[0]:.2f} cores busy",
+        f"{cores} {unit}{'es' if unit == 'process' else 's'} {many:.2f} s, "
+        f"machine {busy[1]:.2f} cores busy",
+        f"1 {unit} {one:.2f} s, {busy[0]:.2f} cores busy",
         f"{one / many:.2f}x speed-up{goal}",
     )
 
@@ -131,6 +141,18 @@ def _verifier(app: App, workers: int) -> Verifier:
         workers,
         parallel_min_files=1,
     )
+
+
+def _one_core(build: Callable[[], object]) -> float:
+    """Seconds of ``build`` run twice on one core (this thread pinned to it, so every thread
+    the build starts is too, and a write round sizes its encoders to that one core): the
+    build as a one-core machine would run it, the reference of a speed-up on every core."""
+    cores = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(cores)})
+    try:
+        return (_timed(build) + _timed(build)) / 2
+    finally:
+        os.sched_setaffinity(0, cores)
 
 
 def _abba(
@@ -157,13 +179,22 @@ def _speedups(apps: list[App], symbols: list[str], cores: int) -> list[tuple[str
     )
     goal = " (goal >= 1.7x on 2 cores)"
     rows = [_speedup(f"feature build, {len(symbols)} symbols", one, many, cores, busy, goal)]
+    pinned = _one_core(lambda: serial.features.build(symbols, full=True, workers=1))
+    rows.append(
+        (
+            f"feature build, {len(symbols)} symbols: 1 core against {cores}",
+            f"{cores} processes {many:.2f} s (above)",
+            f"1 process pinned to 1 core {pinned:.2f} s",
+            f"{pinned / many:.2f}x speed-up",
+        )
+    )
     now = serial.clock.now()
     files = _verifier(serial, 1).check(now, symbols).checked
     one, many, busy = _abba(
         lambda: _verifier(serial, 1).check(now, symbols),
         lambda: _verifier(parallel, cores).check(now, symbols),
     )
-    rows.append(_speedup(f"verify, {files} files", one, many, cores, busy))
+    rows.append(_speedup(f"verify, {files} files", one, many, cores, busy, unit="thread"))
     one, many, busy = _abba(
         lambda: rebuild_rollups(serial.lake, serial.settings, symbols, workers=1),
         lambda: rebuild_rollups(parallel.lake, parallel.settings, symbols, workers=cores),
@@ -202,6 +233,8 @@ def run(n_symbols: int = 40, months: int = 3) -> None:
                 )
             )
             _ingest_write(apps[1], tables)
+            del tables  # the builds below run as a fresh command would, without these bars
+            gc.collect()
             for app in apps:  # warm this process: imports, JIT, one symbol built in both
                 app.features.build(symbols[:1], workers=1)
             rows += _speedups(apps, symbols, cores)
