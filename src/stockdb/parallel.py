@@ -42,6 +42,7 @@ __all__ = [
     "ProgressFn",
     "WorkerDied",
     "chunks",
+    "cores",
     "parallel_map",
     "prestart",
     "worker_count",
@@ -127,6 +128,14 @@ def prestart(modules: Sequence[str]) -> None:
     forkserver.ensure_running()
 
 
+def cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - platforms without affinity masks
+        return max(1, os.cpu_count() or 1)
+
+
 def worker_count(requested: int | None = None) -> int:
     """``requested`` when given (at least 1), else the cores this process may run on (1 in a
     daemonic process, such as a job worker, which may not start children)."""
@@ -134,10 +143,7 @@ def worker_count(requested: int | None = None) -> int:
         return max(1, requested)
     if multiprocessing.current_process().daemon:
         return 1
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - platforms without affinity masks
-        return max(1, os.cpu_count() or 1)
+    return cores()
 
 
 def chunks(items: Sequence[T], count: int) -> list[list[T]]:

@@ -22,7 +22,7 @@ from typing import Literal
 from stockdb.lake.checksums import Checksum, checksums
 from stockdb.lake.integrity import checksum_file, quarantine_file, unreadable_reason
 from stockdb.lake.parquet_lake import ParquetLake
-from stockdb.parallel import ProgressFn, worker_count
+from stockdb.parallel import ProgressFn, cores
 from stockdb.state.coverage import CoverageRepo
 from stockdb.state.ledger import FileEntry, FileKind, PartitionLedger
 from stockdb.symbols import SYMBOL_PATTERN, normalize_symbols
@@ -145,7 +145,9 @@ class _Sums:
     def start(self, paths: list[str]) -> Callable[[], list[Checksum | None]]:
         """Start checksumming ``paths`` (None for a file that does not exist); the returned
         function waits for them, in order, reporting progress as each chunk comes in."""
-        n = worker_count(self.workers) if len(paths) >= self.min_files else 1
+        # threads, so a job worker (a daemonic process, which may not start children) too
+        n = 1 if len(paths) < self.min_files else cores() if self.workers is None else self.workers
+        n = max(1, n)
         base = self.meter.done
         self.meter.done += len(paths)
         parts = [paths[i : i + _CHUNK_FILES] for i in range(0, len(paths), _CHUNK_FILES)]

@@ -215,3 +215,35 @@ def test_checking_on_threads_finds_the_same_damage(
     assert parallel == serial
     assert ledgers[1] == ledgers[0]  # the same marks, written by this process either way
     assert (serial["checked"], serial["damaged"], serial["missing"]) == (13, 2, 1)
+
+
+def test_a_job_worker_verifies_on_threads_too(built: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job worker is a daemonic process, which may not start worker processes; hashing
+    threads it may start, so a verify job uses every core as the command does."""
+    import multiprocessing
+    import threading
+
+    import stockdb.lake.verify as module
+    from stockdb.app import App
+    from stockdb.config import Settings
+    from stockdb.lake.verify import Verifier
+
+    names: set[str] = set()
+    real = module.checksums  # type: ignore[attr-defined]
+
+    def recording(context: None, paths: list[str]) -> list[tuple[int, str] | None]:
+        names.add(threading.current_thread().name.split("_")[0])
+        return real(context, paths)
+
+    monkeypatch.setattr(module, "checksums", recording)
+    monkeypatch.setattr(module, "cores", lambda: 2)
+    monkeypatch.setattr(multiprocessing.current_process(), "daemon", True)
+    app = App(Settings(data_dir=built))
+    try:
+        verifier = Verifier(
+            app.lake, app.settings.features_dir, app.ledger, app.coverage, built, None, 2
+        )
+        assert verifier.check(app.clock.now()).ok
+    finally:
+        app.close()
+    assert names == {"stockdb-verify"}
