@@ -397,6 +397,8 @@ class App:
             self.jobs.queue.close()
         if "reader" in self.__dict__:
             self.reader.close()
+        if "features" in self.__dict__:
+            self.features.close()
         if "state" in self.__dict__:
             self.state.dispose()
         if "http_client" in self.__dict__:

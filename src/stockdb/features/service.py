@@ -22,6 +22,7 @@ import pandas as pd
 from stockdb.calendar import TradingCalendar
 from stockdb.clock import Clock, SystemClock
 from stockdb.config import Settings
+from stockdb.duck import ScratchDuckDB
 from stockdb.errors import InvalidInput, NotFound
 from stockdb.features.builder import BuildResult, FeatureBuilder, StalePartition
 from stockdb.features.definitions import (
@@ -161,11 +162,13 @@ class FeatureService:
         )
         self.feature_set = feature_set or default_feature_set()
         threads = settings.duckdb_threads
+        # the scratch database every read of this service queries (bars and features)
+        self._duck = ScratchDuckDB(threads=threads)
         if source is None:
             if settings.source_duckdb_path is not None:
                 source = DuckDBBarSource(settings.source_duckdb_path, threads)
             else:
-                source = LakeBarSource(lake, threads)
+                source = LakeBarSource(lake, self._duck)
             if self.feature_set.price_adjustment == "split":
                 if actions is None:
                     raise ValueError("split-adjusted features need the corporate action service")
@@ -187,12 +190,16 @@ class FeatureService:
             self._ledger,
             clock,
         )
-        self.store = FeatureStore(self.layout, self.feature_set)
+        self.store = FeatureStore(self.layout, self.feature_set, self._duck)
         self._timeframes: dict[str, TimeframeStore] = {
             BASE_TIMEFRAME: TimeframeStore(
                 self.feature_set, self.layout, self.records, self.builder, self.store
             )
         }
+
+    def close(self) -> None:
+        """Close the scratch DuckDB database its reads share (a later read opens it again)."""
+        self._duck.close()
 
     @property
     def set_hash(self) -> str:
@@ -227,7 +234,7 @@ class FeatureService:
                 self.settings.features_dir,
             )
             self._timeframes[name] = TimeframeStore(
-                feature_set, layout, records, builder, FeatureStore(layout, feature_set)
+                feature_set, layout, records, builder, FeatureStore(layout, feature_set, self._duck)
             )
         return self._timeframes[name]
 

@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from stockdb.duck import ScratchDuckDB
 from stockdb.errors import DataIntegrityError, InvalidInput, NotFound
 from stockdb.features.builder import BASE_COLUMNS, META_PREFIX
 from stockdb.features.definitions import FeatureDef, FeatureSet
@@ -23,13 +24,12 @@ __all__ = ["MAX_LIMIT", "FeatureStore"]
 MAX_LIMIT = 10_000_000
 
 
-def _scan(files: list[str], columns: list[str]) -> pa.Table:
+def _scan(duck: ScratchDuckDB, files: list[str], columns: list[str]) -> pa.Table:
     """``columns`` of the partition ``files`` (DuckDB reads many small files ~4x faster than
     a pyarrow dataset); a column a partition lacks comes back null."""
     names = ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
-    con = duckdb.connect()
+    con = duck.cursor()
     try:
-        con.execute("SET threads = 2")
         con.execute("SET TimeZone = 'UTC'")
         return con.sql(
             f"SELECT {names} FROM read_parquet($files, union_by_name = true)",
@@ -50,9 +50,12 @@ def _damaged(parts: list[tuple[date, Path]], exc: Exception) -> DataIntegrityErr
 class FeatureStore:
     """The read API over ``{root}/{SYMBOL}/dt=.../features.parquet``."""
 
-    def __init__(self, layout: FeatureLayout, feature_set: FeatureSet) -> None:
+    def __init__(
+        self, layout: FeatureLayout, feature_set: FeatureSet, duck: ScratchDuckDB | None = None
+    ) -> None:
         self.layout = layout
         self.feature_set = feature_set
+        self._duck = duck or ScratchDuckDB(threads=2)  # one database, a cursor per read
 
     def list_definitions(self) -> list[FeatureDef]:
         """The definitions of the current feature set, in column order."""
@@ -121,7 +124,7 @@ class FeatureStore:
                 parts = self._tail_partitions(parts, limit)
             stored = pq.read_schema(parts[-1][1]).names
             wanted = self._check_columns(columns, stored)
-            table = _scan([str(p) for _, p in parts], wanted)
+            table = _scan(self._duck, [str(p) for _, p in parts], wanted)
         except (OSError, pa.ArrowException, duckdb.Error) as exc:
             raise _damaged(parts, exc) from exc
         table = table.sort_by("ts")

@@ -8,7 +8,6 @@ by the adjuster the composition root passes in (:mod:`stockdb.corporate`).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import pyarrow.compute as pc
 from stockdb.bars import BAR_SCHEMA, conform
 from stockdb.calendar import TradingCalendar
 from stockdb.dates import parse_date_or_instant
+from stockdb.duck import ScratchDuckDB
 from stockdb.errors import ConfigError, DataIntegrityError, InvalidInput, NotFound
 from stockdb.lake.integrity import REPAIR_HINT, first_unreadable
 from stockdb.lake.parquet_lake import ParquetLake
@@ -132,24 +132,13 @@ class BarReader:
         self.use_rollups = use_rollups
         self.adjuster = adjuster
         self.calendar = calendar
-        self._memory_limit = memory_limit
-        self._threads = threads
-        self._con: duckdb.DuckDBPyConnection | None = None
-        self._lock = threading.Lock()
+        self._duck = ScratchDuckDB(memory_limit=memory_limit, threads=threads)
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
-        with self._lock:
-            if self._con is None:
-                self._con = duckdb.connect(
-                    config={"memory_limit": self._memory_limit, "threads": self._threads}
-                )
-            return self._con.cursor()
+        return self._duck.cursor()
 
     def close(self) -> None:
-        with self._lock:
-            if self._con is not None:
-                self._con.close()
-                self._con = None
+        self._duck.close()
 
     # ---- scanning ----------------------------------------------------------------------
     def scan(
