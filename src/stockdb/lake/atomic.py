@@ -332,19 +332,17 @@ class TempWriter:
             self._present.update(dest.parents)
 
     def _make_then_write(self, dest: Path, tmp: Path, data: memoryview) -> None:
-        self._make_folders(dest)
+        self._make_folders(dest)  # at once when results() made them first
         _write_synced(tmp, data)
 
-    def _encode_then_write(self, table: pa.Table, tmp: Path, dest: Path | None) -> _Encoded:
+    def _encode_then_write(self, table: pa.Table, tmp: Path, dest: Path) -> _Encoded:
         """Encode ``table`` (on an encoding thread) and queue its write on the I/O pool, which
-        first creates its folders when ``dest`` is given (streaming)."""
+        first makes the folders above ``dest``."""
         data, digest = _encode(table, self._compression)
         assert self._pool is not None
-        if dest is None:
-            return len(data), digest, self._pool.submit(_write_synced, tmp, data)
         return len(data), digest, self._pool.submit(self._make_then_write, dest, tmp, data)
 
-    def _start(self, table: pa.Table, tmp: Path, dest: Path | None = None) -> Future[_Encoded]:
+    def _start(self, table: pa.Table, tmp: Path, dest: Path) -> Future[_Encoded]:
         if self._encoders is not None:
             return self._encoders.submit(self._encode_then_write, table, tmp, dest)
         try:
@@ -363,7 +361,7 @@ class TempWriter:
         for _, dest, _ in queued:  # every folder first: the threads then own the CPU
             self._make_folders(dest)
         for table, dest, tmp in queued:
-            self._jobs.append((dest, tmp, self._start(table, tmp)))
+            self._jobs.append((dest, tmp, self._start(table, tmp, dest)))
         self._wait()
         done: list[TempFile] = []
         for dest, tmp, future in self._jobs:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from itertools import repeat
 from pathlib import Path
 from typing import Literal
 
@@ -121,10 +122,10 @@ class _Sums:
 
     Threads, not processes: reading a file and hashing it (BLAKE2b over more than 2 kB) both
     let the GIL go, and most of a check is hashing (on 5,000 partition files, 0.50 s of 0.62 s
-    on one thread). Threads start at once, share this process's paths and results, and hash
-    while this thread lists the folders; worker processes spent 0.1-0.2 s starting and
-    pickling, and made 2 cores only 1.15-1.35x as fast as one. Use as a context manager: the
-    pool stops on leaving it."""
+    on one thread). Threads start at once and share this process's paths and results; worker
+    processes spent 0.1-0.2 s starting and pickling, and made 2 cores only 1.15-1.35x as fast
+    as one. Threads also serve a job worker, a daemonic process that may not start children.
+    Use as a context manager: the pool stops on leaving it."""
 
     def __init__(self, meter: _Meter, workers: int | None, min_files: int) -> None:
         self.meter = meter
@@ -140,37 +141,26 @@ class _Sums:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
     def __call__(self, paths: list[str]) -> list[Checksum | None]:
-        return self.start(paths)()
-
-    def start(self, paths: list[str]) -> Callable[[], list[Checksum | None]]:
-        """Start checksumming ``paths`` (None for a file that does not exist); the returned
-        function waits for them, in order, reporting progress as each chunk comes in."""
-        # threads, so a job worker (a daemonic process, which may not start children) too
-        n = 1 if len(paths) < self.min_files else cores() if self.workers is None else self.workers
-        n = max(1, n)
+        """(size, digest) of each file in order, None for one that does not exist, reporting
+        progress as each chunk comes in."""
+        parts = [paths[i : i + _CHUNK_FILES] for i in range(0, len(paths), _CHUNK_FILES)]
+        threads = cores() if self.workers is None else max(1, self.workers)
+        done: Iterable[list[Checksum | None]]
+        if threads > 1 and len(paths) >= self.min_files:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(threads, "stockdb-verify")
+            done = self._pool.map(checksums, repeat(None), parts)
+        else:
+            done = (checksums(None, part) for part in parts)
         base = self.meter.done
         self.meter.done += len(paths)
-        parts = [paths[i : i + _CHUNK_FILES] for i in range(0, len(paths), _CHUNK_FILES)]
-        if n > 1 and self._pool is None:
-            self._pool = ThreadPoolExecutor(n, "stockdb-verify")
-        pool = self._pool if n > 1 else None
-        started = [pool.submit(checksums, None, part) for part in parts] if pool else []
-
-        def collect() -> list[Checksum | None]:
-            done = (f.result() for f in started) if started else map(_checksums, parts)
-            out: list[Checksum | None] = []
-            for part, sums in zip(parts, done, strict=True):
-                out += sums
-                # the last file: {root}/[tf=.../]SYMBOL/dt=.../file or .../year=.../file
-                where = Path(part[-1]).parent
-                self.meter.report(base + len(out), f"{where.parent.name} {where.name}")
-            return out
-
-        return collect
-
-
-def _checksums(paths: list[str]) -> list[Checksum | None]:
-    return checksums(None, paths)
+        out: list[Checksum | None] = []
+        for part, sums in zip(parts, done, strict=True):
+            out += sums
+            # the last file: {root}/[tf=.../]SYMBOL/dt=.../file or .../year=.../file
+            where = Path(part[-1]).parent
+            self.meter.report(base + len(out), f"{where.parent.name} {where.name}")
+        return out
 
 
 def _symbol_and_day(rel: str) -> tuple[str, date] | None:
@@ -374,8 +364,7 @@ class Verifier:
             where = _symbol_and_day(rel)
             if reason is None or where is None:
                 continue
-            found = Finding(kind, where[0], where[1], Path(path), "damaged", reason)
-            report.findings.append(found)
+            report.findings.append(Finding(kind, where[0], where[1], Path(path), "damaged", reason))
             size, digest = checksum_file(path)
             unrecorded.append(
                 FileEntry(kind, rel, where[0], where[1], 0, size, digest, now, "damaged", reason)
