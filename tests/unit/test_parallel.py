@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 import textwrap
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from stockdb.lake.checksums import checksums
+from stockdb.lake.integrity import Algorithm
 from stockdb.parallel import chunks, parallel_map, worker_count
 
 
@@ -40,9 +42,14 @@ def _files(tmp_path: Path, n: int) -> list[Path]:
     return paths
 
 
-def _reference(path: Path) -> tuple[int, str]:
+def _reference(path: Path) -> tuple[int, tuple[str]]:
     data = path.read_bytes()
-    return len(data), hashlib.blake2b(data, digest_size=16).hexdigest()
+    return len(data), (hashlib.blake2b(data, digest_size=16).hexdigest(),)
+
+
+def _items(paths: list[Path]) -> list[tuple[str | os.PathLike[str], tuple[Algorithm, ...]]]:
+    """The verify threads' work items, with the hash hashlib can check (BLAKE2b)."""
+    return [(p, ("blake2b",)) for p in paths]
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -50,7 +57,7 @@ def test_results_come_back_in_item_order_with_one_progress(tmp_path: Path, worke
     paths = _files(tmp_path, 23)
     paths.insert(5, tmp_path / "gone.bin")
     seen: list[tuple[int, int]] = []
-    got = parallel_map(checksums, None, paths, workers, lambda d, t, _: seen.append((d, t)))
+    got = parallel_map(checksums, None, _items(paths), workers, lambda d, t, _: seen.append((d, t)))
     assert got == [None if p.name == "gone.bin" else _reference(p) for p in paths]
     done = [d for d, _ in seen]
     assert done[0] == 0 and done[-1] == len(paths) and done == sorted(done)
@@ -62,7 +69,7 @@ def test_a_worker_error_is_raised_in_the_caller(tmp_path: Path) -> None:
     (tmp_path / "folder").mkdir()
     paths.insert(7, tmp_path / "folder")  # reading a folder fails inside the worker
     with pytest.raises(IsADirectoryError):
-        parallel_map(checksums, None, paths, 2)
+        parallel_map(checksums, None, _items(paths), 2)
 
 
 def test_a_script_without_a_main_guard_runs_once_with_workers(tmp_path: Path) -> None:
@@ -79,8 +86,8 @@ def test_a_script_without_a_main_guard_runs_once_with_workers(tmp_path: Path) ->
 
             with open({str(tmp_path / "runs.txt")!r}, "a") as fh:
                 fh.write("ran\\n")
-            paths = [Path(p) for p in {[str(p) for p in paths]!r}]
-            for size, digest in parallel_map(checksums, None, paths, 2):  # workers only
+            items = [(Path(p), ("blake2b",)) for p in {[str(p) for p in paths]!r}]
+            for size, (digest,) in parallel_map(checksums, None, items, 2):  # workers only
                 print(size, digest)
             """
         )
@@ -90,4 +97,4 @@ def test_a_script_without_a_main_guard_runs_once_with_workers(tmp_path: Path) ->
     )
     assert done.returncode == 0 and done.stderr == "", done.stderr
     assert (tmp_path / "runs.txt").read_text() == "ran\n"
-    assert done.stdout.splitlines() == [f"{s} {d}" for s, d in map(_reference, paths)]
+    assert done.stdout.splitlines() == [f"{s} {d}" for s, (d,) in map(_reference, paths)]

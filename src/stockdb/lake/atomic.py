@@ -2,7 +2,7 @@
 
 Groups of files (a flush round: every changed session and rollup of every symbol a write
 covers) are written with :func:`write_temp_files` or a :class:`TempWriter`: each file is encoded
-in memory and checksummed from those bytes by one thread per core (pyarrow and hashlib release
+in memory and checksummed from those bytes by one thread per core (pyarrow and BLAKE3 release
 the GIL), and each encoded file is handed at once to an I/O pool that writes it in one call and
 fsyncs it, so the disk sees the round's flushes together (one journal commit serves many of
 them) while the cores go on encoding; only when all of them are durable does the caller rename
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import threading
 import uuid
@@ -28,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stockdb.errors import StorageError
+from stockdb.lake.integrity import checksum_bytes
 
 __all__ = [
     "TempFile",
@@ -194,8 +194,8 @@ def _cores() -> int:
 
 
 def _encode(table: pa.Table, compression: str) -> tuple[memoryview, str]:
-    """``table`` as Parquet bytes in memory and their BLAKE2b-128 checksum (the ledger's
-    checksum, taken from memory instead of reading the file back).
+    """``table`` as Parquet bytes in memory and their checksum (the ledger's, taken from
+    memory instead of reading the file back).
 
     Only ``symbol`` is dictionary-encoded: prices and indicators are near-unique, so a
     dictionary is built, outgrows its page and is dropped. Measured on 40 feature partitions
@@ -213,7 +213,7 @@ def _encode(table: pa.Table, compression: str) -> tuple[memoryview, str]:
         allow_truncated_timestamps=False,
     )
     data = memoryview(sink.getvalue())
-    return data, hashlib.blake2b(data, digest_size=16).hexdigest()
+    return data, checksum_bytes(data)
 
 
 def _write_synced(tmp: Path, data: memoryview) -> None:

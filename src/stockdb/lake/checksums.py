@@ -1,8 +1,7 @@
-"""The work of a verify thread: size and digest of partition files.
+"""The work of a verify thread: size and digests of partition files.
 
-A module of its own, importing only hashlib and the integrity helpers, so that a worker
-process can run it too (:func:`stockdb.parallel.parallel_map` imports ``fn``'s module in its
-fork server).
+A module of its own, importing only the integrity helpers, so that a worker process can run it
+too (:func:`stockdb.parallel.parallel_map` imports ``fn``'s module in its fork server).
 """
 
 from __future__ import annotations
@@ -10,19 +9,23 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from stockdb.lake.integrity import checksum_file
+from stockdb.lake.integrity import Algorithm, file_digests
 
 __all__ = ["Checksum", "checksums"]
 
-Checksum = tuple[int, str]
+Checksum = tuple[int, tuple[str, ...]]
+"""A file's size and its digest by each hash asked for."""
 
 
-def checksums(_: None, paths: Sequence[str | os.PathLike[str]]) -> list[Checksum | None]:
-    """(size, digest) of each file, None for one that does not exist (a worker's task)."""
+def checksums(
+    _: None, items: Sequence[tuple[str | os.PathLike[str], tuple[Algorithm, ...]]]
+) -> list[Checksum | None]:
+    """(size, digests) of each ``(path, hashes)``, None for a file that does not exist (a
+    worker's task)."""
     out: list[Checksum | None] = []
-    for path in paths:
+    for path, algorithms in items:
         try:
-            out.append(checksum_file(path))
+            out.append(file_digests(path, algorithms))
         except FileNotFoundError:
             out.append(None)
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -189,9 +190,9 @@ def test_checking_on_threads_finds_the_same_damage(
     hashed_on: list[set[str]] = []
     real = module.checksums  # type: ignore[attr-defined]
 
-    def recording(context: None, paths: list[str]) -> list[tuple[int, str] | None]:
+    def recording(context: None, items: list[Any]) -> list[Any]:
         hashed_on[-1].add(threading.current_thread().name.split("_")[0])
-        return real(context, paths)
+        return real(context, items)
 
     monkeypatch.setattr(module, "checksums", recording)
     monkeypatch.setattr(module, "_CHUNK_FILES", 2)  # several tasks, so both threads get some
@@ -231,9 +232,9 @@ def test_a_job_worker_verifies_on_threads_too(built: Path, monkeypatch: pytest.M
     names: set[str] = set()
     real = module.checksums  # type: ignore[attr-defined]
 
-    def recording(context: None, paths: list[str]) -> list[tuple[int, str] | None]:
+    def recording(context: None, items: list[Any]) -> list[Any]:
         names.add(threading.current_thread().name.split("_")[0])
-        return real(context, paths)
+        return real(context, items)
 
     monkeypatch.setattr(module, "checksums", recording)
     monkeypatch.setattr(module, "cores", lambda: 2)
@@ -247,3 +248,96 @@ def test_a_job_worker_verifies_on_threads_too(built: Path, monkeypatch: pytest.M
     finally:
         app.close()
     assert names == {"stockdb-verify"}
+
+
+def _ledger_rows(data_dir: Path) -> list[tuple[str, str, str]]:
+    con = sqlite3.connect(data_dir / "state" / "stockdb.sqlite")
+    try:
+        rows = con.execute("SELECT kind, rel_path, checksum FROM partition_files").fetchall()
+    finally:
+        con.close()
+    return [(str(k), str(r), str(c)) for k, r, c in rows]
+
+
+def _file_of(data_dir: Path, kind: str, rel: str) -> Path:
+    roots = {"bars": "parquet", "features": "features", "rollups": "rollups"}
+    return data_dir / roots[kind] / rel if kind != "rollups" else _rollup_file(data_dir, rel)
+
+
+def _rollup_file(data_dir: Path, rel: str) -> Path:
+    found = [p for p in data_dir.rglob("bars.parquet") if p.as_posix().endswith("/" + rel)]
+    assert len(found) == 1, (rel, found)
+    return found[0]
+
+
+def test_every_write_records_a_blake3_digest_of_the_file(built: Path) -> None:
+    """The ledger's digest is BLAKE3-128 of the file's bytes, checked with the blake3
+    package itself (the writer takes it from memory, never reading the file back)."""
+    import blake3
+
+    rows = _ledger_rows(built)
+    assert len(rows) == 13
+    for kind, rel, checksum in rows:
+        data = _file_of(built, kind, rel).read_bytes()
+        assert checksum == "b3:" + blake3.blake3(data).hexdigest(length=16), rel
+
+
+def test_a_ledger_of_blake2b_digests_still_verifies_and_a_rewrite_moves_to_blake3(
+    built: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A lake written before BLAKE3 holds bare BLAKE2b-128 digests: verify checks those with
+    BLAKE2b (intact files pass, a flipped byte is found); a file rewritten later records
+    BLAKE3 and keeps the BLAKE2b digest as the previous one, which the old file still
+    matches if the rename never happened."""
+    import hashlib
+
+    con = sqlite3.connect(built / "state" / "stockdb.sqlite")
+    try:
+        for kind, rel, _ in _ledger_rows(built):
+            data = _file_of(built, kind, rel).read_bytes()
+            legacy = hashlib.blake2b(data, digest_size=16).hexdigest()
+            con.execute(
+                "UPDATE partition_files SET checksum = ? WHERE kind = ? AND rel_path = ?",
+                (legacy, kind, rel),
+            )
+        con.commit()
+    finally:
+        con.close()
+    code, out, err = run(capsys, "verify")
+    assert code == 0 and "checked 13 partitions" in out and "all intact" in out, out + err
+
+    # A crash after the ledger learned a new BLAKE3 write but before its rename: the old
+    # file, recorded in BLAKE2b, is the previous version and still verifies.
+    rel = f"SPY/dt={FLIPPED}/bars.parquet"
+    con = sqlite3.connect(built / "state" / "stockdb.sqlite")
+    try:
+        con.execute(
+            "UPDATE partition_files SET prev_size = size, prev_checksum = checksum, "
+            "checksum = ? WHERE kind = 'bars' AND rel_path = ?",
+            ("b3:" + "0" * 32, rel),
+        )
+        con.commit()
+    finally:
+        con.close()
+    code, out, err = run(capsys, "verify")
+    assert code == 0 and "all intact" in out, out + err
+
+    path = bars_file(built, FLIPPED)
+    flipped = bytearray(path.read_bytes())
+    flipped[len(flipped) // 3] ^= 0x01
+    path.write_bytes(bytes(flipped))
+    code, out, err = run(capsys, "verify")
+    assert code == 8, out + err
+    (line,) = out.strip().splitlines()
+    assert line.startswith(f"damaged bars SPY dt={FLIPPED}") and "checksum differs" in line
+
+    # Rewriting the session (a repair, then the ingest) records BLAKE3 again.
+    code, _, err = run(capsys, "verify", "--repair")
+    assert code == 0, err
+    code, _, err = run(capsys, "ingest", "SPY", "--start", START, "--end", END)
+    assert code == 0, err
+    checksums = {r: c for k, r, c in _ledger_rows(built) if k == "bars"}
+    assert checksums[rel].startswith("b3:")
+    assert sum(c.startswith("b3:") for c in checksums.values()) == 1  # the others untouched
+    code, out, err = run(capsys, "verify")
+    assert code == 0 and "all intact" in out, out + err
