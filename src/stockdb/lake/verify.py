@@ -192,12 +192,12 @@ def _partition_files(folder: Path) -> list[tuple[str, str]]:
     sixth of ``Path.glob`` on 5,000 files)."""
     found: list[tuple[str, str]] = []
     try:
-        dated = [name for name in os.listdir(folder) if name.startswith("dt=")]
+        dated = [n for n in os.listdir(folder) if n.startswith("dt=")]  # noqa: PTH208
     except (FileNotFoundError, NotADirectoryError):
         return found
     for part in dated:
         try:
-            names = os.listdir(f"{folder}/{part}")
+            names = os.listdir(f"{folder}/{part}")  # noqa: PTH208 - names, no Path each
         except (FileNotFoundError, NotADirectoryError):
             continue  # removed meanwhile, or a stray file named dt=...
         found += [
