@@ -33,6 +33,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import forkserver, spawn
 from multiprocessing.context import ForkServerContext, ForkServerProcess
+from multiprocessing.sharedctypes import Synchronized
 from typing import Any, TypeVar
 
 from stockdb.errors import StockDBError
@@ -77,10 +78,35 @@ def _watch_server(server: int) -> None:
     os._exit(70)  # the fork server left with its client: nobody will read this worker's results
 
 
-def _worker_start() -> None:
-    """In each worker: exit once the fork server is gone (it leaves when the process that
+def _worker_start(seats: Synchronized[int] | None, cores: tuple[int, ...]) -> None:
+    """In each worker: take the next seat's core when ``seats`` is given (see
+    :func:`_seating`), and exit once the fork server is gone (it leaves when the process that
     started it ends, even by SIGKILL), so an abandoned worker never lingers."""
+    if seats is not None:
+        with seats.get_lock():
+            seat = seats.value
+            seats.value += 1
+        os.sched_setaffinity(0, {cores[seat % len(cores)]})
     threading.Thread(target=_watch_server, args=(os.getppid(),), daemon=True).start()
+
+
+def _seating(
+    context: _WorkerContext, workers: int, local: bool
+) -> tuple[Synchronized[int] | None, tuple[int, ...]]:
+    """Where the workers run: each on a core of its own when there are no more processes
+    than cores (Linux), else wherever the scheduler puts them (``(None, ())``).
+
+    Pinned, a worker keeps its caches and its encoding threads share its core; measured on
+    a 2-core feature build of 40 symbols, 3.1 s against 3.3-3.55 s floating. With ``local``
+    this process works too and takes no seat: it is left where it runs, because the
+    threads it starts meanwhile (a DuckDB database's among them) would stay pinned after the
+    map; the workers take the other cores, leaving the first for it."""
+    if not hasattr(os, "sched_setaffinity"):  # pragma: no cover - Linux has it
+        return None, ()
+    cores = tuple(sorted(os.sched_getaffinity(0)))
+    if workers + local > len(cores) or len(cores) < 2:
+        return None, ()
+    return context.Value("i", 1 if local else 0), cores
 
 
 _WORKER_NAME = "stockdb-worker"
@@ -206,7 +232,8 @@ def parallel_map(
     results: dict[int, list[R]] = {}
     size = min(n - (local is not None), len(parts))  # this process builds too with ``local``
     server = _context([fn.__module__, *preload])
-    with ProcessPoolExecutor(size, server, _worker_start) as pool:
+    seats, cores = _seating(server, size, local is not None)
+    with ProcessPoolExecutor(size, server, _worker_start, (seats, cores)) as pool:
         # A worker gets chunks only once it answered an empty one (imports done, set up), and
         # two at a time until the last few (the next one waits queued, so a worker never
         # idles while this process is busy with a chunk of its own, taken from the back with

@@ -98,3 +98,65 @@ def test_a_script_without_a_main_guard_runs_once_with_workers(tmp_path: Path) ->
     assert done.returncode == 0 and done.stderr == "", done.stderr
     assert (tmp_path / "runs.txt").read_text() == "ran\n"
     assert done.stdout.splitlines() == [f"{s} {d}" for s, (d,) in map(_reference, paths)]
+
+
+def test_workers_each_run_on_a_core_of_their_own(tmp_path: Path) -> None:
+    """With no more processes than cores, each worker is pinned to its own core (the first
+    left to this process when it works too, which is never pinned); with more processes
+    than cores nobody is pinned. Probed in a fresh interpreter, whose fork server imports
+    the probe module from the script's folder."""
+    (tmp_path / "pinprobe.py").write_text(
+        textwrap.dedent(
+            """
+            import os
+
+            def affinity(_, chunk):
+                return [sorted(os.sched_getaffinity(0)) for _ in chunk]
+            """
+        )
+    )
+    script = tmp_path / "probe.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import json, os
+            from pinprobe import affinity
+            from stockdb.parallel import parallel_map
+
+            if __name__ == "__main__":
+                cores = sorted(os.sched_getaffinity(0))
+                items = list(range(12))
+                out = {
+                    "cores": cores,
+                    "workers": parallel_map(affinity, None, items, len(cores), chunk_items=1),
+                    "with_local": parallel_map(
+                        affinity, None, items, len(cores), chunk_items=1,
+                        local=lambda chunk: [["local", *sorted(os.sched_getaffinity(0))]
+                                             for _ in chunk],
+                    ),
+                    "crowded": parallel_map(affinity, None, items, len(cores) + 1, chunk_items=1),
+                    "after": sorted(os.sched_getaffinity(0)),
+                }
+                print(json.dumps(out))
+            """
+        )
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    import json
+
+    got = json.loads(done.stdout)
+    cores: list[int] = got["cores"]
+    assert got["after"] == cores
+    assert all(a == cores for a in got["crowded"])  # more processes than cores: free
+    if len(cores) < 2:
+        assert all(a == cores for a in got["workers"])
+        return
+    assert all(len(a) == 1 and a[0] in cores for a in got["workers"])
+    local = [a[1:] for a in got["with_local"] if a[0] == "local"]
+    remote = [a for a in got["with_local"] if a[0] != "local"]
+    assert all(a == cores for a in local)  # this process stays where it was
+    assert all(len(a) == 1 and a[0] in cores[1:] for a in remote)  # the first core left free
