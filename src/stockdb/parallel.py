@@ -19,7 +19,8 @@ Each chunk is one task; the function gets the whole chunk so it can set up once 
 folder) and reuse it. Results come back in the order of ``items``. With one worker (or a single
 chunk) the same function runs in this process, so both paths execute the same code. A worker
 that dies (SIGKILL, out of memory) ends the map with :class:`WorkerDied`; the work functions
-write atomically, so nothing it was writing is visible.
+write atomically, so nothing it was writing is visible. When the processes fit the cores
+this process may use, each worker runs on a core of its own (:func:`_seating`).
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ def _seating(
     if not hasattr(os, "sched_setaffinity"):  # pragma: no cover - Linux has it
         return None, ()
     cores = tuple(sorted(os.sched_getaffinity(0)))
-    if workers + local > len(cores) or len(cores) < 2:
+    if workers + int(local) > len(cores) or len(cores) < 2:
         return None, ()
     return context.Value("i", 1 if local else 0), cores
 
