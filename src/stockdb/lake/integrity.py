@@ -72,7 +72,7 @@ def _label(hasher: blake3 | hashlib.blake2b) -> str:
 def checksum_bytes(data: bytes | memoryview) -> str:
     """The ledger's digest of a file holding ``data`` (BLAKE3; lets the GIL go while it
     hashes, like reading a file does)."""
-    return _BLAKE3_PREFIX + blake3(data, max_threads=1).hexdigest(length=_DIGEST_BYTES)
+    return _label(blake3(data, max_threads=1))
 
 
 def file_digests(
