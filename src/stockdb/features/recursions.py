@@ -69,10 +69,8 @@ def begin3(a: FloatArray, b: FloatArray, c: FloatArray) -> int:
 
 
 @numba.njit(cache=True, nogil=True)
-def _true_range(high: FloatArray, low: FloatArray, close: FloatArray, i: int) -> float:
-    cy = close[i - 1]
-    h = high[i]
-    lo = low[i]
+def _true_range(h: float, lo: float, cy: float) -> float:
+    """The bar's true range from its high, its low and the previous close."""
     greatest = h - lo
     v2 = abs(cy - h)
     if v2 > greatest:
@@ -187,7 +185,7 @@ def _atr_first(
         return n, 0.0
     total = 0.0
     for i in range(beg + 1, first + 1):
-        total += _true_range(high, low, close, i)
+        total += _true_range(high[i], low[i], close[i - 1])
     prev = total / p
     out[first] = prev
     return first, prev
@@ -252,31 +250,32 @@ def recursions(
         gain = (gain * rm + up) * rinv
         rsi[i] = _rsi_value(gain, loss)
     for i in range(ft + 1, start):
-        vt = _fma(wbeta, vt, walpha * _true_range(high, low, close, i))
+        vt = _fma(wbeta, vt, walpha * _true_range(high[i], low[i], close[i - 1]))
         atr[i] = vt
     a_on, b_on, m_on, r_on, t_on = fa < n, fb < n, fm < n, fr < n, ft < n
     for i in range(max(start, 1), n):
-        c = close[i]
+        u = np.uint64(i)  # unsigned: no wraparound check on each access
+        c = close[u]
         if a_on:
             va = _fma(c - va, ka, va)
-            ea[i] = va
+            ea[u] = va
         if b_on:
             vb = _fma(c - vb, kb, vb)
-            eb[i] = vb
+            eb[u] = vb
         if m_on:
             pf = _fma(c - pf, fk, pf)
             ps = _fma(c - ps, sk, ps)
             value = pf - ps
             pg = _fma(value - pg, gk, pg)
-            line[i] = value
-            sig[i] = pg
-            hist[i] = value - pg
+            line[u] = value
+            sig[u] = pg
+            hist[u] = value - pg
         if r_on:
-            d = c - close[i - 1]
+            d = c - close[np.uint64(i - 1)]
             up = d if d > 0.0 else 0.0
             loss = (loss * rm + (up - d)) * rinv
             gain = (gain * rm + up) * rinv
-            rsi[i] = _rsi_value(gain, loss)
+            rsi[u] = _rsi_value(gain, loss)
         if t_on:
-            vt = _fma(wbeta, vt, walpha * _true_range(high, low, close, i))
-            atr[i] = vt
+            vt = _fma(wbeta, vt, walpha * _true_range(high[u], low[u], close[np.uint64(i - 1)]))
+            atr[u] = vt

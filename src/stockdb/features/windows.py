@@ -53,11 +53,12 @@ def sma(x: FloatArray, period: int, out: FloatArray) -> None:
         total += x[i]
     trail = beg
     for i in range(max(first, 0), n):
-        total += x[i]
+        u = np.uint64(i)  # unsigned: no wraparound check on each access
+        total += x[u]
         value = total
-        total -= x[trail]
+        total -= x[np.uint64(trail)]
         trail += 1
-        out[i] = value / period
+        out[u] = value / period
 
 
 @numba.njit(cache=True, nogil=True)
@@ -88,7 +89,8 @@ def window_stats(
     trail = beg
     state = np.empty(3)
     for i in range(first, n):
-        v_in = x[i]
+        u = np.uint64(i)  # unsigned: no wraparound check on each access
+        v_in = x[u]
         ma += v_in
         t = v_in - shift
         t1 += t
@@ -96,7 +98,7 @@ def window_stats(
         m1 = t1 * inv
         var = t2 * inv - m1 * m1
         mid = ma / period
-        w = x[trail]
+        w = x[np.uint64(trail)]
         ma -= w
         t = w - shift
         t1 -= t
@@ -109,20 +111,20 @@ def window_stats(
             var = _reseed(x, i, lb, inv, state)
             shift, t1, t2 = state[0], state[1], state[2]
         if mode == STDDEV:
-            out[0][i] = math.sqrt(var) * nbdev
+            out[0][u] = math.sqrt(var) * nbdev
         elif mode == ZSCORE:
             std = math.sqrt(var) * nbdev
-            out[0][i] = (v_in - mid) / std if std > 0.0 else _NAN
+            out[0][u] = (v_in - mid) / std if std > 0.0 else _NAN
         else:
             dev = (math.sqrt(var) if var != 0.0 else 0.0) * nbdev
             up = mid + dev
             lo = mid - dev
-            out[0][i] = up
-            out[1][i] = mid
-            out[2][i] = lo
+            out[0][u] = up
+            out[1][u] = mid
+            out[2][u] = lo
             width = up - lo
-            out[3][i] = (v_in - lo) / width if width > 0.0 else _NAN
-            out[4][i] = width / mid if mid != 0.0 else _NAN
+            out[3][u] = (v_in - lo) / width if width > 0.0 else _NAN
+            out[4][u] = width / mid if mid != 0.0 else _NAN
 
 
 @numba.njit(cache=True, nogil=True)
@@ -223,25 +225,26 @@ def stddevs_zscore(
             ma += float(y[j])
     ca, cb, cz = 32 * pa, 32 * pb, 32 * pz
     for i in range(min(fa, fb, fz), n):
+        u = np.uint64(i)  # unsigned: no wraparound check on each access
         if i >= fa:
-            var, a1, a2, ca, stale = _var_step(x[i], x[i - la], sa, ia, a1, a2, ca)
+            var, a1, a2, ca, stale = _var_step(x[u], x[np.uint64(i - la)], sa, ia, a1, a2, ca)
             if stale:
                 ca = 32 * pa
                 var = _reseed(x, i, la, ia, state)
                 sa, a1, a2 = state[0], state[1], state[2]
-            oa[i] = math.sqrt(var) * nba
+            oa[u] = math.sqrt(var) * nba
         if i >= fb:
-            var, b1, b2, cb, stale = _var_step(x[i], x[i - lb], sb, ib, b1, b2, cb)
+            var, b1, b2, cb, stale = _var_step(x[u], x[np.uint64(i - lb)], sb, ib, b1, b2, cb)
             if stale:
                 cb = 32 * pb
                 var = _reseed(x, i, lb, ib, state)
                 sb, b1, b2 = state[0], state[1], state[2]
-            ob[i] = math.sqrt(var) * nbb
+            ob[u] = math.sqrt(var) * nbb
         if i >= fz:
-            v = float(y[i])
+            v = float(y[u])
             ma += v
             mid = ma / pz
-            w = float(y[i - lz])
+            w = float(y[np.uint64(i - lz)])
             ma -= w
             var, z1, z2, cz, stale = _var_step(v, w, sz, iz, z1, z2, cz)
             if stale:
@@ -249,4 +252,4 @@ def stddevs_zscore(
                 var = _reseed(y, i, lz, iz, state)
                 sz, z1, z2 = state[0], state[1], state[2]
             std = math.sqrt(var) * nbz
-            oz[i] = (v - mid) / std if std > 0.0 else _NAN
+            oz[u] = (v - mid) / std if std > 0.0 else _NAN
