@@ -147,6 +147,28 @@ class StockDB:
             names = None if symbols is None else normalize_symbols(symbols)
         return self.app.features.build(names, full, timeframe=timeframe, workers=workers)
 
+    def rebuild_rollups(
+        self,
+        symbols: Sequence[str] | None = None,
+        universe: str | None = None,
+        workers: int | None = None,
+    ) -> int:
+        """Derive the 1Day and 1Hour rollup files of ``symbols`` (every stored one; or a
+        ``universe``'s) again from their minute partitions, on ``workers`` processes (default:
+        every core from eight symbols on); returns the number of files written. NotFound,
+        before anything is written, naming every symbol without stored bars."""
+        from stockdb.clock import SystemClock
+        from stockdb.lake.rollup_rebuild import rebuild_rollups
+
+        names = self.universes.resolve(symbols, universe) if universe is not None else symbols
+        return rebuild_rollups(
+            self.app.lake,
+            self.app.settings,
+            names,
+            workers=workers,
+            in_workers=isinstance(self.app.clock, SystemClock),
+        )
+
     def train(
         self,
         tickers: str | Sequence[str] | None = None,

@@ -29,6 +29,7 @@ from stockdb.api.routes import (
     features,
     jobs,
     models,
+    rollups,
     symbols,
     system,
     universes,
@@ -123,7 +124,7 @@ def create_app(
     api.add_middleware(SecurityMiddleware, settings=settings or (app.settings if app else None))
     api.add_middleware(MetricsMiddleware, metrics=metrics)
     install_error_handlers(api)
-    for module in (bars, symbols, jobs, agents, features, models, actions, system, verify):
+    for module in (bars, symbols, jobs, agents, features, models, actions, system, verify, rollups):
         api.include_router(module.router)
     api.include_router(universes.router)
     declare_bearer(api)

@@ -35,6 +35,7 @@ __all__ = [
     "HeartbeatModel",
     "JobModel",
     "LogRecordModel",
+    "RollupRebuildRequest",
     "SymbolSummaryModel",
 ]
 
@@ -246,6 +247,15 @@ class FeaturesOverview(_Model):
     definitions: list[FeatureDefinitionInfo]
     builds: list[FeatureBuildInfo]
     stale: list[FeatureStaleInfo] = Field(default_factory=list)
+
+
+class RollupRebuildRequest(_Model):
+    symbols: list[str] = Field(
+        default_factory=list, max_length=500, description="Symbols (default: every stored one)"
+    )
+    universe: str | None = Field(
+        default=None, max_length=64, description="A universe whose members come first"
+    )
 
 
 class FeatureRebuildRequest(_Model):

@@ -23,16 +23,24 @@ def rebuild(
     symbols: Annotated[
         list[str] | None, typer.Argument(help="Symbols to rebuild (default: every stored one)")
     ] = None,
+    universe: Annotated[
+        str | None, typer.Option(help="Every symbol of this universe (stockdb universe)")
+    ] = None,
     workers: WorkersOption = None,
 ) -> None:
     """Derive the rollup files of SYMBOLS again from their 1-minute partitions (every write
     keeps them up to date; rebuild after restoring files by hand or after verify reports one).
 
     Example: stockdb rollups rebuild SPY QQQ
+    Example: stockdb rollups rebuild --universe tech
     """
     from stockdb.lake.rollup_rebuild import rebuild_rollups  # the pool only when it runs
 
     app = make_app(ctx)
+    if universe is not None:
+        from stockdb.usecases.universe import UniverseService
+
+        symbols = UniverseService(app).resolve(symbols, universe)
     names = symbols or app.lake.symbols()
     with progress_bar("rollups rebuild") as update:
         files = rebuild_rollups(

@@ -6,7 +6,8 @@ cosmicpython's ``bootstrap.py`` does. ``fn(app, params, progress, should_stop)``
 itself first) is accepted too.
 
 A registry maps a kind to its handler. Built in: ``ingest`` (a backfill), ``features`` (an
-incremental or full feature build) and ``noop`` (health checks, benchmarks). Later parts add
+incremental or full feature build), ``rollups`` (a rebuild of the maintained rollups),
+``verify`` and ``noop`` (health checks, benchmarks). Later parts add
 kinds without editing the queue, in either of two ways: call :func:`register_handler` in the
 process that runs workers, or ship a module ``stockdb.<package>.jobs`` exposing
 a handler as above and list it in ``_LAZY`` (``train`` and
@@ -27,8 +28,10 @@ from stockdb.jsonsafe import json_safe
 
 if TYPE_CHECKING:
     from stockdb.clock import Clock
+    from stockdb.config import Settings
     from stockdb.features.service import FeatureService
     from stockdb.jobs.service import JobService
+    from stockdb.lake.parquet_lake import ParquetLake
     from stockdb.lake.verify import Verifier
     from stockdb.state.coverage import CoverageRepo
     from stockdb.usecases.ingest import IngestService
@@ -151,6 +154,32 @@ def features_handler(
     return {"builds": json_safe(results)}
 
 
+def rollups_handler(
+    params: Mapping[str, Any],
+    progress: ProgressFn,
+    should_stop: StopFn,
+    *,
+    lake: ParquetLake,
+    settings: Settings,
+    clock: Clock,
+) -> Mapping[str, Any]:
+    """Derive the rollup files of ``params['symbols']`` (every stored symbol when absent)
+    again from their minute partitions, on every core for eight symbols or more."""
+    from stockdb.clock import SystemClock
+    from stockdb.lake.rollup_rebuild import rebuild_rollups
+
+    symbols = list(params.get("symbols") or lake.symbols())
+    files = rebuild_rollups(
+        lake,
+        settings,
+        symbols,
+        workers=params.get("workers"),
+        progress=progress,
+        in_workers=isinstance(clock, SystemClock),  # a test's clock: the lake it wires
+    )
+    return {"symbols": len(symbols), "files": files}
+
+
 def verify_handler(
     params: Mapping[str, Any],
     progress: ProgressFn,
@@ -193,6 +222,7 @@ def default_registry() -> HandlerRegistry:
     registry.register("ingest", ingest_handler)
     registry.register("features", features_handler)
     registry.register("noop", noop_handler)
+    registry.register("rollups", rollups_handler)
     registry.register("verify", verify_handler)
     return registry
 

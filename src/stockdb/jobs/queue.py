@@ -6,7 +6,8 @@ id; everything else about the job lives in the state store.
 
 Jobs travel in two lanes, each its own Huey queue with its own consumer threads: ``io``
 (ingest, noop, everything that waits on the network or disk) and ``cpu`` (train, simulate,
-feature builds). A long model fit never holds a thread that an ingest is waiting for.
+feature builds, rollup rebuilds). A long model fit never holds a thread that an ingest is
+waiting for.
 On SQLite, enqueueing wakes idle consumers of other processes through :mod:`.wake`; Redis
 consumers block on the list and wake by themselves.
 """
@@ -32,7 +33,7 @@ __all__ = ["CPU_KINDS", "LANES", "QUEUE_NAME", "JobQueue", "lane_of", "make_huey
 
 QUEUE_NAME = "stockdb"
 LANES = ("io", "cpu")
-CPU_KINDS = frozenset({"train", "simulate", "features"})
+CPU_KINDS = frozenset({"train", "simulate", "features", "rollups"})
 
 
 def queue_kind(settings: Settings) -> str:

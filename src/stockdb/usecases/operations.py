@@ -1,5 +1,5 @@
-"""Operations every entry point shares: agent switches and their derived state, train and
-simulate submissions, tracked symbols and coverage reports.
+"""Operations every entry point shares: agent switches and their derived state, train,
+simulate and rollup-rebuild submissions, tracked symbols and coverage reports.
 
 The API routes and CLI commands call these and only shape the answer; the rules live here.
 """
@@ -134,6 +134,29 @@ class Operations:
         portfolio_symbols(params)  # a bad list is refused now, not by the worker
         self.app.simulation.preflight(simulation_request(dict(params)))
         return self.jobs.submit("simulate", request_key("simulate", params), params)
+
+    # ---- rollups ---------------------------------------------------------------------------
+    def submit_rollups_rebuild(
+        self, symbols: Sequence[str] | None = None, universe: str | None = None
+    ) -> JobRecord:
+        """Queue one rebuild of the rollups of ``symbols`` (after a ``universe``'s members,
+        when given; every stored symbol when neither), deduplicated by its symbols. Refused
+        now, not by the worker: InvalidInput for a malformed symbol, NotFound naming every
+        symbol without stored bars (or for an unknown universe)."""
+        if universe is not None:
+            from stockdb.usecases.universe import UniverseService
+
+            names = UniverseService(self.app).resolve(symbols, universe)
+        else:
+            names = normalize_symbols(symbols) if symbols else []
+        stored = set(self.app.lake.symbols())
+        missing = [s for s in names if s not in stored]
+        if missing:
+            raise NotFound(f"no bars stored for {', '.join(missing)}")
+        if not names and not stored:
+            raise NotFound("no symbols with bars to rebuild rollups for")
+        key = f"rollups:{','.join(sorted(names)) or '*'}"
+        return self.jobs.submit("rollups", key, {"symbols": names})
 
     def with_universe(self, params: Mapping[str, Any], key: str) -> dict[str, Any]:
         """``params`` with its ``universe`` replaced by that universe's members (followed by

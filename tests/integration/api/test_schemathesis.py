@@ -87,6 +87,7 @@ OPERATIONS = [
     ("DELETE", "/models/{model_id}"),
     ("POST", "/simulate"),
     ("POST", "/verify"),
+    ("POST", "/rollups/rebuild"),
     ("GET", "/simulations"),
     ("GET", "/simulations/{simulation_id}"),
     ("DELETE", "/simulations/{simulation_id}"),
