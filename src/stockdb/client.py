@@ -157,17 +157,9 @@ class StockDB:
         ``universe``'s) again from their minute partitions, on ``workers`` processes (default:
         every core from eight symbols on); returns the number of files written. NotFound,
         before anything is written, naming every symbol without stored bars."""
-        from stockdb.clock import SystemClock
-        from stockdb.lake.rollup_rebuild import rebuild_rollups
+        from stockdb.usecases.operations import rebuild_rollups
 
-        names = self.universes.resolve(symbols, universe) if universe is not None else symbols
-        return rebuild_rollups(
-            self.app.lake,
-            self.app.settings,
-            names,
-            workers=workers,
-            in_workers=isinstance(self.app.clock, SystemClock),
-        )
+        return rebuild_rollups(self.app, symbols, universe, workers)[1]
 
     def train(
         self,

@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from stockdb.cli.common import WorkersOption, make_app, out_console, progress_bar
-from stockdb.clock import SystemClock
 
 __all__ = ["register", "rollups_app"]
 
@@ -34,23 +33,11 @@ def rebuild(
     Example: stockdb rollups rebuild SPY QQQ
     Example: stockdb rollups rebuild --universe tech
     """
-    from stockdb.lake.rollup_rebuild import rebuild_rollups  # the pool only when it runs
+    from stockdb.usecases.operations import rebuild_rollups  # the pool only when it runs
 
     app = make_app(ctx)
-    if universe is not None:
-        from stockdb.usecases.universe import UniverseService
-
-        symbols = UniverseService(app).resolve(symbols, universe)
-    names = symbols or app.lake.symbols()
     with progress_bar("rollups rebuild") as update:
-        files = rebuild_rollups(
-            app.lake,
-            app.settings,
-            names,
-            workers=workers,
-            progress=update,
-            in_workers=isinstance(app.clock, SystemClock),
-        )
+        names, files = rebuild_rollups(app, symbols, universe, workers, update)
     out_console().print(
         f"rebuilt {files} rollup files for {len(names)} symbols under {app.lake.rollups.root}",
         highlight=False,

@@ -27,11 +27,10 @@ from stockdb.errors import ConfigError, InvalidInput
 from stockdb.jsonsafe import json_safe
 
 if TYPE_CHECKING:
+    from stockdb.app import App
     from stockdb.clock import Clock
-    from stockdb.config import Settings
     from stockdb.features.service import FeatureService
     from stockdb.jobs.service import JobService
-    from stockdb.lake.parquet_lake import ParquetLake
     from stockdb.lake.verify import Verifier
     from stockdb.state.coverage import CoverageRepo
     from stockdb.usecases.ingest import IngestService
@@ -155,29 +154,16 @@ def features_handler(
 
 
 def rollups_handler(
-    params: Mapping[str, Any],
-    progress: ProgressFn,
-    should_stop: StopFn,
-    *,
-    lake: ParquetLake,
-    settings: Settings,
-    clock: Clock,
+    app: App, params: Mapping[str, Any], progress: ProgressFn, should_stop: StopFn
 ) -> Mapping[str, Any]:
     """Derive the rollup files of ``params['symbols']`` (every stored symbol when absent)
     again from their minute partitions, on every core for eight symbols or more."""
-    from stockdb.clock import SystemClock
-    from stockdb.lake.rollup_rebuild import rebuild_rollups
+    from stockdb.usecases.operations import rebuild_rollups
 
-    symbols = list(params.get("symbols") or lake.symbols())
-    files = rebuild_rollups(
-        lake,
-        settings,
-        symbols,
-        workers=params.get("workers"),
-        progress=progress,
-        in_workers=isinstance(clock, SystemClock),  # a test's clock: the lake it wires
+    names, files = rebuild_rollups(
+        app, params.get("symbols"), workers=params.get("workers"), progress=progress
     )
-    return {"symbols": len(symbols), "files": files}
+    return {"symbols": len(names), "files": files}
 
 
 def verify_handler(

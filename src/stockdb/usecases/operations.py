@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +23,15 @@ if TYPE_CHECKING:
     from stockdb.jobs.records import JobRecord
     from stockdb.jobs.service import JobService
 
-__all__ = ["Operations", "agent_state", "agents_view", "gap_rows", "request_key"]
+__all__ = [
+    "Operations",
+    "agent_state",
+    "agents_view",
+    "gap_rows",
+    "rebuild_rollups",
+    "request_key",
+    "rollup_symbols",
+]
 
 
 def request_key(kind: str, params: Mapping[str, Any]) -> str:
@@ -92,6 +100,45 @@ def gap_rows(
     return [r for r in rows if not only_gaps or r.status is not CoverageStatus.COMPLETE]
 
 
+def rollup_symbols(
+    app: App, symbols: Sequence[str] | None, universe: str | None = None
+) -> list[str]:
+    """The symbols a rollup rebuild names: a ``universe``'s members followed by ``symbols``,
+    else ``symbols`` validated; empty for every stored symbol. InvalidInput for a malformed
+    symbol, NotFound for an unknown universe."""
+    if universe is not None:
+        from stockdb.usecases.universe import UniverseService
+
+        return UniverseService(app).resolve(symbols, universe)
+    return normalize_symbols(symbols) if symbols else []
+
+
+def rebuild_rollups(
+    app: App,
+    symbols: Sequence[str] | None = None,
+    universe: str | None = None,
+    workers: int | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> tuple[list[str], int]:
+    """Derive the rollup files of the symbols :func:`rollup_symbols` names (every stored one
+    when none) again from their minute partitions, on ``workers`` processes (default: every
+    core from eight symbols on); returns the symbols and the number of files written.
+    NotFound, before anything is written, naming every symbol without stored bars."""
+    from stockdb.clock import SystemClock
+    from stockdb.lake.rollup_rebuild import rebuild_rollups as rebuild
+
+    names = rollup_symbols(app, symbols, universe) or app.lake.symbols()
+    files = rebuild(
+        app.lake,
+        app.settings,
+        names,
+        workers=workers,
+        progress=progress,
+        in_workers=isinstance(app.clock, SystemClock),  # a test's clock: the lake it wires
+    )
+    return names, files
+
+
 class Operations:
     """Agent control, job submissions and tracking over one App and its JobService."""
 
@@ -143,12 +190,7 @@ class Operations:
         when given; every stored symbol when neither), deduplicated by its symbols. Refused
         now, not by the worker: InvalidInput for a malformed symbol, NotFound naming every
         symbol without stored bars (or for an unknown universe)."""
-        if universe is not None:
-            from stockdb.usecases.universe import UniverseService
-
-            names = UniverseService(self.app).resolve(symbols, universe)
-        else:
-            names = normalize_symbols(symbols) if symbols else []
+        names = rollup_symbols(self.app, symbols, universe)
         stored = set(self.app.lake.symbols())
         missing = [s for s in names if s not in stored]
         if missing:
